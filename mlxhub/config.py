@@ -1,0 +1,88 @@
+"""Settings read from the environment, in one place, so every process agrees."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORTS = {"registry": 50051, "trainer": 50052, "inference": 50053, "gateway": 8080}
+LOOPBACK = "127.0.0.1"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the hub cannot use; the message says how to fix it."""
+
+
+def _api_keys(raw: str) -> dict[str, str]:
+    """Parse `MLXHUB_API_KEYS`: comma-separated `principal=key` pairs or bare keys."""
+    keys: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        principal, sep, key = item.partition("=")
+        if not sep:
+            key, principal = item, f"key-{len(keys) + 1}"
+        if not key or not principal:
+            raise ConfigError(f"MLXHUB_API_KEYS entry {item!r} is empty on one side; use principal=key or key")
+        keys[key] = principal
+    return keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str | None
+    database_schema: str
+    nats_url: str | None
+    api_keys: dict[str, str] = field(default_factory=dict)
+    data_roots: tuple[Path, ...] = ()
+    bind_host: str = LOOPBACK
+    addresses: dict[str, str] = field(default_factory=dict)
+    max_request_bytes: int = 4 * 1024 * 1024
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
+
+    def address(self, service: str) -> str:
+        """host:port where `service` listens (and where clients reach it)."""
+        return self.addresses[service]
+
+    def port(self, service: str) -> int:
+        return int(self.address(service).rsplit(":", 1)[1])
+
+    def listen_address(self, service: str) -> str:
+        return f"{self.bind_host}:{self.port(service)}"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.home / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("MLXHUB_HOME") or ".mlxhub").expanduser().resolve()
+    api_keys = _api_keys(env.get("MLXHUB_API_KEYS", ""))
+    bind_host = env.get("MLXHUB_BIND_HOST") or LOOPBACK
+    if not api_keys and bind_host not in (LOOPBACK, "localhost", "::1"):
+        raise ConfigError(
+            f"MLXHUB_BIND_HOST={bind_host} would expose an open hub; set MLXHUB_API_KEYS to bind beyond 127.0.0.1"
+        )
+    addresses = {}
+    for service, port in DEFAULT_PORTS.items():
+        addresses[service] = env.get(f"MLXHUB_{service.upper()}_ADDR") or f"{LOOPBACK}:{port}"
+    extra_roots = [Path(p).expanduser().resolve() for p in env.get("MLXHUB_DATA_ROOTS", "").split(os.pathsep) if p]
+    return Settings(
+        home=home,
+        database_url=env.get("MLXHUB_DATABASE_URL") or None,
+        database_schema=env.get("MLXHUB_DATABASE_SCHEMA") or "mlxhub",
+        nats_url=env.get("MLXHUB_NATS_URL") or None,
+        api_keys=api_keys,
+        data_roots=(home / "datasets", *extra_roots),
+        bind_host=bind_host,
+        addresses=addresses,
+        max_request_bytes=int(env.get("MLXHUB_MAX_REQUEST_BYTES") or 4 * 1024 * 1024),
+    )

@@ -1,0 +1,110 @@
+"""Errors the hub raises, and their mapping to gRPC status with google.rpc details.
+
+Domain and application code raise `HubError` subclasses; the gRPC layer turns
+them into a `google.rpc.Status` (code, message, BadRequest / ResourceInfo /
+ErrorInfo details) so that every client, and the gateway, can say what was
+wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+ERROR_DOMAIN = "mlx-hub"
+
+
+class HubError(Exception):
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    reason: str = "UNKNOWN"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        resource_type: str | None = None,
+        resource_name: str | None = None,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.reason = reason or self.reason
+        self.metadata = metadata or {}
+
+    def to_status(self) -> status_pb2.Status:
+        details = []
+        if self.field:
+            details.append(
+                error_details_pb2.BadRequest(
+                    field_violations=[error_details_pb2.BadRequest.FieldViolation(field=self.field, description=self.message)]
+                )
+            )
+        if self.resource_type:
+            details.append(
+                error_details_pb2.ResourceInfo(
+                    resource_type=self.resource_type, resource_name=self.resource_name or "", description=self.message
+                )
+            )
+        details.append(error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN, metadata=self.metadata))
+        packed = []
+        for detail in details:
+            any_detail = any_pb2.Any()
+            any_detail.Pack(detail)
+            packed.append(any_detail)
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=packed)
+
+
+class InvalidArgument(HubError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
+
+
+class NotFound(HubError):
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(HubError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(HubError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "FAILED_PRECONDITION"
+
+
+class Aborted(HubError):
+    code = grpc.StatusCode.ABORTED
+    reason = "CONCURRENT_MODIFICATION"
+
+
+class ResourceExhausted(HubError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RESOURCE_EXHAUSTED"
+
+
+class Unauthenticated(HubError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    reason = "UNAUTHENTICATED"
+
+
+def abort(context: grpc.ServicerContext, error: HubError) -> None:
+    """Abort the call with the error's rich status (raises)."""
+    context.abort_with_status(rpc_status.to_status(error.to_status()))
+
+
+def status_of(error: grpc.RpcError) -> status_pb2.Status:
+    """The google.rpc.Status of a failed call, with details when the server sent them."""
+    status = rpc_status.from_call(error) if hasattr(error, "trailing_metadata") else None
+    if status is None:
+        code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+        status = status_pb2.Status(code=code.value[0], message=(error.details() if hasattr(error, "details") else str(error)) or "")
+    return status
