@@ -1,0 +1,307 @@
+"""The Starlette app: authenticate, match a binding, transcode, call upstream, answer.
+
+One catch-all route dispatches through the route table built from the proto
+descriptors; upstream methods are called generically by their gRPC path, so
+the app knows no RPC by name. Every failure goes through `errors.error_response`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import GatewayError, error_response, status_from_exception, status_json
+from gateway.openapi import openapi_document
+from gateway.routes import Binding, RouteError, RouteTable, load_bindings
+from gateway.transcode import build_request, response_json
+from mlxhub.auth import bearer_key
+from mlxhub.config import Settings
+
+log = logging.getLogger(__name__)
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+METADATA_HEADER_PREFIX = "grpc-metadata-"
+FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate")
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+READY_TIMEOUT_S = 2.0
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the client's `X-Request-Id` when sane) and echo it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class Upstreams:
+    """One grpc.aio channel per upstream address, opened on first use in the serving loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def channel(self, upstream: str) -> grpc.aio.Channel:
+        address = self.settings.address(upstream)
+        if address not in self._channels:
+            self._channels[address] = grpc.aio.insecure_channel(address)
+        return self._channels[address]
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        await asyncio.gather(*(channel.close() for channel in channels))
+
+
+def _metadata(request: Request) -> list[tuple[str, str | bytes]]:
+    """gRPC metadata for the upstream call: the request id, Authorization, W3C trace context, Grpc-Metadata-*."""
+    metadata: list[tuple[str, str | bytes]] = [("x-request-id", request.state.request_id)]
+    metadata += [(name, request.headers[name]) for name in FORWARDED_HEADERS if name in request.headers]
+    for name, value in request.headers.items():
+        if not name.startswith(METADATA_HEADER_PREFIX):
+            continue
+        key = name.removeprefix(METADATA_HEADER_PREFIX)
+        try:
+            metadata.append((key, base64.b64decode(value, validate=True) if key.endswith("-bin") else value))
+        except ValueError:
+            raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, f"header {name} must be base64", field=name) from None
+    return metadata
+
+
+def _response_headers(metadata: grpc.aio.Metadata | None) -> dict[str, str]:
+    """Upstream initial metadata as `Grpc-Metadata-<key>` headers."""
+    headers = {}
+    for key, value in metadata or ():
+        text = base64.b64encode(value).decode() if isinstance(value, bytes) else value
+        headers[f"Grpc-Metadata-{key}"] = text
+    return headers
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    too_large = GatewayError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes", http_status=413
+    )
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+class DisconnectWatch:
+    """Cancels the upstream call as soon as the HTTP client goes away."""
+
+    def __init__(self, request: Request, call: grpc.aio.Call) -> None:
+        self.disconnected = asyncio.Event()
+        self._task = asyncio.create_task(self._watch(request, call))
+
+    async def _watch(self, request: Request, call: grpc.aio.Call) -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected.set()
+        call.cancel()
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+def _ndjson(kind: str, payload: object) -> bytes:
+    return json.dumps({kind: payload}).encode() + b"\n"
+
+
+def _sse(kind: str, payload: object) -> bytes:
+    event = "event: error\n" if kind == "error" else ""
+    return f"{event}data: {json.dumps(payload)}\n\n".encode()
+
+
+class Gateway:
+    """The transcoding endpoint and the operational endpoints around it."""
+
+    def __init__(self, settings: Settings, bindings: list[Binding] | None = None) -> None:
+        self.settings = settings
+        self.bindings = load_bindings() if bindings is None else bindings
+        self.routes = RouteTable(self.bindings)
+        self.upstreams = Upstreams(settings)
+        self.services = {b.method.containing_service.full_name: b.upstream for b in self.bindings}
+
+    def authenticated(self, endpoint: Callable[[Request], Awaitable[Response]]):
+        """Reject early what the services would reject: no key, or a key not in MLXHUB_API_KEYS."""
+
+        async def guarded(request: Request) -> Response:
+            key = bearer_key([("authorization", request.headers.get("authorization", ""))])
+            if self.settings.auth_enabled and key not in self.settings.api_keys:
+                raise GatewayError(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    f"{'wrong' if key else 'missing'} API key; send the header "
+                    "'Authorization: Bearer <key>' with a key from MLXHUB_API_KEYS",
+                )
+            return await endpoint(request)
+
+        return guarded
+
+    async def transcode(self, request: Request) -> Response:
+        path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        try:
+            binding, params = self.routes.match(request.method, path)
+        except RouteError as error:
+            if error.allowed:
+                raise GatewayError(
+                    grpc.StatusCode.UNIMPLEMENTED,
+                    f"{request.method} is not allowed on {request.url.path}; use {', '.join(error.allowed)}",
+                    http_status=405,
+                ) from None
+            raise GatewayError(grpc.StatusCode.NOT_FOUND, f"no route for {request.method} {request.url.path}") from None
+        body = await _read_body(request, self.settings.max_request_bytes)
+        message = build_request(binding, params, request.query_params.multi_items(), body)
+        channel, metadata = self.upstreams.channel(binding.upstream), _metadata(request)
+        stub = channel.unary_stream if binding.server_streaming else channel.unary_unary
+        call = stub(
+            binding.grpc_path,
+            request_serializer=type(message).SerializeToString,
+            response_deserializer=binding.response_class.FromString,
+        )(message, metadata=metadata)
+        watch = DisconnectWatch(request, call)
+        try:  # a unary call, or a stream up to its first message: a failure is a plain error response
+            first = await (call.read() if binding.server_streaming else call)
+        except BaseException:
+            watch.stop()
+            call.cancel()
+            if watch.disconnected.is_set():
+                return Response(status_code=499)  # nobody is listening any more
+            raise
+        headers = _response_headers(await call.initial_metadata())
+        if not binding.server_streaming:
+            watch.stop()
+            return JSONResponse(response_json(binding, first), headers=headers)
+        return self._stream(request, binding, call, first, watch, headers)
+
+    def _stream(
+        self,
+        request: Request,
+        binding: Binding,
+        call: grpc.aio.UnaryStreamCall,
+        first: object,
+        watch: DisconnectWatch,
+        headers: dict[str, str],
+    ) -> Response:
+        """NDJSON lines `{"result": ...}` (or SSE events), ending with an error if the stream fails."""
+        sse = "text/event-stream" in request.headers.get("accept", "")
+        encode, media_type = (_sse, "text/event-stream") if sse else (_ndjson, "application/x-ndjson")
+
+        async def lines() -> AsyncIterator[bytes]:
+            message = first
+            try:
+                while message is not grpc.aio.EOF:
+                    yield encode("result", response_json(binding, message))
+                    message = await call.read()
+            except grpc.RpcError as error:
+                yield encode("error", status_json(status_from_exception(error)[0]))
+            except asyncio.CancelledError:
+                if not watch.disconnected.is_set():
+                    raise
+            finally:
+                watch.stop()
+                call.cancel()
+
+        return StreamingResponse(lines(), media_type=media_type, headers={"Cache-Control": "no-cache", **headers})
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document(self.bindings, auth_enabled=self.settings.auth_enabled))
+
+    async def ready(self, request: Request) -> Response:
+        """200 when every upstream service reports SERVING, else 503 naming those that do not."""
+
+        async def check(service: str, upstream: str) -> str:
+            stub = health_pb2_grpc.HealthStub(self.upstreams.channel(upstream))
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=READY_TIMEOUT_S)
+            except grpc.RpcError as error:
+                return f"{error.code().name}: {error.details()}"
+            return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+        names = sorted(self.services)
+        states = dict(zip(names, await asyncio.gather(*(check(n, self.services[n]) for n in names)), strict=True))
+        not_ready = [name for name, state in states.items() if state != "SERVING"]
+        body = {"status": "unavailable" if not_ready else "ok", "services": states, "notReady": not_ready}
+        return JSONResponse(body, status_code=503 if not_ready else 200)
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _handle_error(request: Request, error: Exception) -> Response:
+    headers = (
+        {"WWW-Authenticate": "Bearer"} if getattr(error, "code", None) == grpc.StatusCode.UNAUTHENTICATED else None
+    )
+    return error_response(error, headers)
+
+
+async def _handle_unexpected(request: Request, error: Exception) -> Response:
+    """A gateway bug still answers in the one error shape (uvicorn logs the traceback)."""
+    return error_response(GatewayError(grpc.StatusCode.INTERNAL, "internal gateway error; see the gateway log"))
+
+
+async def _handle_http_exception(request: Request, error: HTTPException) -> Response:
+    code = grpc.StatusCode.NOT_FOUND if error.status_code == 404 else grpc.StatusCode.UNIMPLEMENTED
+    return error_response(GatewayError(code, error.detail, http_status=error.status_code), error.headers)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The gateway as an ASGI app; upstream channels close when the app shuts down."""
+    gateway = Gateway(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await gateway.upstreams.close()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/readyz", gateway.authenticated(gateway.ready), methods=["GET"]),
+            Route("/openapi.json", gateway.authenticated(gateway.openapi), methods=["GET"]),
+            Route("/{path:path}", gateway.authenticated(gateway.transcode), methods=ALL_METHODS),
+        ],
+        exception_handlers={
+            GatewayError: _handle_error,
+            grpc.RpcError: _handle_error,
+            HTTPException: _handle_http_exception,
+            Exception: _handle_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,116 @@
+"""Publish an event-sourced application's log to NATS JetStream, like an outbox.
+
+The publisher follows the log from the position it tracked in PostgreSQL, so
+after a NATS outage (or a crash) it resumes where it stopped and no event is
+missed. Each message carries `Nats-Msg-Id: <app>:<position>`, so JetStream drops
+the duplicate if a crash happened between publishing and saving the position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import nats
+from eventsourcing.application import Application
+from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
+from eventsourcing.utils import Environment
+from nats.js.api import StreamConfig
+
+log = logging.getLogger(__name__)
+
+EVENTS_STREAM = "MLXHUB_EVENTS"
+EVENTS_SUBJECTS = ["mlxhub.events.>"]
+BATCH = 200
+POLL_SECONDS = 0.1
+
+Describe = Callable[[Any, int], tuple[str, bytes]]
+
+
+def tracking_recorder(name: str, env: dict[str, str]) -> TrackingRecorder:
+    """A tracking recorder with its own table `<name>_tracking` in the hub's schema."""
+    return InfrastructureFactory.construct(env=Environment(name, env)).tracking_recorder()
+
+
+async def ensure_events_stream(js) -> None:
+    config = StreamConfig(name=EVENTS_STREAM, subjects=EVENTS_SUBJECTS, duplicate_window=3600.0)
+    try:
+        await js.add_stream(config)
+    except nats.js.errors.BadRequestError:
+        await js.update_stream(config)
+
+
+class LogPublisher:
+    """Follows `app`'s notification log and publishes each event to JetStream."""
+
+    def __init__(self, app: Application, tracking: TrackingRecorder, nats_url: str, describe: Describe) -> None:
+        self.app = app
+        self.tracking = tracking
+        self.nats_url = nats_url
+        self.describe = describe
+        self.position = 0
+        self.connected = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run_thread, name=f"{app.name}-nats-publisher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._thread.join(timeout)
+
+    def lag(self) -> int:
+        """Events recorded but not yet published."""
+        return max(0, (self.app.recorder.max_notification_id() or 0) - self.position)
+
+    def _run_thread(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            connection = None
+            try:
+                connection = await nats.connect(
+                    self.nats_url, connect_timeout=2, allow_reconnect=False, max_reconnect_attempts=0
+                )
+                js = connection.jetstream(timeout=5)
+                await ensure_events_stream(js)
+                self.connected.set()
+                backoff = 0.2
+                await self._follow(js)
+            except Exception as exc:  # noqa: BLE001  (NATS down or unreachable: retry from the tracked position)
+                if sys.is_finalizing():
+                    return
+                if self.connected.is_set() or backoff == 0.2:
+                    log.warning("publishing to NATS paused at position %s (%s); retrying", self.position, exc)
+                self.connected.clear()
+                if not self._stopping.is_set():
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+            finally:
+                if connection is not None and not connection.is_closed:
+                    with contextlib.suppress(Exception):  # already broken
+                        await connection.close()
+
+    async def _follow(self, js) -> None:
+        self.position = await asyncio.to_thread(self.tracking.max_tracking_id, self.app.name) or 0
+        while not self._stopping.is_set():
+            notifications = await asyncio.to_thread(
+                self.app.recorder.select_notifications, self.position, BATCH, None, (), inclusive_of_start=False
+            )
+            if not notifications:
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            for notification in notifications:
+                subject, payload = self.describe(self.app.mapper.to_domain_event(notification), notification.id)
+                await js.publish(subject, payload, headers={"Nats-Msg-Id": f"{self.app.name}:{notification.id}"})
+            last = notifications[-1].id
+            await asyncio.to_thread(self.tracking.insert_tracking, Tracking(self.app.name, last))
+            self.position = last

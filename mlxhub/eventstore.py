@@ -1,0 +1,47 @@
+"""Configure the `eventsourcing` library's PostgreSQL persistence from hub settings.
+
+Each service is its own eventsourcing application with its own tables (the
+library locks an application's events table on every write, so sharing one
+would serialize every service's writers).
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from mlxhub.config import ConfigError, Settings
+
+
+def postgres_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing environment (POSTGRES_* variables) for the hub's database."""
+    if not settings.database_url:
+        raise ConfigError("MLXHUB_DATABASE_URL is not set; run `mlx-hub up` or point it at a PostgreSQL server")
+    info = conninfo_to_dict(settings.database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(info.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(info.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(info.get("port") or 5432),
+        "POSTGRES_USER": str(info.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(info.get("password") or ""),
+        "POSTGRES_SCHEMA": settings.database_schema,
+        "POSTGRES_POOL_SIZE": "4",
+        "POSTGRES_MAX_OVERFLOW": "16",
+        "POSTGRES_CONN_MAX_AGE": "600",
+        "POSTGRES_PRE_PING": "y",
+    }
+
+
+def connect(settings: Settings, **kwargs) -> psycopg.Connection:
+    """A plain psycopg connection whose search_path is the hub's schema."""
+    if not settings.database_url:
+        raise ConfigError("MLXHUB_DATABASE_URL is not set")
+    return psycopg.connect(settings.database_url, options=f"-c search_path={settings.database_schema}", **kwargs)
+
+
+def ensure_schema(settings: Settings) -> None:
+    """eventsourcing needs POSTGRES_SCHEMA to exist before it creates its tables."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.database_schema)))

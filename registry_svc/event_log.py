@@ -1,0 +1,129 @@
+"""The registry's global event log as the API shows it: `mlxhub.v1.Event`
+messages, filters, and the NATS subject of each event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from mlxhub.errors import InvalidArgument
+from mlxhub.names import name_problem
+from mlxhub.v1 import common_pb2, registry_pb2
+from registry_svc.domain import AGGREGATE_TYPES, aggregate_label, dataset_id, model_id
+
+# Attributes that every event has; the rest of an event's attributes are its data.
+ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
+AGGREGATE_IDS = {"model": model_id, "dataset": dataset_id}
+
+EVENT_CLASSES: dict[str, tuple[str, type]] = {}
+for _type_name, _aggregate in AGGREGATE_TYPES.items():
+    for _attr in vars(_aggregate).values():
+        if isinstance(_attr, type) and issubclass(_attr, _aggregate.Event) and _attr.__name__ != "Event":
+            EVENT_CLASSES[_attr.__name__] = (_type_name, _attr)
+
+
+def aggregate_type_of(domain_event: Any) -> str:
+    return type(domain_event).__qualname__.split(".")[0]
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+class NameBook:
+    """Aggregate names by id, learnt from creation events (names never change)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.names: dict[UUID, str] = {}
+
+    def name_of(self, domain_event: Any) -> str:
+        name = getattr(domain_event, "name", None)
+        if name is None:
+            name = self.names.get(domain_event.originator_id)
+        if name is None:
+            name = self.app.repository.get(domain_event.originator_id, version=1).name
+        self.names[domain_event.originator_id] = name
+        return name
+
+
+def to_proto(domain_event: Any, position: int, names: NameBook) -> registry_pb2.Event:
+    aggregate_type = aggregate_type_of(domain_event)
+    data = struct_pb2.Struct()
+    data.update(json_safe({k: v for k, v in vars(domain_event).items() if k not in ENVELOPE}))
+    time = timestamp_pb2.Timestamp()
+    time.FromDatetime(domain_event.timestamp)
+    meta = getattr(domain_event, "meta", {}) or {}
+    return registry_pb2.Event(
+        position=position,
+        time=time,
+        aggregate_type=aggregate_type,
+        aggregate=aggregate_label(aggregate_type, names.name_of(domain_event)),
+        aggregate_id=str(domain_event.originator_id),
+        aggregate_version=domain_event.originator_version,
+        type=type(domain_event).__name__,
+        data=data,
+        metadata=common_pb2.EventMetadata(
+            principal=meta.get("principal", ""), request_id=meta.get("request_id", ""), trace_id=meta.get("trace_id", "")
+        ),
+    )
+
+
+def subject_of(event: registry_pb2.Event) -> str:
+    """NATS subject: one per aggregate type and event type, e.g. mlxhub.events.model.AliasMoved."""
+    return f"mlxhub.events.{event.aggregate_type.lower()}.{event.type}"
+
+
+def payload_of(event: registry_pb2.Event) -> bytes:
+    return json_format.MessageToJson(event, indent=None).encode()
+
+
+class EventFilter:
+    """ReadEvents filters, validated; `topics` narrows the query in the database."""
+
+    def __init__(self, request: registry_pb2.ReadEventsRequest) -> None:
+        if request.after_position < 0:
+            raise InvalidArgument("after_position must be >= 0", field="after_position")
+        if request.limit < 0:
+            raise InvalidArgument("limit must be >= 0 (0 means no limit)", field="limit")
+        unknown_types = sorted(set(request.aggregate_types) - set(AGGREGATE_TYPES))
+        if unknown_types:
+            raise InvalidArgument(
+                f"unknown aggregate types {unknown_types}; use {sorted(AGGREGATE_TYPES)}", field="aggregate_types"
+            )
+        unknown_events = sorted(set(request.event_types) - set(EVENT_CLASSES))
+        if unknown_events:
+            raise InvalidArgument(
+                f"unknown event types {unknown_events}; use {sorted(EVENT_CLASSES)}", field="event_types"
+            )
+        self.originator_id: UUID | None = None
+        if request.aggregate:
+            kind, _, name = request.aggregate.partition("/")
+            if kind not in AGGREGATE_IDS or name_problem(name):
+                raise InvalidArgument(
+                    f"aggregate {request.aggregate!r} is not valid; use model/<name> or dataset/<name>", field="aggregate"
+                )
+            self.originator_id = AGGREGATE_IDS[kind](name)
+        classes = [
+            cls
+            for event_type, (aggregate_type, cls) in EVENT_CLASSES.items()
+            if (not request.event_types or event_type in request.event_types)
+            and (not request.aggregate_types or aggregate_type in request.aggregate_types)
+        ]
+        narrowed = bool(request.event_types or request.aggregate_types)
+        self.topics: tuple[str, ...] = tuple(get_topic(cls) for cls in classes) if narrowed else ()
+
+    def matches(self, domain_event: Any) -> bool:
+        return self.originator_id is None or domain_event.originator_id == self.originator_id

@@ -1,0 +1,349 @@
+"""gRPC adapter: proto requests in, application commands and queries, proto
+responses out. Errors raised as `HubError` become rich gRPC statuses."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from google.protobuf import json_format, timestamp_pb2
+
+from mlxhub.auth import call_metadata
+from mlxhub.errors import HubError, InvalidArgument, NotFound, abort
+from mlxhub.names import version_name
+from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
+from registry_svc.application import RegistryApplication
+from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
+from registry_svc.event_log import EventFilter, NameBook, to_proto
+from registry_svc.read_model import RegistryReadModel
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+def timestamp(value: datetime | str | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def page(page_size: int, page_token: str) -> tuple[Any, int]:
+    """Keyset pagination: the token is the last key of the previous page."""
+    if page_size < 0:
+        raise InvalidArgument(f"page_size must be >= 0, got {page_size}", field="page_size")
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    if not page_token:
+        return None, size
+    try:
+        return json.loads(base64.urlsafe_b64decode(page_token.encode()))["after"], size
+    except (ValueError, KeyError, TypeError):
+        raise InvalidArgument("page_token is not valid; pass the next_page_token of a previous response", field="page_token") from None
+
+
+def next_token(rows: list[dict[str, Any]], size: int, key: str) -> str:
+    if len(rows) < size:
+        return ""
+    return base64.urlsafe_b64encode(json.dumps({"after": rows[-1][key]}).encode()).decode()
+
+
+def model_message(model: Model | dict[str, Any]) -> registry_pb2.Model:
+    if isinstance(model, Model):
+        fields = {
+            "name": model.name,
+            "base_model": model.base_model,
+            "description": model.description,
+            "tags": model.tags,
+            "latest_version": model.latest_version,
+            "aliases": model.aliases,
+            "etag": str(model.version),
+            "created_by": model.created_by,
+            "create_time": model.created_on,
+            "update_time": model.modified_on,
+        }
+    else:
+        fields = model
+    return registry_pb2.Model(
+        name=fields["name"],
+        base_model=fields["base_model"],
+        description=fields["description"],
+        tags=fields["tags"],
+        latest_version=fields["latest_version"],
+        aliases=fields["aliases"],
+        etag=fields["etag"],
+        created_by=fields["created_by"],
+        create_time=timestamp(fields["create_time"]),
+        update_time=timestamp(fields["update_time"]),
+    )
+
+
+def lineage_message(lineage: dict[str, Any], create_time: Any) -> common_pb2.Lineage:
+    message = json_format.ParseDict(lineage, common_pb2.Lineage(), ignore_unknown_fields=True)
+    message.create_time.CopyFrom(timestamp(create_time))
+    return message
+
+
+def version_message(model: str, version: dict[str, Any], aliases: dict[str, int]) -> registry_pb2.ModelVersion:
+    return registry_pb2.ModelVersion(
+        model=model,
+        version=version["version"],
+        artifact_path=version["artifact_path"],
+        files=[common_pb2.ArtifactFile(**f) for f in version["files"]],
+        metrics=version["metrics"],
+        status=registry_pb2.ModelVersionStatus.Value(f"MODEL_VERSION_STATUS_{version['status']}"),
+        kind=registry_pb2.ModelVersionKind.Value(f"MODEL_VERSION_KIND_{version['kind']}"),
+        description=version["description"],
+        aliases=sorted(a for a, v in aliases.items() if v == version["version"]),
+        create_time=timestamp(version["create_time"]),
+        created_by=version["created_by"],
+        base_version=version["base_version"],
+    )
+
+
+def dataset_message(dataset: Dataset | dict[str, Any]) -> registry_pb2.Dataset:
+    if isinstance(dataset, Dataset):
+        fields = {k: getattr(dataset, k) for k in
+                  ("name", "path", "sha256", "size_bytes", "record_count", "format", "description", "created_by")}
+        fields["create_time"] = dataset.created_on
+    else:
+        fields = dict(dataset)
+    return registry_pb2.Dataset(
+        name=fields["name"],
+        path=fields["path"],
+        sha256=fields["sha256"],
+        size_bytes=fields["size_bytes"],
+        record_count=fields["record_count"],
+        format=registry_pb2.DatasetFormat.Value(f"DATASET_FORMAT_{fields['format']}"),
+        description=fields["description"],
+        created_by=fields["created_by"],
+        create_time=timestamp(fields["create_time"]),
+    )
+
+
+def rpc(method: Callable) -> Callable:
+    """Turn HubErrors into rich statuses and unexpected errors into INTERNAL (logged)."""
+
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except HubError as error:
+            abort(context, error)
+        except Exception:
+            log.exception("%s failed", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed unexpectedly; see the registry log")
+
+    return wrapper
+
+
+def rpc_stream(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            yield from method(self, request, context)
+        except HubError as error:
+            abort(context, error)
+        except Exception:
+            if not context.is_active():
+                return
+            log.exception("%s failed", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed unexpectedly; see the registry log")
+
+    return wrapper
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
+    def __init__(self, app: RegistryApplication, read_model: RegistryReadModel, api_keys: dict[str, str]) -> None:
+        self.app = app
+        self.read_model = read_model
+        self.api_keys = api_keys
+
+    def meta(self, context) -> dict[str, str]:
+        return call_metadata(context, self.api_keys)
+
+    # ----- models -------------------------------------------------------------------------
+
+    @rpc
+    def CreateModel(self, request, context):
+        model = self.app.create_model(
+            request.name, request.base_model, request.description, dict(request.tags), request.idempotency_key,
+            self.meta(context),
+        )
+        return registry_pb2.CreateModelResponse(model=model_message(model))
+
+    @rpc
+    def GetModel(self, request, context):
+        return registry_pb2.GetModelResponse(model=model_message(self.app.get_model(request.name)))
+
+    @rpc
+    def ListModels(self, request, context):
+        after, size = page(request.page_size, request.page_token)
+        rows = self.read_model.list_models(after or "", size)
+        return registry_pb2.ListModelsResponse(
+            models=[model_message(row) for row in rows], next_page_token=next_token(rows, size, "name")
+        )
+
+    @rpc
+    def UpdateModel(self, request, context):
+        paths = list(request.update_mask.paths)
+        if not paths:
+            paths = [f for f in UPDATABLE_MODEL_FIELDS if getattr(request.model, f)]
+        if not paths:
+            raise InvalidArgument(
+                f"nothing to update; set update_mask to some of {', '.join(UPDATABLE_MODEL_FIELDS)}", field="update_mask"
+            )
+        if request.model.name and request.model.name != request.name:
+            raise InvalidArgument("model.name differs from the name in the path; models cannot be renamed", field="model.name")
+        changes = {}
+        for path in paths:
+            if path not in UPDATABLE_MODEL_FIELDS:
+                raise InvalidArgument(
+                    f"cannot update {path!r}; updatable fields: {', '.join(UPDATABLE_MODEL_FIELDS)}", field="update_mask"
+                )
+            value = getattr(request.model, path)
+            changes[path] = dict(value) if path == "tags" else value
+        model = self.app.update_model(request.name, changes, request.model.etag, self.meta(context))
+        return registry_pb2.UpdateModelResponse(model=model_message(model))
+
+    # ----- versions -----------------------------------------------------------------------
+
+    @rpc
+    def CreateModelVersion(self, request, context):
+        lineage = json_format.MessageToDict(request.lineage, preserving_proto_field_name=True)
+        for generated in ("model", "version", "files", "create_time", "created_by"):
+            lineage.pop(generated, None)
+        model, version = self.app.create_version(
+            request.name, request.artifact_path, request.description, dict(request.metrics), lineage,
+            request.idempotency_key, self.meta(context),
+        )
+        return registry_pb2.CreateModelVersionResponse(version=version_message(model.name, version, model.aliases))
+
+    @rpc
+    def GetModelVersion(self, request, context):
+        model, version = self.app.get_version(request.name, request.version)
+        return registry_pb2.GetModelVersionResponse(version=version_message(model.name, version, model.aliases))
+
+    @rpc
+    def ListModelVersions(self, request, context):
+        self.app.get_model(request.name)
+        after, size = page(request.page_size, request.page_token)
+        rows = self.read_model.list_versions(request.name, after or 0, size)
+        return registry_pb2.ListModelVersionsResponse(
+            versions=[version_message(row["model"], row, row["aliases"]) for row in rows],
+            next_page_token=next_token(rows, size, "version"),
+        )
+
+    @rpc
+    def SetAlias(self, request, context):
+        model, previous = self.app.set_alias(request.name, request.alias, request.version, self.meta(context))
+        return registry_pb2.SetAliasResponse(model=model_message(model), previous_version=previous)
+
+    @rpc
+    def GetAliasHistory(self, request, context):
+        model = self.app.get_model(request.name)
+        moves = self.read_model.alias_moves(model.name, request.alias)
+        if not moves and request.alias not in model.aliases:
+            raise NotFound(
+                f"model {model.name!r} has no alias {request.alias!r}", resource_type="alias",
+                resource_name=f"{model.name}@{request.alias}",
+            )
+        response = registry_pb2.GetAliasHistoryResponse(
+            moves=[
+                registry_pb2.AliasMove(
+                    version=m["version"], previous_version=m["previous_version"], move_time=timestamp(m["move_time"]),
+                    principal=m["principal"], position=m["position"],
+                )
+                for m in moves
+            ]
+        )
+        if request.HasField("at_time"):
+            response.version_at_time = self.read_model.alias_at(model.name, request.alias, request.at_time.ToDatetime(tzinfo=UTC))
+        return response
+
+    @rpc
+    def ResolveModelReference(self, request, context):
+        model, version = self.app.resolve(request.reference)
+        response = registry_pb2.ResolveModelReferenceResponse(version=version_message(model.name, version, model.aliases))
+        if version["base_version"]:
+            base_model, base = self.app.resolve(version["base_version"])
+            response.base_version.CopyFrom(version_message(base_model.name, base, base_model.aliases))
+        return response
+
+    @rpc
+    def GetLineage(self, request, context):
+        model, version = self.app.get_version(request.name, request.version)
+        response = registry_pb2.GetLineageResponse(lineage=lineage_message(version["lineage"], version["create_time"]))
+        parent, seen = version["lineage"].get("parent_version"), {version_name(model.name, version["version"])}
+        while parent and parent not in seen:
+            seen.add(parent)
+            _parent_model, parent_version = self.app.resolve(parent)
+            response.ancestors.append(lineage_message(parent_version["lineage"], parent_version["create_time"]))
+            parent = parent_version["lineage"].get("parent_version")
+        if version["lineage"].get("dataset"):
+            response.dataset.CopyFrom(dataset_message(self.app.get_dataset(version["lineage"]["dataset"])))
+        return response
+
+    # ----- datasets -----------------------------------------------------------------------
+
+    @rpc
+    def RegisterDataset(self, request, context):
+        dataset = self.app.register_dataset(
+            request.name, request.path, request.description, request.idempotency_key, self.meta(context)
+        )
+        return registry_pb2.RegisterDatasetResponse(dataset=dataset_message(dataset))
+
+    @rpc
+    def GetDataset(self, request, context):
+        return registry_pb2.GetDatasetResponse(dataset=dataset_message(self.app.get_dataset(request.name)))
+
+    @rpc
+    def ListDatasets(self, request, context):
+        after, size = page(request.page_size, request.page_token)
+        rows = self.read_model.list_datasets(after or "", size)
+        return registry_pb2.ListDatasetsResponse(
+            datasets=[dataset_message(row) for row in rows], next_page_token=next_token(rows, size, "name")
+        )
+
+    # ----- audit --------------------------------------------------------------------------
+
+    @rpc_stream
+    def ReadEvents(self, request, context) -> Iterator[registry_pb2.ReadEventsResponse]:
+        selection = EventFilter(request)
+        names = NameBook(self.app)
+        sent = 0
+        for domain_event, position in self._events(request, selection, context):
+            if not selection.matches(domain_event):
+                continue
+            yield registry_pb2.ReadEventsResponse(event=to_proto(domain_event, position, names))
+            sent += 1
+            if request.limit and sent >= request.limit:
+                return
+
+    def _events(self, request, selection: EventFilter, context) -> Iterator[tuple[Any, int]]:
+        """Stored events from the position on; with follow, then live ones as they are recorded."""
+        position = request.after_position
+        while context.is_active():
+            batch = self.app.recorder.select_notifications(position, 500, None, selection.topics, inclusive_of_start=False)
+            for notification in batch:
+                yield self.app.mapper.to_domain_event(notification), notification.id
+            if batch:
+                position = batch[-1].id
+                continue
+            if not request.follow:
+                return
+            with self.app.subscribe(gt=position, topics=selection.topics) as subscription:
+                context.add_callback(subscription.stop)
+                for domain_event, tracking in subscription:
+                    yield domain_event, tracking.notification_id
+            return
