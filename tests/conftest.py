@@ -64,3 +64,45 @@ def hub_env(hub_home: Path, postgres_url: str, db_schema: str, nats_url: str) ->
 @pytest.fixture
 def settings(hub_env: dict[str, str]) -> Settings:
     return load_settings(hub_env)
+
+
+@pytest.fixture
+def registry(settings: Settings):
+    """A real registry service (gRPC) on the test's own schema, Postgres and NATS."""
+    from registry_svc.server import RegistryServer
+
+    server = RegistryServer(settings).start()
+    yield server
+    server.stop(grace=1)
+
+
+@pytest.fixture
+def registry_stub(registry, settings: Settings):
+    import grpc
+
+    from mlxhub.v1 import registry_pb2_grpc
+
+    channel = grpc.insecure_channel(settings.address("registry"))
+    yield registry_pb2_grpc.RegistryServiceStub(channel)
+    channel.close()
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A small mlx-lm-shaped model directory (config + weights files) to register."""
+    directory = tmp_path / "model"
+    directory.mkdir()
+    (directory / "config.json").write_text('{"model_type": "llama", "hidden_size": 8}')
+    (directory / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    (directory / "tokenizer.json").write_text("{}")
+    return directory
+
+
+@pytest.fixture
+def chat_dataset(hub_home: Path) -> Path:
+    path = hub_home / "datasets" / "chat.jsonl"
+    path.write_text(
+        '{"messages": [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4"}]}\n'
+        '{"messages": [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris"}]}\n'
+    )
+    return path
