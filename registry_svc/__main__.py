@@ -4,14 +4,34 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 
 from mlxhub.config import load_settings
 from registry_svc.server import RegistryServer
 
 
+def rebuild_read_model() -> None:
+    """Replay the whole event log into fresh read-model tables (run with the registry stopped)."""
+    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.utils import Environment
+
+    from mlxhub.eventstore import postgres_env
+    from registry_svc.application import RegistryApplication
+    from registry_svc.read_model import RegistryProjection, RegistryReadModel, rebuild
+
+    settings = load_settings()
+    env = postgres_env(settings)
+    app = RegistryApplication(env)
+    view = InfrastructureFactory.construct(Environment(RegistryProjection.name, env)).tracking_recorder(RegistryReadModel)
+    print(f"replayed {rebuild(app, view)} events into the registry read model")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if sys.argv[1:] == ["rebuild-read-model"]:
+        rebuild_read_model()
+        return
     server = RegistryServer(load_settings()).start()
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

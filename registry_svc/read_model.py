@@ -207,3 +207,18 @@ class RegistryProjection(Projection[RegistryReadModel]):
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.view.process([(domain_event, tracking)])
+
+
+def rebuild(app, view: RegistryReadModel, batch_size: int = 500) -> int:
+    """Drop the read model and replay the whole log into it, a batch per transaction.
+
+    Run it while no projection runner follows the same tables (the registry is
+    stopped); the runner resumes from the rebuilt position when it starts.
+    """
+    view.drop(app.name)
+    position = count = 0
+    while notifications := app.recorder.select_notifications(position, batch_size, inclusive_of_start=False):
+        view.process([(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications])
+        position = notifications[-1].id
+        count += len(notifications)
+    return count

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from eventsourcing.projection import ApplicationSubscription
 from google.protobuf import json_format, timestamp_pb2
 
 from mlxhub.auth import call_metadata
@@ -342,7 +343,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 continue
             if not request.follow:
                 return
-            with self.app.subscribe(gt=position, topics=selection.topics) as subscription:
+            with ApplicationSubscription(self.app, gt=position, topics=selection.topics) as subscription:
                 context.add_callback(subscription.stop)
                 for domain_event, tracking in subscription:
                     yield domain_event, tracking.notification_id
