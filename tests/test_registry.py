@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -196,11 +196,11 @@ def test_aliases_resolve_move_and_keep_history(registry_stub, model_dir):
     for _ in range(2):
         registry_stub.CreateModelVersion(pb.CreateModelVersionRequest(name="m", artifact_path=str(model_dir)))
     assert registry_stub.SetAlias(pb.SetAliasRequest(name="m", alias="prod", version=1)).previous_version == 0
-    between = datetime.now(timezone.utc)
+    between = datetime.now(UTC)
     time.sleep(0.05)
     moved = registry_stub.SetAlias(pb.SetAliasRequest(name="m", alias="prod", version=2))
     assert moved.previous_version == 1 and moved.model.aliases["prod"] == 2
-    resolve = lambda ref: registry_stub.ResolveModelReference(pb.ResolveModelReferenceRequest(reference=ref)).version.version  # noqa: E731
+    resolve = lambda ref: registry_stub.ResolveModelReference(pb.ResolveModelReferenceRequest(reference=ref)).version.version
     assert (resolve("m@prod"), resolve("m"), resolve("m/versions/1"), resolve("m@latest")) == (2, 2, 1, 2)
     at = timestamp_pb2.Timestamp()
     at.FromDatetime(between)
@@ -309,7 +309,7 @@ def test_read_events_in_order_with_filters_and_metadata(registry_stub, model_dir
     assert [e.aggregate for e in events(registry_stub, event_types=["ModelRegistered"])] == ["model/a", "model/b"]
     assert [e.position for e in events(registry_stub, after_position=log[1].position)] == [log[2].position, log[3].position]
     assert len(events(registry_stub, limit=2)) == 2
-    for bad in (dict(event_types=["Nope"]), dict(aggregate="thing/x"), dict(aggregate_types=["Job"]), dict(after_position=-1)):
+    for bad in ({"event_types": ["Nope"]}, {"aggregate": "thing/x"}, {"aggregate_types": ["Job"]}, {"after_position": -1}):
         assert error_of(registry_stub.ReadEvents, pb.ReadEventsRequest(**bad)).code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
