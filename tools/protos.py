@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import google.api.annotations_pb2  # noqa: F401  (locates the wheel)
+import google.api.annotations_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
@@ -35,9 +35,23 @@ def sync_googleapis() -> Path:
     return GOOGLEAPIS_COPY
 
 
-def buf(*args: str) -> None:
+def buf(*args: str, cwd: Path = ROOT) -> None:
     sync_googleapis()
-    subprocess.run([str(Path(sys.executable).parent / "buf"), *args], cwd=ROOT, check=True)
+    subprocess.run([str(Path(sys.executable).parent / "buf"), *args], cwd=cwd, check=True)
+
+
+def breaking(ref: str) -> None:
+    """buf breaking against a git ref, checked out in a temporary worktree that gets
+    the same googleapis copy (it is not in git, so buf's `.git#branch=` input lacks it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = Path(tmp) / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", str(baseline), ref], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            shutil.copytree(sync_googleapis(), baseline / ".build" / "googleapis")
+            buf("breaking", "--against", str(baseline))
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=ROOT, check=False)
 
 
 def generate(out_root: Path) -> list[Path]:
@@ -77,7 +91,7 @@ def check() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["generate", "check", "lint", "breaking"])
-    parser.add_argument("--against", default=".git#branch=main", help="buf breaking baseline")
+    parser.add_argument("--against", default="main", help="git ref that buf breaking compares with")
     args = parser.parse_args()
     if args.command == "generate":
         for path in generate(ROOT):
@@ -89,7 +103,7 @@ def main() -> int:
         buf("lint")
         print("buf lint: ok")
         return 0
-    buf("breaking", "--against", args.against)
+    breaking(args.against)
     print(f"buf breaking against {args.against}: ok")
     return 0
 

