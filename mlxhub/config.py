@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORTS = {"registry": 50051, "trainer": 50052, "inference": 50053, "gateway": 8080}
+# Prometheus /metrics per process (the gateway serves /metrics on its own port).
+DEFAULT_METRICS_PORTS = {"registry": 9101, "trainer": 9102, "inference": 9103}
 LOOPBACK = "127.0.0.1"
 
 
@@ -50,6 +52,10 @@ class Settings:
     def port(self, service: str) -> int:
         return int(self.address(service).rsplit(":", 1)[1])
 
+    def metrics_address(self, service: str) -> str:
+        """host:port of the service's Prometheus endpoint (port 0: metrics off)."""
+        return self.addresses[f"{service}_metrics"]
+
     def listen_address(self, service: str) -> str:
         return f"{self.bind_host}:{self.port(service)}"
 
@@ -74,6 +80,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     addresses = {}
     for service, port in DEFAULT_PORTS.items():
         addresses[service] = env.get(f"MLXHUB_{service.upper()}_ADDR") or f"{LOOPBACK}:{port}"
+    for service, port in DEFAULT_METRICS_PORTS.items():
+        addresses[f"{service}_metrics"] = env.get(f"MLXHUB_{service.upper()}_METRICS_ADDR") or f"{LOOPBACK}:{port}"
     extra_roots = [Path(p).expanduser().resolve() for p in env.get("MLXHUB_DATA_ROOTS", "").split(os.pathsep) if p]
     return Settings(
         home=home,
