@@ -11,17 +11,16 @@ transaction per event is ~30x slower.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
+from mlxhub.read_model import ReadModel
 from registry_svc.domain import Dataset, Model
 
 TABLES = {
@@ -55,12 +54,11 @@ VERSION_COLUMNS = (
 DATASET_COLUMNS = "name, path, sha256, size_bytes, record_count, format, description, created_by, create_time"
 
 
-class RegistryReadModel(PostgresTrackingRecorder):
+class RegistryReadModel(ReadModel):
     """Tables of the read model plus the tracking row, in one recorder."""
 
     def __init__(self, datastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        self.schema = Identifier(self.datastore.schema)
         for table, columns in TABLES.items():
             self.sql_create_statements.append(
                 SQL("CREATE TABLE IF NOT EXISTS {}.{} (" + columns + ")").format(self.schema, Identifier(table))
@@ -68,18 +66,6 @@ class RegistryReadModel(PostgresTrackingRecorder):
         self.sql_create_statements.append(
             SQL("CREATE INDEX IF NOT EXISTS registry_alias_moves_by_alias ON {}.registry_alias_moves (model, alias, position)").format(self.schema)
         )
-
-    # ----- writing --------------------------------------------------------------------------
-
-    def process(self, batch: Sequence[tuple[Any, Tracking]]) -> None:
-        """Apply events and record the last position, all in one transaction."""
-        if not batch:
-            return
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
-            for domain_event, tracking in batch:
-                self.apply(domain_event, curs, tracking.notification_id)
-            self._insert_tracking(curs, batch[-1][1])
 
     @singledispatchmethod
     def apply(self, domain_event: Any, curs: Cursor, position: int) -> None:
@@ -149,38 +135,32 @@ class RegistryReadModel(PostgresTrackingRecorder):
 
     # ----- reading --------------------------------------------------------------------------
 
-    def _query(self, statement: str, params: Iterable[Any]) -> list[dict[str, Any]]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
-            curs.execute(statement, tuple(params))
-            return list(curs.fetchall())
-
     def list_models(self, after: str, limit: int) -> list[dict[str, Any]]:
-        return self._query(
+        return self.query(
             f"SELECT {MODEL_COLUMNS} FROM registry_models WHERE name > %s ORDER BY name LIMIT %s", (after, limit)
         )
 
     def list_versions(self, model: str, after: int, limit: int) -> list[dict[str, Any]]:
-        return self._query(
+        return self.query(
             f"SELECT {VERSION_COLUMNS} FROM registry_model_versions v JOIN registry_models m ON m.name = v.model"
             " WHERE v.model = %s AND v.version > %s ORDER BY v.version LIMIT %s",
             (model, after, limit),
         )
 
     def list_datasets(self, after: str, limit: int) -> list[dict[str, Any]]:
-        return self._query(
+        return self.query(
             f"SELECT {DATASET_COLUMNS} FROM registry_datasets WHERE name > %s ORDER BY name LIMIT %s", (after, limit)
         )
 
     def alias_moves(self, model: str, alias: str) -> list[dict[str, Any]]:
-        return self._query(
+        return self.query(
             "SELECT position, version, previous_version, principal, move_time FROM registry_alias_moves"
             " WHERE model = %s AND alias = %s ORDER BY position",
             (model, alias),
         )
 
     def alias_at(self, model: str, alias: str, when: datetime) -> int:
-        rows = self._query(
+        rows = self.query(
             "SELECT version FROM registry_alias_moves WHERE model = %s AND alias = %s AND move_time <= %s"
             " ORDER BY position DESC LIMIT 1",
             (model, alias, when),

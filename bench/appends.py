@@ -1,0 +1,123 @@
+"""Events appended per second through the registry's gRPC API (CreateModel: one
+ModelRegistered event each) against raw psycopg single-row INSERT + COMMIT into
+a table shaped like the events table, with rows of the same size, same database."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bench.harness import EVENTS_TABLE, Stack
+from bench.timing import Stopwatch, per_second, ratio, run_together
+from mlxhub.v1 import registry_pb2
+
+log = logging.getLogger(__name__)
+
+RAW_TABLE = "bench_raw_events"
+RAW_DDL = (
+    "CREATE TABLE {table} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text,"
+    " state bytea, notification_id bigserial, PRIMARY KEY (originator_id, originator_version));"
+    " CREATE UNIQUE INDEX ON {table} (notification_id)"
+)
+
+
+def _split(count: int, parts: int) -> list[range]:
+    size, extra = divmod(count, parts)
+    bounds, start = [], 0
+    for i in range(parts):
+        end = start + size + (i < extra)
+        bounds.append(range(start, end))
+        start = end
+    return bounds
+
+
+def _event_count(stack: Stack) -> int:
+    with stack.connect() as conn:
+        return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(EVENTS_TABLE))).fetchone()[0]
+
+
+def grpc_creates(stack: Stack, names: range, prefix: str) -> None:
+    for i in names:
+        stack.stub.CreateModel(registry_pb2.CreateModelRequest(name=f"{prefix}-{i}", base_model="bench"))
+
+
+def _sample_row(stack: Stack) -> tuple[str, bytes]:
+    """Topic and a stored state of a real ModelRegistered event, to size the raw rows alike."""
+    with stack.connect() as conn:
+        topic, state = conn.execute(
+            sql.SQL("SELECT topic, state FROM {} ORDER BY notification_id DESC LIMIT 1").format(
+                sql.Identifier(EVENTS_TABLE)
+            )
+        ).fetchone()
+    return topic, bytes(state)
+
+
+def raw_inserts(conn: psycopg.Connection, count: int, topic: str, state: bytes) -> None:
+    """`count` single-row INSERTs, each in its own transaction (COMMIT after every row)."""
+    insert = sql.SQL("INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s, 1, %s, %s)").format(
+        sql.Identifier(RAW_TABLE)
+    )
+    for _ in range(count):
+        conn.execute(insert, (uuid.uuid4(), topic, state))
+        conn.commit()
+
+
+def _chunks(count: int, rounds: int) -> list[int]:
+    return [len(part) for part in _split(count, rounds) if len(part)]
+
+
+def measure(stack: Stack, events: int, threads: int = 4, rounds: int = 5) -> dict[str, Any]:
+    """The four figures are taken in alternating rounds, so that drift in the machine's
+    fsync latency (shared disks vary a lot) hits the API and its baseline alike."""
+    stack.stub.CreateModel(registry_pb2.CreateModelRequest(name="warmup", base_model="bench"))
+    topic, state = _sample_row(stack)
+    with stack.connect(autocommit=True) as conn:
+        conn.execute(sql.SQL(RAW_DDL).format(table=sql.Identifier(RAW_TABLE)))
+    conns = [stack.connect() for _ in range(threads)]  # opened up front, like the registry's pool
+    before = _event_count(stack)
+    seconds = dict.fromkeys(("grpc", "grpc_concurrent", "raw", "raw_concurrent"), 0.0)
+    chunks = _chunks(events, rounds)
+    log.info(
+        "appends: %d events per figure in %d rounds; raw rows carry %d-byte states", events, len(chunks), len(state)
+    )
+    for r, size in enumerate(chunks):
+        with Stopwatch() as watch:
+            grpc_creates(stack, range(size), f"seq{r}")
+        seconds["grpc"] += watch.seconds
+        with Stopwatch() as watch:
+            raw_inserts(conns[0], size, topic, state)
+        seconds["raw"] += watch.seconds
+        parts = [part for part in _split(size, threads) if len(part)]
+        seconds["grpc_concurrent"] += run_together(
+            [lambda part=part, r=r: grpc_creates(stack, part, f"par{r}") for part in parts]
+        )
+        seconds["raw_concurrent"] += run_together(
+            [
+                lambda part=part, conn=conn: raw_inserts(conn, len(part), topic, state)
+                for part, conn in zip(parts, conns)
+            ]
+        )
+        log.info("appends: round %d/%d done", r + 1, len(chunks))
+    for conn in conns:
+        conn.close()
+    appended = _event_count(stack) - before
+    if appended != 2 * events:
+        raise AssertionError(f"expected {2 * events} new events, the log grew by {appended}")
+
+    rates = {name: per_second(events, spent) for name, spent in seconds.items()}
+    return {
+        "events": events,
+        "threads": threads,
+        "rounds": len(chunks),
+        "state_bytes": len(state),
+        "grpc_sequential_events_per_s": round(rates["grpc"], 2),
+        "grpc_concurrent_events_per_s": round(rates["grpc_concurrent"], 2),
+        "raw_insert_commit_per_s": round(rates["raw"], 2),
+        "raw_concurrent_insert_commit_per_s": round(rates["raw_concurrent"], 2),
+        "ratio_sequential": round(ratio(rates["grpc"], rates["raw"]), 5),
+        "ratio_concurrent": round(ratio(rates["grpc_concurrent"], rates["raw_concurrent"]), 5),
+    }

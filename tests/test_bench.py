@@ -1,0 +1,52 @@
+"""`python -m bench --quick` runs end to end against the real stack and prints one JSON document."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = {
+    "appends": [
+        "grpc_sequential_events_per_s", "grpc_concurrent_events_per_s", "raw_insert_commit_per_s",
+        "raw_concurrent_insert_commit_per_s", "ratio_sequential", "ratio_concurrent",
+    ],
+    "replay": ["grpc_read_events_per_s", "raw_select_rows_per_s", "ratio", "in_process_decode_events_per_s",
+               "gateway_ndjson_events_per_s"],
+    "latency": ["gateway_p50_ms", "gateway_p99_ms", "grpc_p50_ms", "grpc_p99_ms", "ratio_p50", "ratio_p99"],
+}  # fmt: skip
+
+
+def test_quick_bench_prints_one_json_document_with_positive_figures():
+    sizes = ["--events", "8", "--seed-events", "300", "--calls", "40"]  # smaller still than --quick
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", *sizes],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout)  # stdout holds the JSON document and nothing else
+    assert "bench.appends" in done.stderr  # progress is logged to stderr
+    assert result["options"] == {"events": 8, "seed_events": 300, "calls": 40, "threads": 4, "quick": True}
+    for section, keys in SECTIONS.items():
+        for key in keys:
+            value = result[section][key]
+            assert isinstance(value, (int, float)) and value > 0 and math.isfinite(value), (section, key, value)
+    appends, replay, latency = result["appends"], result["replay"], result["latency"]
+    for ratio, value, baseline in (
+        (appends["ratio_sequential"], appends["grpc_sequential_events_per_s"], appends["raw_insert_commit_per_s"]),
+        (replay["ratio"], replay["grpc_read_events_per_s"], replay["raw_select_rows_per_s"]),
+        (latency["ratio_p50"], latency["gateway_p50_ms"], latency["grpc_p50_ms"]),
+    ):
+        assert math.isclose(ratio, value / baseline, rel_tol=0.01), (ratio, value, baseline)
+    assert replay["events"] >= replay["seeded"] + 2 * appends["events"]
+    assert latency["gateway_p99_ms"] >= latency["gateway_p50_ms"]
+    assert latency["grpc_p99_ms"] >= latency["grpc_p50_ms"]
+    assert latency["calls"] == 40
+    assert result["wall_s"] > 0
