@@ -12,6 +12,7 @@ import uuid
 import grpc
 
 from mlxhub.errors import Unauthenticated, abort
+from mlxhub.telemetry import current_trace_id
 
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 ANONYMOUS = "anonymous"
@@ -51,9 +52,9 @@ def call_metadata(context: grpc.ServicerContext, api_keys: dict[str, str]) -> di
     """principal, request id and trace id of the current call, for event metadata."""
     metadata = dict(context.invocation_metadata() or ())
     principal = api_keys.get(bearer_key(context.invocation_metadata()), ANONYMOUS) if api_keys else ANONYMOUS
-    trace_id = ""
+    trace_id = current_trace_id()
     traceparent = metadata.get("traceparent", "")
-    if traceparent.count("-") >= 3:
+    if not trace_id and traceparent.count("-") >= 3:
         trace_id = traceparent.split("-")[1]
     return {
         "principal": principal,

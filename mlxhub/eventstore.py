@@ -7,7 +7,13 @@ would serialize every service's writers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
 import psycopg
+from eventsourcing.application import Application
+from prometheus_client import Counter
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
@@ -45,3 +51,23 @@ def ensure_schema(settings: Settings) -> None:
     """eventsourcing needs POSTGRES_SCHEMA to exist before it creates its tables."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings.database_schema)))
+
+
+EVENT_APPENDS = Counter("mlxhub_eventstore_appends_total", "Events appended to the event store", ["application"])
+
+
+class HubApplication(Application[UUID]):
+    """An eventsourcing application that counts its appends and, after each save,
+    lets the service wait for its read model (so reads follow writes)."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.after_save: Callable[[int], None] | None = None
+
+    def save(self, *objs: Any, **kwargs: Any):  # type: ignore[override]
+        recordings = super().save(*objs, **kwargs)
+        if recordings:
+            EVENT_APPENDS.labels(self.name).inc(len(recordings))
+            if self.after_save is not None:
+                self.after_save(max(r.notification.id for r in recordings))
+        return recordings

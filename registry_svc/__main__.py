@@ -8,6 +8,7 @@ import sys
 import threading
 
 from mlxhub.config import load_settings
+from mlxhub.telemetry import setup_logging, setup_tracing, start_metrics
 from registry_svc.server import RegistryServer
 
 
@@ -28,11 +29,15 @@ def rebuild_read_model() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("registry")
     if sys.argv[1:] == ["rebuild-read-model"]:
         rebuild_read_model()
         return
-    server = RegistryServer(load_settings()).start()
+    settings = load_settings()
+    setup_tracing("registry")
+    server = RegistryServer(settings).start()
+    metrics = start_metrics(settings, "registry")
+    logging.getLogger("registry_svc").info("metrics on %s", metrics)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

@@ -4,15 +4,14 @@ in aggregates, plain values and `HubError`s."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from mlxhub.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from mlxhub.eventstore import HubApplication
 from mlxhub.names import RESERVED_ALIASES, ModelReference, name_problem, parse_reference, version_name
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model, dataset_id, model_id
 from registry_svc.files import inspect_dataset, inspect_model_dir, resolve_under_roots
@@ -43,22 +42,13 @@ def check_tags(tags: dict[str, str]) -> None:
             )
 
 
-class RegistryApplication(Application[UUID]):
+class RegistryApplication(HubApplication):
     name = "registry"
     snapshotting_intervals = {Model: 50}  # noqa: RUF012  (the library's class attribute)
 
     def __init__(self, env: dict[str, str] | None = None, data_roots: tuple = ()) -> None:
         super().__init__(env)
         self.data_roots = tuple(data_roots)
-        # Called with the highest notification id after each save, so that a
-        # read that follows a write (e.g. ListModels after CreateModel) sees it.
-        self.after_save: Callable[[int], None] | None = None
-
-    def save(self, *objs: Any, **kwargs: Any):  # type: ignore[override]
-        recordings = super().save(*objs, **kwargs)
-        if recordings and self.after_save is not None:
-            self.after_save(max(r.notification.id for r in recordings))
-        return recordings
 
     # ----- models -------------------------------------------------------------------------
 

@@ -11,10 +11,10 @@ from eventsourcing.projection import ProjectionRunner
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from mlxhub.auth import ApiKeyInterceptor
 from mlxhub.bus import LogPublisher, tracking_recorder
 from mlxhub.config import Settings
 from mlxhub.eventstore import ensure_schema, postgres_env
+from mlxhub.telemetry import server_interceptors, watch_lag
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
 from registry_svc.event_log import NameBook, payload_of, subject_of, to_proto
@@ -59,9 +59,10 @@ class RegistryServer:
 
             self.publisher = LogPublisher(app, tracking_recorder("registry_nats", self.env), self.settings.nats_url, describe)
             self.publisher.start()
+        watch_lag("registry", app, self.runner.view, self.publisher)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="registry-rpc"),
-            interceptors=[ApiKeyInterceptor(self.settings.api_keys)],
+            interceptors=server_interceptors("registry", self.settings.api_keys),
             options=[
                 ("grpc.max_receive_message_length", self.settings.max_request_bytes),
                 ("grpc.so_reuseport", 0),
@@ -96,8 +97,10 @@ class RegistryServer:
             self.server.stop(grace).wait()
         if self.publisher is not None:
             self.publisher.stop()
+            self.publisher.tracking.datastore.close()
         if self.runner is not None:
-            self.runner.__exit__(None, None, None)
+            self.runner.__exit__(None, None, None)  # closes the application's pool
+            self.runner.view.datastore.close()
 
 
 def _application_class(settings: Settings) -> type[RegistryApplication]:

@@ -376,3 +376,23 @@ def test_event_payloads_are_json(registry_stub):
 
     decoded = json.loads(payload_of(events(registry_stub)[0]))
     assert decoded["type"] == "ModelRegistered" and decoded["data"]["tags"] == {"k": "v"}
+
+
+def test_rpc_metrics_count_by_code_and_trace_ids_reach_event_metadata(registry_stub):
+    from prometheus_client import REGISTRY
+
+    def count(method, code):
+        return REGISTRY.get_sample_value(
+            "mlxhub_rpc_requests_total", {"service": "registry", "method": method, "code": code}
+        ) or 0.0
+
+    before_missing, before_ok = count("GetModel", "NOT_FOUND"), count("CreateModel", "OK")
+    error_of(registry_stub.GetModel, pb.GetModelRequest(name="absent"))
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    registry_stub.CreateModel(
+        pb.CreateModelRequest(name="traced"), metadata=[("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01")]
+    )
+    assert count("GetModel", "NOT_FOUND") == before_missing + 1
+    assert count("CreateModel", "OK") == before_ok + 1
+    assert events(registry_stub)[-1].metadata.trace_id == trace_id
+    assert REGISTRY.get_sample_value("mlxhub_projection_lag_events", {"application": "registry"}) == 0

@@ -101,6 +101,7 @@ def test_read_model_rebuilt_from_the_log_matches_and_state_survives_restart(sett
     assert rebuild(app, view, batch_size=3) == 9
     assert read_model_rows(settings) == before
     app.close()
+    view.datastore.close()
 
     server = RegistryServer(settings).start()  # resumes after the rebuilt position: nothing applied twice
     try:

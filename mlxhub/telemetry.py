@@ -1,0 +1,158 @@
+"""Observability shared by every process: Prometheus RED metrics per RPC, the
+metrics endpoint, OpenTelemetry tracing (OTLP when OTEL_EXPORTER_OTLP_ENDPOINT
+is set) and JSON logs that carry the trace id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+import grpc
+from opentelemetry import trace
+from opentelemetry.instrumentation.grpc import server_interceptor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from mlxhub.config import Settings
+
+RPC_REQUESTS = Counter("mlxhub_rpc_requests_total", "RPCs handled, by final status code", ["service", "method", "code"])
+RPC_DURATION = Histogram(
+    "mlxhub_rpc_duration_seconds",
+    "RPC handling time (for streams: until the stream ends)",
+    ["service", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+PROJECTION_LAG = Gauge("mlxhub_projection_lag_events", "Events recorded but not yet in the read model", ["application"])
+PUBLISH_LAG = Gauge("mlxhub_nats_publish_lag_events", "Events recorded but not yet published on NATS", ["application"])
+
+log = logging.getLogger(__name__)
+
+
+def watch_lag(application: str, app, view, publisher=None) -> None:
+    """Lag gauges computed at scrape time from the log's head and the tracked positions."""
+
+    def head() -> int:
+        return app.recorder.max_notification_id() or 0
+
+    PROJECTION_LAG.labels(application).set_function(lambda: max(0, head() - (view.max_tracking_id(app.name) or 0)))
+    if publisher is not None:
+        PUBLISH_LAG.labels(application).set_function(publisher.lag)
+
+
+def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
+    code = context.code()
+    if code is None:
+        return "UNKNOWN" if failed else "OK"
+    return code.name if isinstance(code, grpc.StatusCode) else str(code)
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Rate, errors (by code) and duration of every RPC of a sync gRPC server."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_streaming:
+            return handler
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        labels = (self.service, method)
+
+        def record(context, started: float, failed: bool) -> None:
+            RPC_DURATION.labels(*labels).observe(time.perf_counter() - started)
+            RPC_REQUESTS.labels(*labels, _code_name(context, failed)).inc()
+
+        if handler.response_streaming:
+            inner = handler.unary_stream
+
+            def unary_stream(request, context):
+                started, failed = time.perf_counter(), True
+                try:
+                    yield from inner(request, context)
+                    failed = False
+                finally:
+                    record(context, started, failed and context.code() is None and not context.is_active())
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, handler.request_deserializer, handler.response_serializer
+            )
+
+        inner_unary = handler.unary_unary
+
+        def unary_unary(request, context):
+            started, failed = time.perf_counter(), True
+            try:
+                response = inner_unary(request, context)
+                failed = False
+                return response
+            finally:
+                record(context, started, failed)
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
+
+
+def setup_tracing(service: str) -> TracerProvider:
+    """A tracer provider named after the service; spans go out over OTLP when configured."""
+    provider = TracerProvider(resource=Resource.create({"service.name": f"mlxhub-{service}"}))
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def server_interceptors(service: str, api_keys: dict[str, str]) -> list[grpc.ServerInterceptor]:
+    """The interceptors every gRPC service installs, outermost first: tracing, metrics, auth."""
+    from mlxhub.auth import ApiKeyInterceptor
+
+    return [server_interceptor(), MetricsInterceptor(service), ApiKeyInterceptor(api_keys)]
+
+
+def start_metrics(settings: Settings, service: str) -> str | None:
+    """Serve /metrics for this process on its metrics address (port 0 turns it off)."""
+    host, _, port = settings.metrics_address(service).rpartition(":")
+    if int(port) == 0:
+        return None
+    bind = host if settings.api_keys else "127.0.0.1"
+    start_http_server(int(port), addr=bind)
+    return f"http://{host}:{port}/metrics"
+
+
+def current_trace_id() -> str:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        trace_id = current_trace_id()
+        if trace_id:
+            entry["trace_id"] = trace_id
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(service: str) -> None:
+    """Structured JSON logs on stderr, one object per line, with the trace id when there is one."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter(service))
+    logging.basicConfig(level=os.environ.get("MLXHUB_LOG_LEVEL", "INFO"), handlers=[handler], force=True)
