@@ -1,9 +1,9 @@
 """`python -m gateway`: serve the JSON/HTTP gateway with the settings from the environment."""
 
-import logging
-
 from gateway.server import serve
+from mlxhub.telemetry import setup_logging, setup_tracing
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("gateway")
+    setup_tracing("gateway")
     serve()

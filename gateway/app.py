@@ -13,11 +13,15 @@ import contextlib
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry import propagate
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -32,12 +36,12 @@ from gateway.routes import Binding, RouteError, RouteTable, load_bindings
 from gateway.transcode import build_request, response_json
 from mlxhub.auth import bearer_key
 from mlxhub.config import Settings
+from mlxhub.telemetry import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 METADATA_HEADER_PREFIX = "grpc-metadata-"
-FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate")
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 READY_TIMEOUT_S = 2.0
 
@@ -84,7 +88,10 @@ class Upstreams:
 def _metadata(request: Request) -> list[tuple[str, str | bytes]]:
     """gRPC metadata for the upstream call: the request id, Authorization, W3C trace context, Grpc-Metadata-*."""
     metadata: list[tuple[str, str | bytes]] = [("x-request-id", request.state.request_id)]
-    metadata += [(name, request.headers[name]) for name in FORWARDED_HEADERS if name in request.headers]
+    metadata += [(name, request.headers[name]) for name in ("authorization",) if name in request.headers]
+    trace_context: dict[str, str] = {}
+    propagate.inject(trace_context)  # the gateway's span (itself a child of an incoming traceparent)
+    metadata += list(trace_context.items())
     for name, value in request.headers.items():
         if not name.startswith(METADATA_HEADER_PREFIX):
             continue
@@ -236,6 +243,16 @@ class Gateway:
 
         return StreamingResponse(lines(), media_type=media_type, headers={"Cache-Control": "no-cache", **headers})
 
+    def route_label(self, method: str, path: str) -> str:
+        """The RPC a request maps to (or the fixed path), for metric labels."""
+        path = path.split("?", 1)[0]
+        if path.startswith("/openai/"):
+            return "/openai"
+        try:
+            return self.routes.match(method, path)[0].grpc_path
+        except RouteError:
+            return path if path in ("/healthz", "/readyz", "/metrics", "/openapi.json") else "unmatched"
+
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document(self.bindings, auth_enabled=self.settings.auth_enabled))
 
@@ -259,6 +276,37 @@ class Gateway:
 
 async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+async def _metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class HttpMetricsMiddleware:
+    """Rate, errors (by HTTP status) and duration per route template, so label sets stay bounded."""
+
+    def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
+        self.app = app
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = self.gateway.route_label(scope["method"], scope.get("raw_path", b"").decode("latin-1") or scope["path"])
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def send_recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            HTTP_DURATION.labels(route, scope["method"]).observe(time.perf_counter() - started)
+            HTTP_REQUESTS.labels(route, scope["method"], str(status["code"])).inc()
 
 
 async def _handle_error(request: Request, error: Exception) -> Response:
@@ -290,6 +338,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/healthz", _healthz, methods=["GET"]),
+            Route("/metrics", _metrics, methods=["GET"]),
             Route("/readyz", gateway.authenticated(gateway.ready), methods=["GET"]),
             Route("/openapi.json", gateway.authenticated(gateway.openapi), methods=["GET"]),
             Route("/{path:path}", gateway.authenticated(gateway.transcode), methods=ALL_METHODS),
@@ -303,5 +352,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware, gateway=gateway)
+    app.add_middleware(OpenTelemetryMiddleware)
     app.state.gateway = gateway
     return app

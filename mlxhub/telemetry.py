@@ -19,14 +19,19 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from mlxhub.config import Settings
 
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 RPC_REQUESTS = Counter("mlxhub_rpc_requests_total", "RPCs handled, by final status code", ["service", "method", "code"])
 RPC_DURATION = Histogram(
     "mlxhub_rpc_duration_seconds",
     "RPC handling time (for streams: until the stream ends)",
     ["service", "method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    buckets=DURATION_BUCKETS,
 )
 
+HTTP_REQUESTS = Counter("mlxhub_http_requests_total", "Gateway HTTP requests", ["route", "method", "status"])
+HTTP_DURATION = Histogram(
+    "mlxhub_http_duration_seconds", "Gateway HTTP handling time", ["route", "method"], buckets=DURATION_BUCKETS
+)
 PROJECTION_LAG = Gauge("mlxhub_projection_lag_events", "Events recorded but not yet in the read model", ["application"])
 PUBLISH_LAG = Gauge("mlxhub_nats_publish_lag_events", "Events recorded but not yet published on NATS", ["application"])
 
