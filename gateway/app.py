@@ -31,6 +31,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import GatewayError, error_response, status_from_exception, status_json
+from gateway.health import deep_health
 from gateway.openapi import openapi_document
 from gateway.routes import Binding, RouteError, RouteTable, load_bindings
 from gateway.transcode import build_request, response_json
@@ -251,7 +252,7 @@ class Gateway:
         try:
             return self.routes.match(method, path)[0].grpc_path
         except RouteError:
-            return path if path in ("/healthz", "/readyz", "/metrics", "/openapi.json") else "unmatched"
+            return path if path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/health/deep") else "unmatched"
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document(self.bindings, auth_enabled=self.settings.auth_enabled))
@@ -276,6 +277,11 @@ class Gateway:
 
 async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+async def _deep_health(request: Request) -> Response:
+    healthy, body = await deep_health(request.app.state.gateway.settings)
+    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 async def _metrics(request: Request) -> Response:
@@ -339,6 +345,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/metrics", _metrics, methods=["GET"]),
+            Route("/health/deep", gateway.authenticated(_deep_health), methods=["GET"]),
             Route("/readyz", gateway.authenticated(gateway.ready), methods=["GET"]),
             Route("/openapi.json", gateway.authenticated(gateway.openapi), methods=["GET"]),
             Route("/{path:path}", gateway.authenticated(gateway.transcode), methods=ALL_METHODS),

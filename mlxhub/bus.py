@@ -62,6 +62,7 @@ class LogPublisher:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Publish what is already recorded (while NATS answers), then stop."""
         self._stopping.set()
         self._thread.join(timeout)
 
@@ -101,11 +102,13 @@ class LogPublisher:
 
     async def _follow(self, js) -> None:
         self.position = await asyncio.to_thread(self.tracking.max_tracking_id, self.app.name) or 0
-        while not self._stopping.is_set():
+        while True:
             notifications = await asyncio.to_thread(
                 self.app.recorder.select_notifications, self.position, BATCH, None, (), inclusive_of_start=False
             )
             if not notifications:
+                if self._stopping.is_set():
+                    return  # flushed: everything recorded before stop() is published
                 await asyncio.sleep(POLL_SECONDS)
                 continue
             for notification in notifications:

@@ -439,3 +439,20 @@ def test_gateway_metrics_and_one_trace_across_gateway_and_registry(registry, set
     in_trace = {span.name for span in spans.get_finished_spans() if format(span.context.trace_id, "032x") == trace_id}
     assert "POST /v1/models" in in_trace  # the gateway's server span
     assert "/mlxhub.v1.RegistryService/CreateModel" in in_trace  # the registry's server span, same trace
+
+
+def test_deep_health_reports_each_dependency_with_latency(settings, hub_env):
+    from mlxhub.config import load_settings
+    from mlxhub.embedded import free_port
+
+    with running(settings) as base:
+        healthy = httpx.get(f"{base}/health/deep").json()
+    assert healthy["status"] == "ok"
+    assert {c["name"] for c in healthy["checks"]} == {"postgres", "nats", "mlflow", "model_store", "memory"}
+    assert all(c["ok"] and c["latencyMs"] >= 0 for c in healthy["checks"])
+    broken = load_settings({**hub_env, "MLXHUB_NATS_URL": f"nats://127.0.0.1:{free_port()}"})
+    with running(broken) as base:
+        response = httpx.get(f"{base}/health/deep")
+    assert response.status_code == 503
+    failed = [c["name"] for c in response.json()["checks"] if not c["ok"]]
+    assert failed == ["nats"]

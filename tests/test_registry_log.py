@@ -72,6 +72,21 @@ def test_events_reach_nats_once_each_even_across_an_outage(hub_env, tmp_path):
         nats_server.stop()
 
 
+def test_stopping_the_registry_flushes_the_publisher(hub_env, tmp_path):
+    nats_server = start_nats(tmp_path / "js")
+    server = RegistryServer(load_settings({**hub_env, "MLXHUB_NATS_URL": nats_server.url})).start()
+    try:
+        stub = stub_for(server)
+        for name in ("a", "b", "c"):
+            stub.CreateModel(pb.CreateModelRequest(name=name))
+    finally:
+        server.stop(grace=1)
+    try:
+        assert [m[1]["aggregate"] for m in stream_messages(nats_server.url, 3, timeout=1)] == ["model/a", "model/b", "model/c"]
+    finally:
+        nats_server.stop()
+
+
 def read_model_rows(settings) -> dict[str, list[tuple]]:
     with psycopg.connect(settings.database_url) as conn:
         return {
