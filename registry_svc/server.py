@@ -7,13 +7,16 @@ import logging
 from concurrent import futures
 
 import grpc
-from eventsourcing.projection import ProjectionRunner
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.projection import BaseProjectionRunner
+from eventsourcing.utils import Environment
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mlxhub.bus import LogPublisher, tracking_recorder
 from mlxhub.config import Settings
 from mlxhub.eventstore import ensure_schema, postgres_env
+from mlxhub.leadership import Leadership
 from mlxhub.telemetry import server_interceptors, watch_lag
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
@@ -31,8 +34,11 @@ class RegistryServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.env = postgres_env(settings)
-        self.runner: ProjectionRunner | None = None
+        self.app: RegistryApplication | None = None
+        self.view: RegistryReadModel | None = None
+        self.runner: BaseProjectionRunner | None = None
         self.publisher: LogPublisher | None = None
+        self.leadership: Leadership | None = None
         self.server: grpc.Server | None = None
         self.health = health.HealthServicer()
 
@@ -42,24 +48,15 @@ class RegistryServer:
 
     def start(self) -> RegistryServer:
         ensure_schema(self.settings)
-        self.runner = ProjectionRunner(
-            application_class=_application_class(self.settings),
-            projection_class=RegistryProjection,
-            view_class=RegistryReadModel,
-            env=self.env,
-        ).__enter__()
-        app: RegistryApplication = self.runner.app
-        app.after_save = lambda notification_id: self.runner.wait(notification_id, READ_MODEL_WAIT_SECONDS)
-        if self.settings.nats_url:
-            names = NameBook(app)
-
-            def describe(domain_event, position):
-                event = to_proto(domain_event, position, names)
-                return subject_of(event), payload_of(event)
-
-            self.publisher = LogPublisher(app, tracking_recorder("registry_nats", self.env), self.settings.nats_url, describe)
-            self.publisher.start()
-        watch_lag("registry", app, self.runner.view, self.publisher)
+        app = self.app = RegistryApplication(self.env, data_roots=self.settings.data_roots)
+        view = self.view = InfrastructureFactory.construct(
+            Environment(RegistryProjection.name, self.env)
+        ).tracking_recorder(RegistryReadModel)
+        app.after_save = lambda notification_id: view.wait(app.name, notification_id, READ_MODEL_WAIT_SECONDS)
+        self.leadership = Leadership(
+            self.settings.database_url, f"{self.settings.database_schema}.registry-log-followers", self._follow_log
+        ).start()
+        watch_lag("registry", app, view, self)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="registry-rpc"),
             interceptors=server_interceptors("registry", self.settings.api_keys),
@@ -69,7 +66,7 @@ class RegistryServer:
             ],
         )
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(
-            RegistryServicer(app, self.runner.view, self.settings.api_keys), self.server
+            RegistryServicer(app, view, self.settings.api_keys), self.server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
@@ -82,10 +79,39 @@ class RegistryServer:
         log.info("registry listening on %s", listen)
         return self
 
-    @property
-    def app(self) -> RegistryApplication:
-        assert self.runner is not None
-        return self.runner.app
+    def _follow_log(self):
+        """Start the read-model projection and the NATS publisher (on the leading replica)."""
+        assert self.app is not None and self.view is not None
+        runner = BaseProjectionRunner(
+            projection=RegistryProjection(view=self.view),
+            application_class=RegistryApplication,
+            tracking_recorder=self.view,
+            topics=(),
+            env=self.env,
+        ).__enter__()
+        publisher = None
+        if self.settings.nats_url:
+            names = NameBook(self.app)
+
+            def describe(domain_event, position):
+                event = to_proto(domain_event, position, names)
+                return subject_of(event), payload_of(event)
+
+            publisher = LogPublisher(self.app, tracking_recorder("registry_nats", self.env), self.settings.nats_url, describe)
+            publisher.start()
+        self.runner, self.publisher = runner, publisher
+
+        def stop() -> None:
+            if publisher is not None:
+                publisher.stop()
+                publisher.tracking.datastore.close()
+            runner.__exit__(None, None, None)  # closes the runner's own application
+
+        return stop
+
+    def lag(self) -> int:
+        """NATS publishing lag as seen from this replica (0 where another replica publishes)."""
+        return self.publisher.lag() if self.publisher is not None and self.leadership.leading.is_set() else 0
 
     def wait(self) -> None:
         assert self.server is not None
@@ -95,19 +121,9 @@ class RegistryServer:
         self.health.enter_graceful_shutdown()
         if self.server is not None:
             self.server.stop(grace).wait()
-        if self.publisher is not None:
-            self.publisher.stop()
-            self.publisher.tracking.datastore.close()
-        if self.runner is not None:
-            self.runner.__exit__(None, None, None)  # closes the application's pool
-            self.runner.view.datastore.close()
-
-
-def _application_class(settings: Settings) -> type[RegistryApplication]:
-    """ProjectionRunner constructs the application itself (with only `env`), so the
-    data roots travel on a subclass."""
-    roots = settings.data_roots
-    return type("ConfiguredRegistryApplication", (RegistryApplication,), {
-        "name": "registry",
-        "__init__": lambda self, env=None: RegistryApplication.__init__(self, env, data_roots=roots),
-    })
+        if self.leadership is not None:
+            self.leadership.stop()  # stops the followers (flushing the publisher) if this replica led
+        if self.app is not None:
+            self.app.close()
+        if self.view is not None:
+            self.view.datastore.close()

@@ -34,7 +34,14 @@ def stream_messages(nats_url: str, expected: int, timeout: float = 15.0) -> list
         connection = await nats.connect(nats_url)
         js = connection.jetstream()
         deadline = time.monotonic() + timeout
-        while (await js.stream_info("MLXHUB_EVENTS")).state.messages < expected and time.monotonic() < deadline:
+
+        async def count() -> int:
+            try:
+                return (await js.stream_info("MLXHUB_EVENTS")).state.messages
+            except nats.js.errors.NotFoundError:  # the publisher has not (re)created the stream yet
+                return 0
+
+        while await count() < expected and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         subscription = await js.pull_subscribe("mlxhub.events.>", durable=None)
         total = (await js.stream_info("MLXHUB_EVENTS")).state.messages
@@ -66,6 +73,9 @@ def test_events_reach_nats_once_each_even_across_an_outage(hub_env, tmp_path):
         positions = [m[1]["position"] for m in messages]
         assert [m[2] for m in messages] == [f"registry:{p}" for p in positions]
         assert len(set(positions)) == 5
+        deadline = time.monotonic() + 5
+        while server.publisher.lag() and time.monotonic() < deadline:  # the position is saved just after publishing
+            time.sleep(0.05)
         assert server.publisher.lag() == 0
     finally:
         server.stop(grace=1)
@@ -128,3 +138,25 @@ def test_read_model_rebuilt_from_the_log_matches_and_state_survives_restart(sett
         assert len([r for r in stub.ReadEvents(pb.ReadEventsRequest())]) == 10
     finally:
         server.stop(grace=1)
+
+
+def test_two_replicas_share_one_log_follower_and_fail_over(hub_env):
+    from mlxhub.embedded import free_port
+
+    first = RegistryServer(load_settings(hub_env)).start()
+    second = RegistryServer(load_settings({**hub_env, "MLXHUB_REGISTRY_ADDR": f"127.0.0.1:{free_port()}"})).start()
+    try:
+        assert first.leadership.leading.is_set() and not second.leadership.leading.is_set()
+        stub_for(first).CreateModel(pb.CreateModelRequest(name="one"))
+        stub_for(second).CreateModel(pb.CreateModelRequest(name="two"))  # read-your-write on the follower too
+        assert [m.name for m in stub_for(second).ListModels(pb.ListModelsRequest()).models] == ["one", "two"]
+        first.stop(grace=1)
+        deadline = time.monotonic() + 15
+        while not second.leadership.leading.is_set():
+            assert time.monotonic() < deadline, "the second replica never took over"
+            time.sleep(0.1)
+        stub_for(second).CreateModel(pb.CreateModelRequest(name="three"))
+        assert [m.name for m in stub_for(second).ListModels(pb.ListModelsRequest()).models] == ["one", "three", "two"]
+    finally:
+        first.stop(grace=1)
+        second.stop(grace=1)
