@@ -27,9 +27,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import openai
 from gateway.errors import GatewayError, error_response, status_from_exception, status_json
 from gateway.health import deep_health
 from gateway.openapi import openapi_document
@@ -45,6 +46,7 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 METADATA_HEADER_PREFIX = "grpc-metadata-"
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 READY_TIMEOUT_S = 2.0
+UPSTREAM_MAX_RECONNECT_BACKOFF_MS = 1000
 
 
 class RequestIdMiddleware:
@@ -78,7 +80,18 @@ class Upstreams:
     def channel(self, upstream: str) -> grpc.aio.Channel:
         address = self.settings.address(upstream)
         if address not in self._channels:
-            self._channels[address] = grpc.aio.insecure_channel(address)
+            # dns:/// + round_robin: with a headless Service, calls spread over every replica.
+            # A short reconnect backoff: a restarted upstream is used again within a second
+            # (gRPC's default backoff grows to two minutes, answering 503 all that while).
+            self._channels[address] = grpc.aio.insecure_channel(
+                f"dns:///{address}",
+                options=[
+                    ("grpc.lb_policy_name", "round_robin"),
+                    ("grpc.initial_reconnect_backoff_ms", 100),
+                    ("grpc.min_reconnect_backoff_ms", 100),
+                    ("grpc.max_reconnect_backoff_ms", UPSTREAM_MAX_RECONNECT_BACKOFF_MS),
+                ],
+            )
         return self._channels[address]
 
     async def close(self) -> None:
@@ -348,6 +361,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/health/deep", gateway.authenticated(_deep_health), methods=["GET"]),
             Route("/readyz", gateway.authenticated(gateway.ready), methods=["GET"]),
             Route("/openapi.json", gateway.authenticated(gateway.openapi), methods=["GET"]),
+            Mount("/openai/v1", routes=openai.routes(gateway)),
             Route("/{path:path}", gateway.authenticated(gateway.transcode), methods=ALL_METHODS),
         ],
         exception_handlers={
