@@ -2,6 +2,7 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from mlxhub.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -109,7 +110,7 @@ class Checkpoint(_message.Message):
     def __init__(self, step: _Optional[int] = ..., path: _Optional[str] = ..., sha256: _Optional[str] = ..., validation_loss: _Optional[float] = ..., save_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TrainingJob(_message.Message):
-    __slots__ = ("id", "model", "base_version", "dataset", "dataset_sha256", "config", "state", "step", "total_steps", "last_loss", "best_validation_loss", "best_checkpoint", "checkpoints", "failure_reason", "output_version", "mlflow_run_id", "worker", "attempt", "create_time", "start_time", "end_time", "created_by", "output_model")
+    __slots__ = ("id", "model", "base_version", "dataset", "dataset_sha256", "config", "state", "step", "total_steps", "last_loss", "best_validation_loss", "best_checkpoint", "checkpoints", "failure_reason", "output_version", "mlflow_run_id", "worker", "attempt", "create_time", "start_time", "end_time", "created_by", "output_model", "artifact_path", "artifact_files", "mlflow_status", "cancel_requested", "retried_from", "idempotency_key")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     BASE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +134,12 @@ class TrainingJob(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_PATH_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FILES_FIELD_NUMBER: _ClassVar[int]
+    MLFLOW_STATUS_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    RETRIED_FROM_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     base_version: str
@@ -156,7 +163,13 @@ class TrainingJob(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     created_by: str
     output_model: str
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., base_version: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., state: _Optional[_Union[TrainingJobState, str]] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., last_loss: _Optional[float] = ..., best_validation_loss: _Optional[float] = ..., best_checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., failure_reason: _Optional[str] = ..., output_version: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., worker: _Optional[str] = ..., attempt: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., output_model: _Optional[str] = ...) -> None: ...
+    artifact_path: str
+    artifact_files: _containers.RepeatedCompositeFieldContainer[_common_pb2.ArtifactFile]
+    mlflow_status: str
+    cancel_requested: bool
+    retried_from: str
+    idempotency_key: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., base_version: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., state: _Optional[_Union[TrainingJobState, str]] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., last_loss: _Optional[float] = ..., best_validation_loss: _Optional[float] = ..., best_checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., failure_reason: _Optional[str] = ..., output_version: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., worker: _Optional[str] = ..., attempt: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., output_model: _Optional[str] = ..., artifact_path: _Optional[str] = ..., artifact_files: _Optional[_Iterable[_Union[_common_pb2.ArtifactFile, _Mapping]]] = ..., mlflow_status: _Optional[str] = ..., cancel_requested: _Optional[bool] = ..., retried_from: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class CreateTrainingJobRequest(_message.Message):
     __slots__ = ("model", "dataset", "config", "idempotency_key", "output_model")

@@ -1,0 +1,1 @@
+"""CLI command groups that live beside `mlxhub.cli`, each registered there in one line."""

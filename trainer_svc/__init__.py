@@ -1,0 +1,1 @@
+"""Trainer service: LoRA / DoRA fine-tuning jobs on a JetStream work queue."""

@@ -1,0 +1,46 @@
+"""`python -m trainer_svc` runs the trainer service (with MLXHUB_TRAINER_WORKERS in-process
+workers, default 1); `python -m trainer_svc worker` runs one standalone worker, e.g.
+on another machine that reaches the same PostgreSQL, NATS, registry and artifact store."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from mlxhub.config import load_settings
+from mlxhub.eventstore import ensure_schema, postgres_env
+
+
+def run_worker() -> None:
+    from trainer_svc.application import TrainerApplication
+    from trainer_svc.worker import Worker
+
+    settings = load_settings()
+    ensure_schema(settings)
+    worker = Worker(settings, TrainerApplication(postgres_env(settings)))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: worker.request_stop())
+    worker.run_forever()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if sys.argv[1:] == ["worker"]:
+        run_worker()
+        return
+    from trainer_svc.server import TrainerServer
+
+    server = TrainerServer(load_settings()).start()
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    stopping.wait()
+    logging.getLogger("trainer_svc").info("stopping")
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
+

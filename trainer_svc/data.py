@@ -1,0 +1,102 @@
+"""Datasets as mlx-lm's tuner reads them (chat / completions / text JSONL), split and
+checked against the model's tokenizer: the checks run when a job is created, so a
+dataset the tokenizer cannot train on fails with INVALID_ARGUMENT, not in a worker."""
+
+from __future__ import annotations
+
+import json
+import random
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from mlxhub.errors import InvalidArgument
+
+
+@dataclass
+class Splits:
+    train: Any  # mlx-lm dataset objects (ChatDataset, CompletionsDataset, TextDataset)
+    valid: Any | None
+    train_records: int
+    valid_records: int
+
+
+def read_jsonl(path: str) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def split(records: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list, list]:
+    """Hold out `fraction` of the records for validation, the same way for every attempt."""
+    if not fraction:
+        return records, []
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    held = max(1, round(len(records) * fraction))
+    valid = {i for i in order[:held]}
+    return [r for i, r in enumerate(records) if i not in valid], [r for i, r in enumerate(records) if i in valid]
+
+
+def wrap(records: list[dict[str, Any]], tokenizer, config: dict[str, Any]):
+    from mlx_lm.tuner.datasets import create_dataset
+
+    return create_dataset(records, tokenizer, types.SimpleNamespace(mask_prompt=config["mask_prompt"]))
+
+
+def load_splits(dataset_path: str, validation_path: str, tokenizer, config: dict[str, Any]) -> Splits:
+    records = read_jsonl(dataset_path)
+    if validation_path:
+        train, valid = records, read_jsonl(validation_path)
+    else:
+        train, valid = split(records, config["validation_split"], config["seed"])
+    return Splits(wrap(train, tokenizer, config), wrap(valid, tokenizer, config) if valid else None,
+                  len(train), len(valid))
+
+
+def total_steps(config: dict[str, Any], train_records: int) -> int:
+    if config["epochs"]:
+        return config["epochs"] * max(1, train_records // config["batch_size"])
+    return config["iters"]
+
+
+def check(dataset_format: str, dataset_path: str, validation_path: str, tokenizer, config: dict[str, Any]) -> Splits:
+    """Raise INVALID_ARGUMENT naming the field if the job could not train on this data."""
+    if dataset_format in ("CHAT", "COMPLETIONS") and not getattr(tokenizer, "chat_template", None):
+        raise InvalidArgument(
+            f"dataset is in {dataset_format.lower()} format but the model's tokenizer has no chat template; "
+            "use a text dataset ({\"text\": ...}) or a model whose tokenizer_config.json has a chat_template",
+            field="dataset",
+        )
+    if dataset_format == "TEXT" and config["mask_prompt"]:
+        raise InvalidArgument("config.mask_prompt needs a chat or completions dataset; this one is text",
+                              field="config.mask_prompt")
+    try:
+        splits = load_splits(dataset_path, validation_path, tokenizer, config)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InvalidArgument(f"dataset cannot be read for training: {exc}", field="dataset") from None
+    for name, data, field in (("training", splits.train, "dataset"), ("validation", splits.valid, "config")):
+        if data is None:
+            continue
+        if len(data) < config["batch_size"]:
+            raise InvalidArgument(
+                f"the {name} set has {len(data)} examples, fewer than config.batch_size={config['batch_size']}; "
+                "lower the batch size or add examples",
+                field="config.batch_size" if name == "training" else
+                ("config.validation_split" if config["validation_split"] else "config.validation_dataset"),
+            )
+        lengths = []
+        for i in range(len(data)):
+            try:
+                tokens, _offset = data.process(data[i])
+            except Exception as exc:  # noqa: BLE001  (the tokenizer's own message is the useful part)
+                raise InvalidArgument(f"{name} example {i + 1} cannot be tokenized: {exc}", field=field) from None
+            lengths.append(len(tokens))
+        too_long = [n for n in lengths if n > config["max_seq_length"]]
+        if too_long:
+            raise InvalidArgument(
+                f"{len(too_long)} of {len(lengths)} {name} examples are longer than config.max_seq_length="
+                f"{config['max_seq_length']} tokens (the longest has {max(too_long)}); raise max_seq_length or "
+                "split those examples",
+                field="config.max_seq_length",
+            )
+    return splits

@@ -1,0 +1,92 @@
+"""Never leave a job RUNNING forever, nor QUEUED without a work item: every few seconds
+the server re-queues (or fails, past max attempts) running jobs whose worker stopped
+sending heartbeats, and re-publishes the work item of every queued job (JetStream
+drops the duplicate by its `<job>:<seq>` message id), which also heals a publish
+lost between saving a job and queueing it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+
+import nats
+
+from mlxhub.config import Settings
+from trainer_svc.application import TrainerApplication
+from trainer_svc.domain import QUEUED, RUNNING
+from trainer_svc.queue import PROGRESS_STREAM, QueueNames, ensure_streams, heartbeat_subject, work_item
+from trainer_svc.read_model import TrainerReadModel
+from trainer_svc.worker import WorkerOptions
+
+log = logging.getLogger(__name__)
+SWEEP_LIMIT = 1000
+
+
+class Reaper:
+    def __init__(self, settings: Settings, app: TrainerApplication, read_model: TrainerReadModel,
+                 options: WorkerOptions) -> None:
+        self.settings, self.app, self.read_model, self.options = settings, app, read_model, options
+        self.names = QueueNames.of(settings)
+        self.interval = max(0.5, min(options.heartbeat_timeout / 3, 10.0))
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self.run()), name="trainer-reaper", daemon=True)
+
+    def start(self) -> Reaper:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._thread.join(timeout)
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            connection = None
+            try:
+                connection = await nats.connect(self.settings.nats_url, connect_timeout=2, allow_reconnect=False)
+                js = connection.jetstream(timeout=5)
+                await ensure_streams(js, self.names)
+                while not self._stopping.is_set():
+                    await self.sweep(js)
+                    await asyncio.sleep(self.interval)
+            except Exception as exc:  # noqa: BLE001  (NATS or the database briefly away: sweep again later)
+                if not self._stopping.is_set():
+                    log.warning("reaper: %s; retrying", exc)
+                    await asyncio.sleep(self.interval)
+            finally:
+                if connection is not None and not connection.is_closed:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+
+    async def last_heartbeat(self, js, job) -> float:
+        last = job.attempt_start_time.timestamp() if job.attempt_start_time else 0.0
+        try:
+            message = await js.get_last_msg(PROGRESS_STREAM, heartbeat_subject(job.id))
+        except nats.js.errors.NotFoundError:
+            return last
+        beat = json.loads(message.data)
+        return max(last, beat["time"]) if beat.get("attempt") == job.attempt else last
+
+    async def sweep(self, js) -> None:
+        meta = {"principal": "trainer/reaper", "request_id": "", "trace_id": ""}
+        running = await asyncio.to_thread(self.read_model.list_jobs, RUNNING, "", None, SWEEP_LIMIT)
+        for row in running:
+            job = await asyncio.to_thread(self.app.get_job, row["id"])
+            if job.state != RUNNING:
+                continue
+            silent = time.time() - await self.last_heartbeat(js, job)
+            if silent > self.options.heartbeat_timeout:
+                reason = f"worker {job.worker} sent no heartbeat for {silent:.0f}s (attempt {job.attempt})"
+                log.warning("job %s: %s", job.id, reason)
+                await asyncio.to_thread(self.app.requeue_lost, job.id, job.attempt, self.options.max_attempts,
+                                        reason, meta)
+        queued = await asyncio.to_thread(self.read_model.list_jobs, QUEUED, "", None, SWEEP_LIMIT)
+        for row in queued:
+            job = await asyncio.to_thread(self.app.get_job, row["id"])
+            if job.state == QUEUED:
+                body, headers = work_item(job.id, job.queue_seq)
+                await js.publish(self.names.subject, body, headers=headers)

@@ -1,0 +1,132 @@
+"""Wire the trainer together: event store, read-model projection, NATS publisher of
+the trainer's events, in-process workers, the reaper, and the gRPC server with
+health, reflection and auth."""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent import futures
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import grpc
+from eventsourcing.projection import ProjectionRunner
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from mlxhub.auth import ApiKeyInterceptor
+from mlxhub.bus import LogPublisher, tracking_recorder
+from mlxhub.config import Settings
+from mlxhub.eventstore import ensure_schema, postgres_env
+from mlxhub.v1 import common_pb2, registry_pb2, trainer_pb2, trainer_pb2_grpc
+from trainer_svc.application import TrainerApplication
+from trainer_svc.read_model import TrainerProjection, TrainerReadModel
+from trainer_svc.reaper import Reaper
+from trainer_svc.registry_client import RegistryClient
+from trainer_svc.servicer import TrainerServicer
+from trainer_svc.worker import Worker, WorkerOptions
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
+READ_MODEL_WAIT_SECONDS = 10.0
+ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (UUID, datetime)):
+        return str(value)
+    return value
+
+
+def describe(domain_event: Any, position: int) -> tuple[str, bytes]:
+    """A trainer event as the hub's `mlxhub.v1.Event`, on mlxhub.events.training_job.<Type>."""
+    data = struct_pb2.Struct()
+    data.update(json_safe({k: v for k, v in vars(domain_event).items() if k not in ENVELOPE}))
+    time = timestamp_pb2.Timestamp()
+    time.FromDatetime(domain_event.timestamp)
+    meta = getattr(domain_event, "meta", {}) or {}
+    event = registry_pb2.Event(
+        position=position, time=time, aggregate_type="TrainingJob",
+        aggregate=f"training_job/{domain_event.originator_id}", aggregate_id=str(domain_event.originator_id),
+        aggregate_version=domain_event.originator_version, type=type(domain_event).__name__, data=data,
+        metadata=common_pb2.EventMetadata(principal=meta.get("principal", ""), request_id=meta.get("request_id", ""),
+                                          trace_id=meta.get("trace_id", "")),
+    )
+    return f"mlxhub.events.training_job.{event.type}", json_format.MessageToJson(event, indent=None).encode()
+
+
+class TrainerServer:
+    def __init__(self, settings: Settings, workers: int | None = None, options: WorkerOptions | None = None) -> None:
+        self.settings = settings
+        self.env = postgres_env(settings)
+        self.options = options or WorkerOptions.from_env()
+        self.worker_count = int(os.environ.get("MLXHUB_TRAINER_WORKERS", "1")) if workers is None else workers
+        self.runner: ProjectionRunner | None = None
+        self.publisher: LogPublisher | None = None
+        self.reaper: Reaper | None = None
+        self.workers: list[Worker] = []
+        self.registry = RegistryClient(settings)
+        self.server: grpc.Server | None = None
+        self.health = health.HealthServicer()
+
+    def start(self) -> TrainerServer:
+        ensure_schema(self.settings)
+        self.runner = ProjectionRunner(application_class=TrainerApplication, projection_class=TrainerProjection,
+                                       view_class=TrainerReadModel, env=self.env).__enter__()
+        app: TrainerApplication = self.runner.app
+        app.after_save = lambda notification_id: self.runner.wait(notification_id, READ_MODEL_WAIT_SECONDS)
+        if self.settings.nats_url:
+            self.publisher = LogPublisher(app, tracking_recorder("trainer_nats", self.env), self.settings.nats_url,
+                                          describe)
+            self.publisher.start()
+            self.reaper = Reaper(self.settings, app, self.runner.view, self.options).start()
+            self.workers = [Worker(self.settings, app, self.options, name=f"{os.uname().nodename}:{os.getpid()}:{i}")
+                            .start() for i in range(self.worker_count)]
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="trainer-rpc"),
+            interceptors=[ApiKeyInterceptor(self.settings.api_keys)],
+            options=[("grpc.max_receive_message_length", self.settings.max_request_bytes), ("grpc.so_reuseport", 0)],
+        )
+        trainer_pb2_grpc.add_TrainerServiceServicer_to_server(
+            TrainerServicer(app, self.runner.view, self.registry, self.settings), self.server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
+        listen = self.settings.listen_address("trainer")
+        if self.server.add_insecure_port(listen) == 0:
+            raise OSError(f"cannot listen on {listen}; is another trainer running? set MLXHUB_TRAINER_ADDR")
+        self.server.start()
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("trainer listening on %s with %d in-process worker(s)", listen, len(self.workers))
+        return self
+
+    @property
+    def app(self) -> TrainerApplication:
+        assert self.runner is not None
+        return self.runner.app
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            self.server.stop(grace).wait()
+        for worker in self.workers:
+            worker.stop()
+        if self.reaper is not None:
+            self.reaper.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
+        self.registry.close()
+        if self.runner is not None:
+            self.runner.__exit__(None, None, None)  # closes the application's pool, not the view's
+            self.runner.view.datastore.close()
+        if self.publisher is not None:
+            self.publisher.tracking.datastore.close()

@@ -1,0 +1,271 @@
+"""A trainer worker: pulls one job at a time (FIFO) from the hub's JetStream work queue,
+trains it, and acks only when the job has reached an end, so a worker that dies
+mid-job leaves its work item to be redelivered after `ack_wait`. While training it
+calls `msg.in_progress()` and publishes a heartbeat every few seconds, and watches
+the job for a cancel request or for another attempt having taken over (fencing)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import nats
+from google.protobuf import json_format
+
+from mlxhub.config import Settings
+from mlxhub.errors import HubError
+from mlxhub.v1 import common_pb2, registry_pb2, trainer_pb2
+from trainer_svc import artifacts, engine
+from trainer_svc.application import TrainerApplication
+from trainer_svc.config import adapter_config
+from trainer_svc.domain import RUNNING, TERMINAL, TrainingJob
+from trainer_svc.lineage import code_commit, library_versions
+from trainer_svc.queue import QueueNames, ensure_streams, heartbeat_subject, progress_subject
+from trainer_svc.registry_client import RegistryClient
+from trainer_svc.tracking import MlflowRun
+
+log = logging.getLogger(__name__)
+
+CONTROL_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    ack_wait: float = 60.0
+    heartbeat: float = 5.0
+    heartbeat_timeout: float = 30.0
+    max_attempts: int = 3
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> WorkerOptions:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            ack_wait=float(env.get("MLXHUB_TRAINER_ACK_WAIT") or cls.ack_wait),
+            heartbeat=float(env.get("MLXHUB_TRAINER_HEARTBEAT") or cls.heartbeat),
+            heartbeat_timeout=float(env.get("MLXHUB_TRAINER_HEARTBEAT_TIMEOUT") or cls.heartbeat_timeout),
+            max_attempts=int(env.get("MLXHUB_TRAINER_MAX_ATTEMPTS") or cls.max_attempts),
+        )
+
+
+class Control:
+    """Flags the training thread reads at every step."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.fenced = threading.Event()
+
+
+class JobHooks:
+    """engine.Hooks for one attempt: progress to NATS and MLflow, checkpoints to the log."""
+
+    def __init__(self, worker: Worker, job: TrainingJob, control: Control, mlflow: MlflowRun) -> None:
+        self.worker, self.job, self.control, self.mlflow = worker, job, control, mlflow
+        self.attempt = job.attempt
+
+    def on_step(self, progress: dict) -> None:
+        message = trainer_pb2.TrainingProgress(**{k: v for k, v in progress.items() if v is not None})
+        message.has_validation_loss = progress.get("validation_loss") is not None
+        self.worker.publish(progress_subject(self.job.id), json_format.MessageToJson(message, indent=None).encode())
+        metrics = {k: v for k, v in progress.items() if k != "step" and v is not None}
+        self.mlflow.log(progress["step"], metrics)
+
+    def on_checkpoint(self, checkpoint: dict) -> None:
+        self.worker.app.record_checkpoint(self.job.id, self.attempt, checkpoint, self.worker.meta(self.job))
+
+    def should_stop(self) -> bool:
+        return self.control.cancel.is_set() or self.control.fenced.is_set()
+
+
+class Worker:
+    def __init__(self, settings: Settings, app: TrainerApplication, options: WorkerOptions | None = None,
+                 name: str = "") -> None:
+        self.settings = settings
+        self.app = app
+        self.options = options or WorkerOptions.from_env()
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.names = QueueNames.of(settings)
+        self.registry = RegistryClient(settings)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.connection = None
+        self.busy = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self.run()), name=f"trainer-worker-{self.name}",
+                                        daemon=True)
+
+    def meta(self, job: TrainingJob) -> dict[str, str]:
+        return {"principal": f"worker/{self.name}", "request_id": str(job.id), "trace_id": ""}
+
+    # ----- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Worker:
+        self._thread.start()
+        return self
+
+    def request_stop(self) -> None:
+        """Stop pulling; a job in hand is redelivered to another worker after ack_wait."""
+        self._stopping.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._thread.join(timeout)
+        self.registry.close()
+
+    def run_forever(self) -> None:
+        asyncio.run(self.run())
+
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                self.connection = await nats.connect(self.settings.nats_url, connect_timeout=2, max_reconnect_attempts=-1)
+                js = self.connection.jetstream(timeout=10)
+                await ensure_streams(js, self.names, ack_wait=self.options.ack_wait)
+                subscription = await js.pull_subscribe_bind(self.names.consumer, self.names.stream)
+                log.info("worker %s pulling from %s", self.name, self.names.stream)
+                backoff = 0.2
+                while not self._stopping.is_set():
+                    try:
+                        messages = await subscription.fetch(1, timeout=1)
+                    except (TimeoutError, nats.errors.TimeoutError):
+                        continue
+                    for message in messages:
+                        await self.handle(message)
+            except Exception as exc:  # noqa: BLE001  (NATS down: retry; a job in hand is redelivered)
+                if self._stopping.is_set():
+                    break
+                log.warning("worker %s: %s; retrying in %.1fs", self.name, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                if self.connection is not None and not self.connection.is_closed:
+                    await self.connection.close()
+
+    def publish(self, subject: str, payload: bytes) -> None:
+        """Fire-and-forget from the training thread; the stream keeps it for watchers."""
+        if self.loop is not None and self.connection is not None:
+            asyncio.run_coroutine_threadsafe(self.connection.publish(subject, payload), self.loop)
+
+    # ----- one work item --------------------------------------------------------------------
+
+    async def handle(self, message) -> None:
+        item = json.loads(message.data)
+        job_id, queue_seq = UUID(item["job"]), int(item["queue_seq"])
+        try:
+            job = await asyncio.to_thread(self.app.get_job, job_id)
+        except HubError:
+            await message.ack()
+            return
+        duplicate = job.state == RUNNING and message.metadata.num_delivered <= 1
+        if job.state in TERMINAL or job.queue_seq != queue_seq or duplicate:
+            await message.ack()
+            return
+        if job.state == RUNNING:
+            log.warning("job %s: worker %s was lost (redelivered); taking over", job_id, job.worker)
+        job = await asyncio.to_thread(self.app.start_attempt, job_id, self.name, queue_seq, self.options.max_attempts,
+                                      {"principal": f"worker/{self.name}", "request_id": str(job_id), "trace_id": ""})
+        if job.state != RUNNING or job.worker != self.name:
+            await message.ack()
+            return
+        control = Control()
+        self.busy.set()
+        watcher = asyncio.create_task(self.heartbeat(message, job, control))
+        try:
+            await asyncio.to_thread(self.execute, job, control)
+        finally:
+            watcher.cancel()
+            self.busy.clear()
+            await self.connection.flush()
+        await message.ack()
+
+    async def heartbeat(self, message, job: TrainingJob, control: Control) -> None:
+        last_beat = 0.0
+        while True:
+            if time.monotonic() - last_beat >= self.options.heartbeat:
+                last_beat = time.monotonic()
+                await message.in_progress()
+                beat = {"worker": self.name, "attempt": job.attempt, "time": time.time()}
+                await self.connection.publish(heartbeat_subject(job.id), json.dumps(beat).encode())
+            try:
+                current = await asyncio.to_thread(self.app.get_job, job.id)
+            except Exception:  # noqa: BLE001  (database hiccup: try again next tick)
+                current = None
+            if current is not None:
+                if current.cancel_requested:
+                    control.cancel.set()
+                if current.state != RUNNING or current.attempt != job.attempt:
+                    control.fenced.set()
+            await asyncio.sleep(CONTROL_POLL_SECONDS)
+
+    def execute(self, job: TrainingJob, control: Control) -> None:
+        """Train, write the adapter, log MLflow, register the version; record how it ended."""
+        meta, attempt = self.meta(job), job.attempt
+        mlflow = MlflowRun(self.settings.home)
+        mlflow.start(str(job.id), {**job.config, "model": job.base_version, "dataset": job.dataset,
+                                   "total_steps": job.total_steps, "attempt": attempt},
+                     {"name": job.dataset, "sha256": job.dataset_sha256, "path": job.dataset_path})
+
+        def fail(reason: str, step: int) -> None:
+            log.warning("job %s failed: %s", job.id, reason)
+            mlflow.end(None, "FAILED")
+            self.app.finish(job.id, attempt, "fail", meta, reason=reason, step=step)
+
+        spec = {"base_path": job.base_path, "dataset_path": job.dataset_path, "validation_path": job.validation_path,
+                "config": job.config, "total_steps": job.total_steps, "resume_from": job.resume_from}
+        try:
+            result = engine.train(spec, self.settings.home / "jobs" / str(job.id), JobHooks(self, job, control, mlflow))
+        except engine.TrainingFailed as exc:
+            return fail(str(exc), self.app.get_job(job.id).step)
+        except OSError as exc:
+            disk = "disk full" if exc.errno == errno.ENOSPC else "cannot write"
+            return fail(f"{disk} while saving a checkpoint ({exc})", self.app.get_job(job.id).step)
+        except Exception as exc:
+            log.exception("job %s crashed", job.id)
+            return fail(f"training crashed: {type(exc).__name__}: {exc}", self.app.get_job(job.id).step)
+        if result.stopped:
+            if control.fenced.is_set():
+                log.warning("job %s: attempt %s was superseded; stopping without recording", job.id, attempt)
+                mlflow.end(None, "KILLED")
+                return
+            mlflow.end(None, "KILLED")
+            self.app.finish(job.id, attempt, "cancel", meta, step=result.step)
+            return
+        dest = self.settings.models_dir / job.output_model / "adapters" / str(job.id)
+        try:
+            files = artifacts.write_adapter(dest, result.weights, adapter_config(job.config, job.base_path))
+        except OSError as exc:
+            what = "disk full" if exc.errno == errno.ENOSPC else "cannot write"
+            return fail(f"{what} while writing the adapter to {dest} ({exc}); no partial artifact was left",
+                        result.step)
+        mlflow.end(dest, "FINISHED")
+        metrics = {"train_loss": result.loss, "trained_tokens": float(result.trained_tokens)}
+        if result.validation_loss is not None:
+            metrics["validation_loss"] = result.validation_loss
+        parameters = common_pb2.Lineage().parameters
+        parameters.update({k: v for k, v in job.config.items()})
+        lineage = common_pb2.Lineage(
+            base_model=job.base_version, parent_version=job.base_version, dataset=job.dataset,
+            dataset_sha256=job.dataset_sha256, parameters=parameters, seed=job.config["seed"],
+            library_versions=library_versions(), code_commit=code_commit(), training_job=str(job.id),
+            mlflow_run_id=mlflow.run_id, source="trained",
+        )
+        try:
+            version = self.registry.create_version(registry_pb2.CreateModelVersionRequest(
+                name=job.output_model, artifact_path=str(dest), description=f"LoRA adapter trained by job {job.id}",
+                metrics=metrics, lineage=lineage, idempotency_key=f"training-job/{job.id}",
+            ))
+        except HubError as exc:
+            return fail(f"the adapter was written to {dest} but registering it failed: {exc.message}", result.step)
+        self.app.finish(
+            job.id, attempt, "succeed", meta, step=result.step, loss=result.loss,
+            output_version=f"{version.model}/versions/{version.version}", artifact_path=str(dest),
+            artifact_files=files, mlflow_run_id=mlflow.run_id, mlflow_status=mlflow.report(),
+        )
