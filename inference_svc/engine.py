@@ -1,0 +1,277 @@
+"""The decode engine: one thread owns MLX and every loaded model. Requests wait in a
+bounded queue, join a per-version mlx-lm `BatchGenerator` (continuous batching) when a
+slot is free, and get their tokens back through their own event queue. A cancelled
+request leaves the batch at the next step; a request finishes on the version it
+started on even if an alias moves meanwhile (the next request resolves afresh)."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from inference_svc import metrics, sampling
+from inference_svc.cache import Entry, ModelCache, ModelSpec
+from mlxhub.errors import HubError, InvalidArgument, ResourceExhausted
+
+log = logging.getLogger(__name__)
+
+STOP, LENGTH, CANCELLED = "stop", "length", "cancelled"
+IDLE_WAIT_S = 0.5
+PREFILL_STEP = 512
+
+
+@dataclass
+class Chunk:
+    text: str
+    token_ids: list[int]
+
+
+@dataclass
+class Done:
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_ms: float
+    tokens_per_second: float
+
+
+@dataclass
+class Failed:
+    error: HubError
+
+
+@dataclass
+class Job:
+    """One request, from submission to its Done/Failed event."""
+
+    spec: ModelSpec
+    sampling: sampling.Sampling
+    messages: list[dict[str, str]] | None = None
+    prompt: str = ""
+    received: float = field(default_factory=time.perf_counter)
+    events: queue.Queue = field(default_factory=queue.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    # Engine-side state.
+    uid: int = -1
+    entry: Entry | None = None
+    detokenizer: Any = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    text: str = ""
+    emitted: int = 0
+    first_token: float = 0.0
+    last_token: float = 0.0
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+class Engine:
+    def __init__(self, load, budget_bytes: int, keep_alive_s: float, max_running: int = 8, max_queued: int = 32) -> None:
+        self.max_running = max_running
+        self.max_queued = max_queued
+        self.cache = ModelCache(load, budget_bytes, keep_alive_s, on_unload=self._close_entry)
+        self._pending: collections.deque[Job] = collections.deque()
+        self._running: dict[tuple[str, int], Job] = {}
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="inference-engine", daemon=True)
+        metrics.QUEUE_DEPTH.set_function(lambda: len(self._pending))
+        metrics.RUNNING.set_function(lambda: len(self._running))
+
+    def start(self) -> Engine:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join(30)
+
+    def submit(self, job: Job) -> Job:
+        with self._wake:
+            if len(self._pending) >= self.max_queued:
+                raise ResourceExhausted(
+                    f"the inference queue is full ({self.max_queued} waiting, {len(self._running)} running); retry later",
+                    reason="QUEUE_FULL", metadata={"max_queued": str(self.max_queued)},
+                )
+            self._pending.append(job)
+            self._wake.notify()
+        return job
+
+    def active_streams(self, version: str) -> int:
+        return sum(1 for key in list(self._running) if key[0] == version)
+
+    # -- the engine thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                if self._stopping:
+                    break
+                if not self._pending and not self._running:
+                    self._wake.wait(IDLE_WAIT_S)
+            try:
+                self._admit()
+                self._reap_cancelled()
+                self._step()
+                if not self._running:
+                    self.cache.unload_idle()
+            except Exception:  # the engine must outlive any one request's failure
+                log.exception("engine step failed; failing the running requests")
+                for job in list(self._running.values()):
+                    self._finish_failed(job, HubError("generation failed unexpectedly; see the inference log"))
+        for job in [*self._pending, *self._running.values()]:
+            job.events.put(Failed(HubError("the inference service is shutting down")))
+        self.cache.clear()
+
+    def _admit(self) -> None:
+        while len(self._running) < self.max_running:
+            with self._wake:
+                if not self._pending:
+                    return
+                job = self._pending.popleft()
+            if job.cancelled.is_set():
+                job.events.put(Done(CANCELLED, 0, 0, 0.0, 0.0))
+                continue
+            try:
+                self._start(job)
+            except HubError as error:
+                job.events.put(Failed(error))
+            except Exception:  # a model that cannot load must not stop the engine
+                log.exception("cannot start a request on %s", job.spec.version)
+                job.events.put(Failed(HubError(f"cannot load {job.spec.version}; see the inference log")))
+
+    def _start(self, job: Job) -> None:
+        from mlx_lm.generate import BatchGenerator
+
+        entry = self.cache.get(job.spec)
+        loaded = entry.loaded
+        tokenizer = loaded.tokenizer
+        if job.messages is not None:
+            if not getattr(tokenizer, "chat_template", None):
+                raise InvalidArgument(f"{job.spec.version} has no chat template; send a raw `prompt` instead",
+                                      field="messages")
+            tokens = tokenizer.apply_chat_template(job.messages, add_generation_prompt=True)
+        else:
+            tokens = tokenizer.encode(job.prompt)
+        if not tokens:
+            raise InvalidArgument("the prompt encodes to no tokens", field="prompt")
+        budget = sampling.completion_budget(job.sampling, len(tokens), loaded.context)
+        if entry.state is None:
+            entry.state = BatchGenerator(
+                loaded.model, stop_tokens=[[t] for t in tokenizer.eos_token_ids],
+                completion_batch_size=self.max_running, prefill_batch_size=self.max_running,
+                prefill_step_size=PREFILL_STEP,
+            )
+        (job.uid,) = entry.state.insert(
+            [tokens], max_tokens=[budget], samplers=[sampling.make_sampler(job.sampling)],
+            logits_processors=[sampling.make_processors(job.sampling)],
+        )
+        job.entry, job.prompt_tokens = entry, len(tokens)
+        job.detokenizer = tokenizer.detokenizer
+        job.detokenizer.reset()
+        entry.active += 1
+        self._running[(job.spec.version, job.uid)] = job
+        metrics.PROMPT_TOKENS.labels(job.spec.version).inc(len(tokens))
+
+    def _reap_cancelled(self) -> None:
+        for job in [j for j in self._running.values() if j.cancelled.is_set()]:
+            job.entry.state.remove([job.uid])
+            self._finish(job, CANCELLED)
+
+    def _step(self) -> None:
+        for entry in {id(j.entry): j.entry for j in self._running.values()}.values():
+            _, responses = entry.state.next()
+            now = time.perf_counter()
+            for response in responses:
+                job = self._running.get((entry.spec.version, response.uid))
+                if job is not None:
+                    self._on_token(job, response.token, response.finish_reason, now)
+
+    def _on_token(self, job: Job, token: int, finish_reason: str | None, now: float) -> None:
+        version = job.spec.version
+        if job.first_token == 0.0:
+            job.first_token = now
+            metrics.TTFT.labels(version).observe(now - job.received)
+        else:
+            metrics.INTER_TOKEN.labels(version).observe(now - job.last_token)
+        job.last_token = now
+        job.completion_tokens += 1
+        is_eos = finish_reason == STOP and token in job.entry.loaded.tokenizer.eos_token_ids
+        ids = [] if is_eos else [token]
+        if not is_eos:
+            job.detokenizer.add_token(token)
+        if finish_reason is not None:
+            job.detokenizer.finalize()
+        job.text += job.detokenizer.last_segment
+        stop_at = _find_stop(job.text, job.sampling.stop, job.emitted)
+        if stop_at is not None:
+            _put_chunk(job, job.text[job.emitted:stop_at], ids)
+            if finish_reason is None:
+                job.entry.state.remove([job.uid])
+            self._finish(job, STOP)
+            return
+        end = len(job.text) if finish_reason is not None else len(job.text) - _held_back(job.text, job.sampling.stop)
+        _put_chunk(job, job.text[job.emitted:end], ids)
+        job.emitted = max(job.emitted, end)
+        if finish_reason is not None:
+            self._finish(job, finish_reason)
+
+    def _finish(self, job: Job, reason: str) -> None:
+        self._running.pop((job.spec.version, job.uid), None)
+        job.entry.active -= 1
+        job.entry.last_used = time.monotonic()
+        end = job.last_token or time.perf_counter()
+        decode = job.last_token - job.first_token
+        rate = (job.completion_tokens - 1) / decode if job.completion_tokens > 1 and decode > 0 else 0.0
+        ttft = (job.first_token - job.received) * 1000 if job.first_token else 0.0
+        version = job.spec.version
+        metrics.GENERATED_TOKENS.labels(version).inc(job.completion_tokens)
+        metrics.REQUESTS.labels(version, reason).inc()
+        metrics.E2E.labels(version).observe(end - job.received)
+        job.events.put(Done(reason, job.prompt_tokens, job.completion_tokens, ttft, rate))
+
+    def _finish_failed(self, job: Job, error: HubError) -> None:
+        self._running.pop((job.spec.version, job.uid), None)
+        if job.entry is not None:
+            job.entry.active -= 1
+            if job.entry.state is not None:
+                job.entry.state.remove([job.uid])
+        job.events.put(Failed(error))
+
+    @staticmethod
+    def _close_entry(entry: Entry) -> None:
+        if entry.state is not None:
+            entry.state.close()
+
+
+def _put_chunk(job: Job, text: str, ids: list[int]) -> None:
+    if text or ids:  # an end-of-sequence token alone carries nothing to send
+        job.events.put(Chunk(text, ids))
+
+
+def _find_stop(text: str, stops: tuple[str, ...], emitted: int) -> int | None:
+    """Index of the earliest stop string that ends after `emitted` (text before it is released)."""
+    if not stops:
+        return None
+    start = max(0, emitted - max(len(s) for s in stops))
+    found = [i for i in (text.find(s, start) for s in stops) if i >= 0]
+    return min(found) if found else None
+
+
+def _held_back(text: str, stops: tuple[str, ...]) -> int:
+    """Length of the longest tail of `text` that could still grow into a stop string."""
+    best = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:k]):
+                best = k
+                break
+    return best
+

@@ -1,0 +1,78 @@
+"""Load a model version (base, or base + LoRA adapter) in the weight format that decodes
+fastest on the running backend.
+
+Measured on a 2-core x86 Linux box (SmolLM2-135M, DESIGN §7): MLX's quantized CPU
+kernels are scalar (4-bit: ~7 tok/s, ~3 s to the first token, whatever the BLAS),
+while fp32 goes through `cblas_sgemm` (with OpenBLAS: ~0.25 s TTFT, 16-20 tok/s;
+even on the reference BLAS fp32 decodes a little faster than 4-bit). On Metal the
+quantized kernels are the fast ones and need a quarter of the memory. So: on the
+CPU dequantize to float32, on the GPU keep the weights as stored.
+`MLXHUB_INFERENCE_WEIGHTS=quantized|float32` overrides the choice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+from mlx import nn
+from mlx.utils import tree_flatten, tree_unflatten
+from mlx_lm.tuner.utils import load_adapters
+from mlx_lm.utils import dequantize_model, load_model, load_tokenizer
+
+FLOAT32 = "float32"
+QUANTIZED = "as stored (quantized if the checkpoint is)"
+
+
+def backend() -> str:
+    """"gpu" (Metal / CUDA) or "cpu": where MLX runs by default in this process."""
+    return "gpu" if mx.default_device() == mx.gpu else "cpu"
+
+
+def weight_format(env: dict[str, str] | None = None) -> str:
+    choice = (os.environ if env is None else env).get("MLXHUB_INFERENCE_WEIGHTS", "auto").strip().lower()
+    if choice in ("float32", "fp32"):
+        return FLOAT32
+    if choice == "quantized":
+        return QUANTIZED
+    return FLOAT32 if backend() == "cpu" else QUANTIZED
+
+
+@dataclass
+class Loaded:
+    model: nn.Module
+    tokenizer: Any
+    context: int
+    nbytes: int
+
+
+def _context(config: dict[str, Any], tokenizer) -> int:
+    for value in (config.get("max_position_embeddings"), getattr(tokenizer, "model_max_length", None)):
+        if isinstance(value, int) and 0 < value < 10_000_000:
+            return value
+    return 4096
+
+
+def load(path: str, adapter_path: str = "", fmt: str = FLOAT32) -> Loaded:
+    """Load the mlx-lm directory `path` (plus the adapter directory `adapter_path`) in format `fmt`."""
+    model, config = load_model(Path(path))
+    if fmt == FLOAT32:
+        model = dequantize_model(model)
+        model.set_dtype(mx.float32)
+    if adapter_path:
+        model.freeze()
+        model = load_adapters(model, adapter_path)
+        if fmt == FLOAT32:  # fold LoRA into the fp32 weights: no extra matmuls per step, no precision lost
+            fused = [(name, module.fuse()) for name, module in model.named_modules() if hasattr(module, "fuse")]
+            if fused:
+                model.update_modules(tree_unflatten(fused))
+    model.eval()
+    mx.eval(model.parameters())
+    eos = config.get("eos_token_id")
+    tokenizer = load_tokenizer(Path(path), eos_token_ids=[eos] if isinstance(eos, int) else eos)
+    nbytes = sum(v.nbytes for _, v in tree_flatten(model.parameters()))
+    return Loaded(model, tokenizer, _context(config, tokenizer), nbytes)
+

@@ -1,0 +1,105 @@
+"""Sampling parameters: validated with errors that name the field, then turned into
+mlx-lm samplers and logits processors (one per request, so a batch can mix them)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from mlxhub.errors import InvalidArgument
+
+DEFAULT_MAX_TOKENS = 512
+MAX_STOP_STRINGS = 8
+MAX_STOP_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+    max_tokens: int = 0  # 0: up to DEFAULT_MAX_TOKENS, within the context
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _check(ok: bool, name: str, message: str) -> None:
+    if not ok:
+        raise InvalidArgument(message, field=f"sampling.{name}")
+
+
+def from_proto(params, present: bool = True) -> Sampling:
+    """Validate a `SamplingParams`; unset (0) top_p and repetition_penalty mean 'off'."""
+    if not present:
+        return Sampling()
+    values = {"temperature": params.temperature, "top_p": params.top_p, "min_p": params.min_p,
+              "repetition_penalty": params.repetition_penalty}
+    for name, value in values.items():
+        _check(math.isfinite(value), name, f"sampling.{name} must be a finite number, got {value}")
+    _check(params.temperature >= 0, "temperature", f"sampling.temperature must be >= 0 (0 is greedy), got {params.temperature}")
+    _check(0 <= params.top_p <= 1, "top_p", f"sampling.top_p must be in (0, 1] (0 or unset: off), got {params.top_p}")
+    _check(params.top_k >= 0, "top_k", f"sampling.top_k must be >= 0 (0: off), got {params.top_k}")
+    _check(0 <= params.min_p < 1, "min_p", f"sampling.min_p must be in [0, 1), got {params.min_p}")
+    _check(params.repetition_penalty >= 0, "repetition_penalty",
+           f"sampling.repetition_penalty must be > 0 (1 or unset: off), got {params.repetition_penalty}")
+    _check(params.max_tokens >= 0, "max_tokens", f"sampling.max_tokens must be >= 1 (0 or unset: default), got {params.max_tokens}")
+    stops = tuple(params.stop)
+    _check(len(stops) <= MAX_STOP_STRINGS, "stop", f"sampling.stop takes at most {MAX_STOP_STRINGS} strings, got {len(stops)}")
+    for stop in stops:
+        _check(0 < len(stop) <= MAX_STOP_LENGTH, "stop", f"sampling.stop strings must be 1-{MAX_STOP_LENGTH} characters, got {stop!r}")
+    return Sampling(
+        temperature=params.temperature,
+        top_p=params.top_p or 1.0,
+        top_k=params.top_k,
+        min_p=params.min_p,
+        repetition_penalty=params.repetition_penalty or 1.0,
+        seed=params.seed if params.has_seed else None,
+        max_tokens=params.max_tokens,
+        stop=stops,
+    )
+
+
+def completion_budget(sampling: Sampling, prompt_tokens: int, context: int) -> int:
+    """How many tokens the request may generate, or InvalidArgument when it cannot fit the context."""
+    room = context - prompt_tokens
+    if room < 1:
+        raise InvalidArgument(f"the prompt has {prompt_tokens} tokens; the model's context is {context}", field="prompt")
+    if sampling.max_tokens > context:
+        raise InvalidArgument(f"sampling.max_tokens must be at most the model's context ({context}), got {sampling.max_tokens}",
+                              field="sampling.max_tokens")
+    return min(sampling.max_tokens or DEFAULT_MAX_TOKENS, room)
+
+
+def make_sampler(sampling: Sampling):
+    """A per-request sampler; with a seed it draws from its own key, so results do not depend on the batch."""
+    import mlx.core as mx
+    from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, greedy_sampler
+
+    if sampling.temperature == 0:
+        return greedy_sampler
+    key = [mx.random.key(sampling.seed)] if sampling.seed is not None else None
+
+    def sample(logprobs):
+        if 0 < sampling.top_p < 1:
+            logprobs = apply_top_p(logprobs, sampling.top_p)
+        if sampling.min_p > 0:
+            logprobs = apply_min_p(logprobs, sampling.min_p)
+        if sampling.top_k > 0:
+            logprobs = apply_top_k(logprobs, sampling.top_k)
+        scaled = logprobs * (1.0 / sampling.temperature)
+        if key is None:
+            return mx.random.categorical(scaled)
+        key[0], now = mx.random.split(key[0])
+        return mx.random.categorical(scaled, key=now)
+
+    return sample
+
+
+def make_processors(sampling: Sampling) -> list:
+    from mlx_lm.sample_utils import make_logits_processors
+
+    if sampling.repetition_penalty == 1.0:
+        return []
+    return make_logits_processors(repetition_penalty=sampling.repetition_penalty)

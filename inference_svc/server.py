@@ -1,0 +1,118 @@
+"""Wire the inference service together: fast BLAS (already loaded by the package), the
+engine with its model cache, a registry channel for resolving references, and the gRPC
+server with health, reflection, auth and metrics like every hub service."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import logging
+import os
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from inference_svc import blas, loader, metrics
+from inference_svc.engine import Engine
+from inference_svc.servicer import InferenceServicer
+from mlxhub.config import ConfigError, Settings
+from mlxhub.telemetry import server_interceptors
+from mlxhub.v1 import inference_pb2, inference_pb2_grpc, registry_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_name
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    memory_gb: float = 8.0
+    keep_alive_s: float = 300.0
+    max_running: int = 8
+    max_queued: int = 32
+    weights: str = ""  # "" = loader.weight_format()'s choice for this backend
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> InferenceOptions:
+        env = dict(os.environ if env is None else env)
+        names = {"memory_gb": ("MLXHUB_INFERENCE_MEMORY_GB", float), "keep_alive_s": ("MLXHUB_INFERENCE_KEEP_ALIVE_S", float),
+                 "max_running": ("MLXHUB_INFERENCE_MAX_BATCH", int), "max_queued": ("MLXHUB_INFERENCE_MAX_QUEUE", int)}
+        values = {}
+        for field, (variable, kind) in names.items():
+            raw = env.get(variable, "").strip()
+            if not raw:
+                continue
+            try:
+                values[field] = kind(raw)
+            except ValueError:
+                raise ConfigError(f"{variable}={raw!r} is not a number") from None
+            if values[field] < (0 if field in ("keep_alive_s", "max_queued") else 1e-9):
+                raise ConfigError(f"{variable} must be positive, got {raw}")
+        return cls(**values, weights=loader.weight_format(env))
+
+
+def server_info(options: InferenceOptions) -> inference_pb2.GetServerInfoResponse:
+    return inference_pb2.GetServerInfoResponse(
+        backend=loader.backend(), blas=blas.state().name, weight_format=options.weights,
+        mlx_version=importlib.metadata.version("mlx"), mlx_lm_version=importlib.metadata.version("mlx-lm"),
+        memory_budget_gb=options.memory_gb,
+    )
+
+
+class InferenceServer:
+    def __init__(self, settings: Settings, options: InferenceOptions | None = None) -> None:
+        self.settings = settings
+        options = options or InferenceOptions.from_env()
+        self.options = options if options.weights else dataclasses.replace(options, weights=loader.weight_format())
+        self.health = health.HealthServicer()
+        self.server: grpc.Server | None = None
+        self.engine: Engine | None = None
+        self.registry_channel: grpc.Channel | None = None
+
+    def start(self) -> InferenceServer:
+        options = self.options
+        info = server_info(options)
+        metrics.BACKEND.info({"backend": info.backend, "blas": info.blas, "weight_format": info.weight_format,
+                              "mlx": info.mlx_version, "mlx_lm": info.mlx_lm_version})
+        log.info("backend %s, BLAS %s, weights %s", info.backend, info.blas, info.weight_format)
+        if not blas.state().active and blas.state().reason:
+            log.warning("fast BLAS not active: %s", blas.state().reason)
+        self.engine = Engine(
+            lambda spec: loader.load(spec.path, spec.adapter_path, options.weights),
+            int(options.memory_gb * 1024**3), options.keep_alive_s, options.max_running, options.max_queued,
+        ).start()
+        self.registry_channel = grpc.insecure_channel(self.settings.address("registry"))
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=options.max_running + options.max_queued + 16,
+                                       thread_name_prefix="inference-rpc"),
+            interceptors=server_interceptors("inference", self.settings.api_keys),
+            options=[("grpc.max_receive_message_length", self.settings.max_request_bytes), ("grpc.so_reuseport", 0)],
+        )
+        servicer = InferenceServicer(self.engine, registry_pb2_grpc.RegistryServiceStub(self.registry_channel), info)
+        inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
+        listen = self.settings.listen_address("inference")
+        if self.server.add_insecure_port(listen) == 0:
+            raise OSError(f"cannot listen on {listen}; is another inference service running? set MLXHUB_INFERENCE_ADDR")
+        self.server.start()
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("inference listening on %s", listen)
+        return self
+
+    def wait(self) -> None:
+        assert self.server is not None
+        self.server.wait_for_termination()
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            self.server.stop(grace).wait()
+        if self.engine is not None:
+            self.engine.stop()
+        if self.registry_channel is not None:
+            self.registry_channel.close()

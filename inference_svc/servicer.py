@@ -1,0 +1,196 @@
+"""gRPC adapter: validate the request, resolve the model reference through the registry
+(with the caller's credentials), hand a job to the engine, and turn its events into
+responses. Token events that pile up while a slow client reads are sent as one group."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+from collections.abc import Callable
+
+import grpc
+from grpc_status import rpc_status
+
+from inference_svc.cache import ModelSpec
+from inference_svc.engine import CANCELLED, LENGTH, STOP, Chunk, Done, Engine, Failed, Job
+from inference_svc.sampling import from_proto
+from mlxhub.errors import HubError, InvalidArgument, abort, status_of
+from mlxhub.names import parse_reference, version_name
+from mlxhub.v1 import inference_pb2 as pb
+from mlxhub.v1 import inference_pb2_grpc, registry_pb2, registry_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+FORWARDED_METADATA = ("authorization", "x-request-id", "traceparent", "tracestate")
+ROLES = ("system", "user", "assistant")
+MAX_GROUP = 64  # most tokens one stream message carries
+POLL_S = 0.25  # how often a waiting handler checks that its client is still there
+RESOLVE_TIMEOUT_S = 10.0
+FINISH = {STOP: pb.FINISH_REASON_STOP, LENGTH: pb.FINISH_REASON_LENGTH, CANCELLED: pb.FINISH_REASON_CANCELLED}
+
+
+class UpstreamError(Exception):
+    """The registry refused or failed; its status is passed on to the caller unchanged."""
+
+    def __init__(self, error: grpc.RpcError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _abort(context, error: BaseException) -> None:
+    if isinstance(error, HubError):
+        abort(context, error)
+    if isinstance(error, UpstreamError):
+        context.abort_with_status(rpc_status.to_status(status_of(error.error)))
+    log.error("request failed", exc_info=error)
+    context.abort(grpc.StatusCode.INTERNAL, "generation failed unexpectedly; see the inference log")
+
+
+def rpc(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except (HubError, UpstreamError) as error:
+            _abort(context, error)
+        except Exception as error:  # noqa: BLE001 - reported as INTERNAL, logged
+            _abort(context, error)
+
+    return wrapper
+
+
+def rpc_stream(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            yield from method(self, request, context)
+        except (HubError, UpstreamError) as error:
+            _abort(context, error)
+        except Exception as error:  # noqa: BLE001
+            if context.is_active():
+                _abort(context, error)
+
+    return wrapper
+
+
+def usage(done: Done) -> pb.Usage:
+    return pb.Usage(prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
+                    time_to_first_token_ms=done.ttft_ms, tokens_per_second=done.tokens_per_second)
+
+
+class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
+    def __init__(self, engine: Engine, registry: registry_pb2_grpc.RegistryServiceStub, info: pb.GetServerInfoResponse) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.info = info
+
+    # -- request -> job --------------------------------------------------------------------
+    def resolve(self, reference: str, context) -> ModelSpec:
+        try:
+            parse_reference(reference)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), field="model") from None
+        metadata = [(k, v) for k, v in context.invocation_metadata() or () if k in FORWARDED_METADATA]
+        try:
+            resolved = self.registry.ResolveModelReference(
+                registry_pb2.ResolveModelReferenceRequest(reference=reference), metadata=metadata,
+                timeout=RESOLVE_TIMEOUT_S,
+            )
+        except grpc.RpcError as error:
+            raise UpstreamError(error) from None
+        version = resolved.version
+        name = version_name(version.model, version.version)
+        if version.kind == registry_pb2.MODEL_VERSION_KIND_ADAPTER:
+            base = resolved.base_version
+            return ModelSpec(name, base.artifact_path, version.artifact_path, version_name(base.model, base.version))
+        return ModelSpec(name, version.artifact_path)
+
+    def job(self, request, context) -> Job:
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        for i, message in enumerate(messages):
+            if message["role"] not in ROLES:
+                raise InvalidArgument(f"messages[{i}].role must be one of {', '.join(ROLES)}, got {message['role']!r}",
+                                      field=f"messages[{i}].role")
+        if messages and request.prompt:
+            raise InvalidArgument("send either messages or prompt, not both", field="prompt")
+        if not messages and not request.prompt:
+            raise InvalidArgument("send messages (chat) or a prompt", field="messages")
+        sampling = from_proto(request.sampling, request.HasField("sampling"))
+        job = Job(self.resolve(request.model, context), sampling, messages or None, request.prompt)
+        context.add_callback(job.cancel)  # the RPC ended (finished, cancelled, deadline): stop decoding
+        return self.engine.submit(job)
+
+    @staticmethod
+    def _next(job: Job, context):
+        while True:
+            try:
+                return job.events.get(timeout=POLL_S)
+            except queue.Empty:
+                if not context.is_active():
+                    job.cancel()
+                    return None
+
+    def events(self, job: Job, context):
+        """The job's events, token chunks grouped; ends quietly when the client goes away."""
+        held = None
+        while True:
+            event, held = held or self._next(job, context), None
+            if event is None:
+                return
+            if isinstance(event, Failed):
+                raise event.error
+            if not isinstance(event, Chunk):
+                yield event
+                return
+            text, ids = [event.text], list(event.token_ids)
+            while len(ids) < MAX_GROUP:
+                try:
+                    more = job.events.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(more, Chunk):
+                    held = more
+                    break
+                text.append(more.text)
+                ids.extend(more.token_ids)
+            yield Chunk("".join(text), ids)
+
+    # -- RPCs ------------------------------------------------------------------------------
+    @rpc
+    def Generate(self, request, context):
+        job = self.job(request, context)
+        parts = []
+        for event in self.events(job, context):
+            if isinstance(event, Chunk):
+                parts.append(event.text)
+            else:
+                return pb.GenerateResponse(text="".join(parts), finish_reason=FINISH[event.finish_reason],
+                                           usage=usage(event), model_version=job.spec.version)
+        return pb.GenerateResponse(finish_reason=pb.FINISH_REASON_CANCELLED, model_version=job.spec.version)
+
+    @rpc_stream
+    def GenerateStream(self, request, context):
+        job = self.job(request, context)
+        context.send_initial_metadata(())  # tells the client the request was accepted (queued or running)
+        version = job.spec.version
+        for event in self.events(job, context):
+            if isinstance(event, Chunk):
+                yield pb.GenerateStreamResponse(text=event.text, token_ids=event.token_ids, model_version=version)
+            else:
+                yield pb.GenerateStreamResponse(finish_reason=FINISH[event.finish_reason], usage=usage(event),
+                                                model_version=version)
+
+    @rpc
+    def GetServerInfo(self, request, context):
+        return self.info
+
+    @rpc
+    def ListLoadedModels(self, request, context):
+        return pb.ListLoadedModelsResponse(models=[
+            pb.LoadedModel(model_version=e.spec.version if not e.spec.adapter_path else e.spec.base_version,
+                           adapter_version=e.spec.version if e.spec.adapter_path else "",
+                           memory_gb=e.loaded.nbytes / 1024**3 if e.loaded else 0.0,
+                           active_streams=self.engine.active_streams(e.spec.version))
+            for e in self.engine.cache.snapshot()
+        ])
