@@ -461,3 +461,18 @@ def events(
             console.print(events_table(rows))
     if not as_json and not follow and not rows:
         console.print("no events")
+
+
+# `train`, `jobs` and `models import` live in their own modules, which import the helpers above.
+from mlxhub.commands import training
+
+training.register(app)
+
+from mlxhub.commands import generate, models_import
+
+models_import.register(models_app)
+generate.register(app)
+
+from mlxhub.commands import status
+
+status.register(app)

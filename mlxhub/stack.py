@@ -258,6 +258,23 @@ class Stack:
                 ready = http_ready(f"{endpoint}/healthz")
             argv = [sys.executable, "-m", package]
             self.launch(Child(name, argv, self.logs / f"{name}.log", endpoint, ready, env))
+            if name == "registry":
+                self.import_demo_model(metadata)
+
+    def import_demo_model(self, metadata: list[tuple[str, str]]) -> None:
+        """First start: register the demo model (smollm2@default) so `generate` works at once."""
+        from mlxhub.client import _Metadata, format_error
+        from mlxhub.gguf import GGUFError
+        from mlxhub.importer import ensure_demo_model
+        from mlxhub.v1 import registry_pb2_grpc
+
+        with grpc.intercept_channel(grpc.insecure_channel(self.settings.address("registry")), _Metadata(metadata)) as ch:
+            try:
+                console.print(ensure_demo_model(registry_pb2_grpc.RegistryServiceStub(ch), self.settings.models_dir, self.env))
+            except GGUFError as exc:
+                console.print(f"[yellow]demo model not imported: {exc}[/]")
+            except grpc.RpcError as exc:
+                console.print(f"[yellow]demo model not imported: {format_error(exc)}[/]")
 
     def launch(self, child: Child) -> None:
         console.print(f"starting {child.name} ...")

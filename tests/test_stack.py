@@ -35,6 +35,8 @@ def stack_env(home: Path) -> dict[str, str]:
     )
     for service in ("registry", "trainer", "inference", "gateway"):
         env[f"MLXHUB_{service.upper()}_ADDR"] = f"127.0.0.1:{free_port()}"
+        if service != "gateway":
+            env[f"MLXHUB_{service.upper()}_METRICS_ADDR"] = f"127.0.0.1:{free_port()}"
     return env
 
 
@@ -142,9 +144,26 @@ def test_up_serves_the_tour_stops_cleanly_and_keeps_state(home: Path, tmp_path: 
             assert registered.status_code == 200, registered.text
             assert registered.json()["dataset"]["recordCount"] == "1"
 
-            assert [m["name"] for m in http.get("/v1/models").json()["models"]] == ["demo"]
+            # The demo model was imported on first start, so the newcomer can generate at once.
+            assert [m["name"] for m in http.get("/v1/models").json()["models"]] == ["demo", "smollm2"]
             assert [d["name"] for d in http.get("/v1/datasets").json()["datasets"]] == ["chat"]
+            answer = http.post("/v1/generate", timeout=300, json={
+                "model": "smollm2@default", "sampling": {"maxTokens": 12},
+                "messages": [{"role": "user", "content": "What is the capital of France?"}]})
+            assert answer.status_code == 200, answer.text
+            assert "Paris" in answer.json()["text"] and answer.json()["modelVersion"] == "smollm2/versions/1"
             first_events = [json.loads(line)["result"]["event"] for line in http.get("/v1/events").text.splitlines()]
+            assert {"ModelRegistered", "ModelVersionCreated", "AliasMoved", "DatasetRegistered"} <= {
+                e["type"] for e in first_events}
+            registry_metrics = http.get(f"http://{env['MLXHUB_REGISTRY_METRICS_ADDR']}/metrics").text
+            assert 'mlxhub_rpc_requests_total{code="ALREADY_EXISTS",method="CreateModel",service="registry"} 1.0' in registry_metrics
+            appends = f'mlxhub_eventstore_appends_total{{application="registry"}} {float(len(first_events))}'
+            assert appends in registry_metrics
+
+        status = subprocess.run([str(MLX_HUB), "status"], check=False, env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "registry" in status.stdout and "SERVING" in status.stdout and "postgres" in status.stdout
 
         # A crashed service is reported with its log and restarted; the hub keeps answering.
         os.kill(state["children"]["registry"]["pid"], signal.SIGKILL)
@@ -155,7 +174,10 @@ def test_up_serves_the_tour_stops_cleanly_and_keeps_state(home: Path, tmp_path: 
         assert "registry exited unexpectedly" in up.output() and "registry.log" in up.output()
         state = json.loads((home / "stack.json").read_text())
         with httpx.Client(base_url=gateway, timeout=30) as http:
-            assert [m["name"] for m in http.get("/v1/models").json()["models"]] == ["demo"]
+            deadline = time.monotonic() + 5  # the gateway reconnects within its 1 s backoff cap
+            while (listed := http.get("/v1/models")).status_code == 503 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert [m["name"] for m in listed.json().get("models", [])] == ["demo", "smollm2"], listed.text
 
         started = pids(state)
         assert up.interrupt() == 0, up.output()
