@@ -14,9 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlx_lm.generate import BatchGenerator
+
 from inference_svc import metrics, sampling
 from inference_svc.cache import Entry, ModelCache, ModelSpec
 from mlxhub.errors import HubError, InvalidArgument, ResourceExhausted
+from mlxhub.mlx_threads import release_streams
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +132,7 @@ class Engine:
         for job in [*self._pending, *self._running.values()]:
             job.events.put(Failed(HubError("the inference service is shutting down")))
         self.cache.clear()
+        release_streams()
 
     def _admit(self) -> None:
         while len(self._running) < self.max_running:
@@ -148,8 +152,6 @@ class Engine:
                 job.events.put(Failed(HubError(f"cannot load {job.spec.version}; see the inference log")))
 
     def _start(self, job: Job) -> None:
-        from mlx_lm.generate import BatchGenerator
-
         entry = self.cache.get(job.spec)
         loaded = entry.loaded
         tokenizer = loaded.tokenizer
