@@ -15,9 +15,6 @@ from mlxhub.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-GRACEFUL_SHUTDOWN_S = 5
-
-
 def _server(settings: Settings, log_level: str) -> uvicorn.Server:
     config = uvicorn.Config(
         create_app(settings),
@@ -25,7 +22,7 @@ def _server(settings: Settings, log_level: str) -> uvicorn.Server:
         port=settings.port("gateway"),
         log_level=log_level,
         lifespan="on",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return uvicorn.Server(config)
 
@@ -58,4 +55,4 @@ def running(settings: Settings, timeout: float = 10.0) -> Iterator[str]:
         yield url(settings)
     finally:
         server.should_exit = True
-        thread.join(GRACEFUL_SHUTDOWN_S + 5)
+        thread.join(settings.shutdown_grace_s + 5)

@@ -24,7 +24,7 @@ def main() -> None:
         signal.signal(signum, lambda *_: stopping.set())
     stopping.wait()
     logging.getLogger("inference_svc").info("stopping")
-    server.stop()
+    server.stop(grace=settings.shutdown_grace_s)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from inference_svc import blas, loader, metrics
 from inference_svc.engine import Engine
 from inference_svc.servicer import InferenceServicer
 from mlxhub.config import ConfigError, Settings
-from mlxhub.telemetry import server_interceptors
+from mlxhub.telemetry import server_interceptors, traced_channel
 from mlxhub.v1 import inference_pb2, inference_pb2_grpc, registry_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class InferenceServer:
             lambda spec: loader.load(spec.path, spec.adapter_path, options.weights),
             int(options.memory_gb * 1024**3), options.keep_alive_s, options.max_running, options.max_queued,
         ).start()
-        self.registry_channel = grpc.insecure_channel(self.settings.address("registry"))
+        self.registry_channel = traced_channel(self.settings.address("registry"))
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=options.max_running + options.max_queued + 16,
                                        thread_name_prefix="inference-rpc"),

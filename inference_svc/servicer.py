@@ -14,6 +14,7 @@ from grpc_status import rpc_status
 
 from inference_svc.cache import ModelSpec
 from inference_svc.engine import CANCELLED, LENGTH, STOP, Chunk, Done, Engine, Failed, Job
+from inference_svc.genai import generation_span
 from inference_svc.sampling import from_proto
 from mlxhub.errors import HubError, InvalidArgument, abort, status_of
 from mlxhub.names import parse_reference, version_name
@@ -22,7 +23,7 @@ from mlxhub.v1 import inference_pb2_grpc, registry_pb2, registry_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-FORWARDED_METADATA = ("authorization", "x-request-id", "traceparent", "tracestate")
+FORWARDED_METADATA = ("authorization", "x-request-id")  # trace context: by the channel's interceptor
 ROLES = ("system", "user", "assistant")
 MAX_GROUP = 64  # most tokens one stream message carries
 POLL_S = 0.25  # how often a waiting handler checks that its client is still there
@@ -161,12 +162,14 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     def Generate(self, request, context):
         job = self.job(request, context)
         parts = []
-        for event in self.events(job, context):
-            if isinstance(event, Chunk):
-                parts.append(event.text)
-            else:
-                return pb.GenerateResponse(text="".join(parts), finish_reason=FINISH[event.finish_reason],
-                                           usage=usage(event), model_version=job.spec.version)
+        with generation_span(job, request.model) as outcome:
+            for event in self.events(job, context):
+                if isinstance(event, Chunk):
+                    parts.append(event.text)
+                else:
+                    outcome.done = event
+                    return pb.GenerateResponse(text="".join(parts), finish_reason=FINISH[event.finish_reason],
+                                               usage=usage(event), model_version=job.spec.version)
         return pb.GenerateResponse(finish_reason=pb.FINISH_REASON_CANCELLED, model_version=job.spec.version)
 
     @rpc_stream
@@ -174,12 +177,14 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         job = self.job(request, context)
         context.send_initial_metadata(())  # tells the client the request was accepted (queued or running)
         version = job.spec.version
-        for event in self.events(job, context):
-            if isinstance(event, Chunk):
-                yield pb.GenerateStreamResponse(text=event.text, token_ids=event.token_ids, model_version=version)
-            else:
-                yield pb.GenerateStreamResponse(finish_reason=FINISH[event.finish_reason], usage=usage(event),
-                                                model_version=version)
+        with generation_span(job, request.model) as outcome:
+            for event in self.events(job, context):
+                if isinstance(event, Chunk):
+                    yield pb.GenerateStreamResponse(text=event.text, token_ids=event.token_ids, model_version=version)
+                else:
+                    outcome.done = event
+                    yield pb.GenerateStreamResponse(finish_reason=FINISH[event.finish_reason], usage=usage(event),
+                                                    model_version=version)
 
     @rpc
     def GetServerInfo(self, request, context):

@@ -40,6 +40,8 @@ class Settings:
     bind_host: str = LOOPBACK
     addresses: dict[str, str] = field(default_factory=dict)
     max_request_bytes: int = 4 * 1024 * 1024
+    # On SIGTERM: how long in-flight calls and token streams may run before they are cut.
+    shutdown_grace_s: float = 30.0
 
     @property
     def auth_enabled(self) -> bool:
@@ -93,4 +95,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         bind_host=bind_host,
         addresses=addresses,
         max_request_bytes=int(env.get("MLXHUB_MAX_REQUEST_BYTES") or 4 * 1024 * 1024),
+        shutdown_grace_s=float(env.get("MLXHUB_SHUTDOWN_GRACE_S") or 30.0),
     )

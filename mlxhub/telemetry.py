@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
+from collections.abc import Callable
 
 import grpc
 from opentelemetry import trace
@@ -38,15 +40,28 @@ PUBLISH_LAG = Gauge("mlxhub_nats_publish_lag_events", "Events recorded but not y
 log = logging.getLogger(__name__)
 
 
+def _or_nan(read: Callable[[], float]) -> Callable[[], float]:
+    """A scrape-time reading that reports NaN instead of failing /metrics when the database is away."""
+
+    def reading() -> float:
+        try:
+            return read()
+        except Exception:  # noqa: BLE001  (any database or pool error: the gauge is unknown, not the scrape broken)
+            return math.nan
+
+    return reading
+
+
 def watch_lag(application: str, app, view, publisher=None) -> None:
     """Lag gauges computed at scrape time from the log's head and the tracked positions."""
 
     def head() -> int:
         return app.recorder.max_notification_id() or 0
 
-    PROJECTION_LAG.labels(application).set_function(lambda: max(0, head() - (view.max_tracking_id(app.name) or 0)))
+    PROJECTION_LAG.labels(application).set_function(
+        _or_nan(lambda: max(0, head() - (view.max_tracking_id(app.name) or 0))))
     if publisher is not None:
-        PUBLISH_LAG.labels(application).set_function(publisher.lag)
+        PUBLISH_LAG.labels(application).set_function(_or_nan(publisher.lag))
 
 
 def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
@@ -111,6 +126,14 @@ def setup_tracing(service: str) -> TracerProvider:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     return provider
+
+
+def traced_channel(address: str) -> grpc.Channel:
+    """A channel from one hub service to another: each call gets a client span and carries the
+    current trace context, so the callee's spans (and the events it records) join the caller's trace."""
+    from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
+
+    return grpcext.intercept_channel(grpc.insecure_channel(address), client_interceptor())
 
 
 def server_interceptors(service: str, api_keys: dict[str, str]) -> list[grpc.ServerInterceptor]:

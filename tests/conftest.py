@@ -89,6 +89,26 @@ def registry_stub(registry, settings: Settings):
 
 
 @pytest.fixture
+def finished_spans():
+    """Every span this process finishes from now on (the in-process services share one tracer provider)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from mlxhub.telemetry import setup_tracing
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = setup_tracing("test")
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+    yield exporter.get_finished_spans
+    processor.shutdown()
+
+
+@pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
     """A small mlx-lm-shaped model directory (config + weights files) to register."""
     directory = tmp_path / "model"

@@ -412,21 +412,9 @@ def test_concurrent_updates_with_one_etag_have_one_winner(client, base_url):
     assert [e["type"] for e in events] == ["ModelRegistered", "ModelUpdated"]
 
 
-def test_gateway_metrics_and_one_trace_across_gateway_and_registry(registry, settings):
+def test_gateway_metrics_and_one_trace_across_gateway_and_registry(registry, settings, finished_spans):
     """A curl request yields gateway HTTP metrics, registry RPC metrics, and one trace that
     spans the gateway and the registry, whose id lands in the event the request caused."""
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from mlxhub.telemetry import setup_tracing
-
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = setup_tracing("test")
-    spans = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
     with running(settings) as base, httpx.Client(base_url=base) as client:
         assert client.post("/v1/models", json={"name": "traced"}).status_code == 200
         assert client.get("/v1/models/absent").status_code == 404
@@ -436,7 +424,7 @@ def test_gateway_metrics_and_one_trace_across_gateway_and_registry(registry, set
     assert 'route="/mlxhub.v1.RegistryService/GetModel",status="404"' in metrics
     assert 'mlxhub_rpc_requests_total{code="NOT_FOUND",method="GetModel",service="registry"}' in metrics
     trace_id = event["metadata"]["traceId"]
-    in_trace = {span.name for span in spans.get_finished_spans() if format(span.context.trace_id, "032x") == trace_id}
+    in_trace = {span.name for span in finished_spans() if format(span.context.trace_id, "032x") == trace_id}
     assert "POST /v1/models" in in_trace  # the gateway's server span
     assert "/mlxhub.v1.RegistryService/CreateModel" in in_trace  # the registry's server span, same trace
 

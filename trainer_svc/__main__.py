@@ -11,6 +11,7 @@ import threading
 
 from mlxhub.config import load_settings
 from mlxhub.eventstore import ensure_schema, postgres_env
+from mlxhub.telemetry import setup_logging, setup_tracing, start_metrics
 
 
 def run_worker() -> None:
@@ -26,19 +27,23 @@ def run_worker() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("trainer")
+    setup_tracing("trainer")
     if sys.argv[1:] == ["worker"]:
         run_worker()
         return
     from trainer_svc.server import TrainerServer
 
-    server = TrainerServer(load_settings()).start()
+    settings = load_settings()
+    server = TrainerServer(settings).start()
+    metrics = start_metrics(settings, "trainer")
+    logging.getLogger("trainer_svc").info("metrics on %s", metrics)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     stopping.wait()
     logging.getLogger("trainer_svc").info("stopping")
-    server.stop()
+    server.stop(grace=settings.shutdown_grace_s)
 
 
 if __name__ == "__main__":

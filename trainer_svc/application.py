@@ -128,7 +128,7 @@ class TrainerApplication(Application[UUID]):
         def change(job: TrainingJob) -> bool:
             if job.queue_seq != queue_seq or job.state in TERMINAL:
                 return False
-            if job.attempt >= max_attempts:
+            if job.attempt - job.handoffs >= max_attempts:
                 job.fail(reason=f"gave up after {job.attempt} attempts: the worker ({job.worker}) was lost each time "
                          "(missed heartbeats)", step=job.step, end_time=now(), meta=meta)
                 return True
@@ -160,13 +160,24 @@ class TrainerApplication(Application[UUID]):
 
         return self.update(id, change)
 
+    def hand_back(self, id: UUID, attempt: int, step: int, reason: str, meta: dict) -> TrainingJob:
+        """The worker of `attempt` is shutting down and checkpointed: back on the queue, attempt not spent."""
+
+        def change(job: TrainingJob) -> bool:
+            if job.state != RUNNING or job.attempt != attempt:
+                return False
+            job.hand_back(step=step, reason=reason, meta=meta)
+            return True
+
+        return self.update(id, change)
+
     def requeue_lost(self, id: UUID, attempt: int, max_attempts: int, reason: str, meta: dict) -> TrainingJob:
         """The worker of `attempt` stopped sending heartbeats: re-queue from the last checkpoint, or fail."""
 
         def change(job: TrainingJob) -> bool:
             if job.state != RUNNING or job.attempt != attempt:
                 return False
-            if job.attempt >= max_attempts:
+            if job.attempt - job.handoffs >= max_attempts:
                 job.fail(reason=f"{reason}; gave up after {job.attempt} attempts", step=job.step, end_time=now(),
                          meta=meta)
             else:

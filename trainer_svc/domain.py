@@ -30,6 +30,10 @@ def job_id(principal: str, idempotency_key: str) -> UUID:
 class TrainingJob(Aggregate):
     """A fine-tuning job: queued, run by a worker (maybe several attempts), finished once."""
 
+    # Attempts that ended by a worker's graceful shutdown; they do not count against max attempts.
+    # A class default, so jobs (and snapshots) from before this field load with 0.
+    handoffs = 0
+
     @staticmethod
     def create_id(principal: str, idempotency_key: str, **_: Any) -> UUID:
         return job_id(principal, idempotency_key)
@@ -145,6 +149,15 @@ class TrainingJob(Aggregate):
         self.queue_seq += 1
         self.resume_from = self.last_checkpoint
         self.failure_reason = reason
+
+    @event("TrainingJobHandedBack")
+    def hand_back(self, step: int, reason: str, meta: dict[str, str]) -> None:
+        """The worker shut down gracefully: it checkpointed at `step` and put the job back on the queue."""
+        self.state = QUEUED
+        self.queue_seq += 1
+        self.resume_from = self.last_checkpoint
+        self.step = max(self.step, step)
+        self.handoffs += 1
 
     @event("TrainingJobResumed")
     def resume(self, meta: dict[str, str]) -> None:

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StreamConfig
+from opentelemetry import propagate
 
 from mlxhub.config import Settings
 
@@ -75,6 +76,7 @@ def enqueue(settings: Settings, job: UUID | str, queue_seq: int) -> None:
             names = QueueNames.of(settings)
             await ensure_streams(js, names)
             body, headers = work_item(job, queue_seq)
+            propagate.inject(headers)  # the worker's training span joins the caller's trace
             await js.publish(names.subject, body, headers=headers)
         finally:
             await connection.close()

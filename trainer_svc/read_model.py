@@ -20,6 +20,7 @@ COLUMNS = (
 STATE_OF = {
     TrainingJob.TrainingJobStarted: RUNNING,
     TrainingJob.TrainingJobRequeued: QUEUED,
+    TrainingJob.TrainingJobHandedBack: QUEUED,
     TrainingJob.TrainingJobResumed: QUEUED,
     TrainingJob.TrainingJobSucceeded: SUCCEEDED,
     TrainingJob.TrainingJobFailed: FAILED,

@@ -10,6 +10,7 @@ from google.rpc import error_details_pb2
 from mlxhub.client import auth_metadata
 from mlxhub.config import Settings
 from mlxhub.errors import FailedPrecondition, HubError, InvalidArgument, NotFound, status_of
+from mlxhub.telemetry import traced_channel
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc
 
 TIMEOUT = 30.0
@@ -44,7 +45,7 @@ def hub_error(error: grpc.RpcError, field: str) -> HubError:
 
 class RegistryClient:
     def __init__(self, settings: Settings) -> None:
-        self.channel = grpc.insecure_channel(settings.address("registry"))
+        self.channel = traced_channel(settings.address("registry"))
         self.stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
         self.own_metadata = auth_metadata()
 

@@ -17,10 +17,10 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from mlxhub.auth import ApiKeyInterceptor
 from mlxhub.bus import LogPublisher, tracking_recorder
 from mlxhub.config import Settings
 from mlxhub.eventstore import ensure_schema, postgres_env
+from mlxhub.telemetry import server_interceptors, watch_lag
 from mlxhub.v1 import common_pb2, registry_pb2, trainer_pb2, trainer_pb2_grpc
 from trainer_svc.application import TrainerApplication
 from trainer_svc.read_model import TrainerProjection, TrainerReadModel
@@ -90,9 +90,10 @@ class TrainerServer:
             self.reaper = Reaper(self.settings, app, self.runner.view, self.options).start()
             self.workers = [Worker(self.settings, app, self.options, name=f"{os.uname().nodename}:{os.getpid()}:{i}")
                             .start() for i in range(self.worker_count)]
+        watch_lag("trainer", app, self.runner.view, self.publisher)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="trainer-rpc"),
-            interceptors=[ApiKeyInterceptor(self.settings.api_keys)],
+            interceptors=server_interceptors("trainer", self.settings.api_keys),
             options=[("grpc.max_receive_message_length", self.settings.max_request_bytes), ("grpc.so_reuseport", 0)],
         )
         trainer_pb2_grpc.add_TrainerServiceServicer_to_server(

@@ -2,7 +2,10 @@
 trains it, and acks only when the job has reached an end, so a worker that dies
 mid-job leaves its work item to be redelivered after `ack_wait`. While training it
 calls `msg.in_progress()` and publishes a heartbeat every few seconds, and watches
-the job for a cancel request or for another attempt having taken over (fencing)."""
+the job for a cancel request or for another attempt having taken over (fencing).
+Asked to stop, it checkpoints at the next step and hands the job back to the queue.
+The work item carries the creating request's trace context, so the training span
+continues the trace that started at the gateway."""
 
 from __future__ import annotations
 
@@ -19,20 +22,24 @@ from uuid import UUID
 
 import nats
 from google.protobuf import json_format
+from opentelemetry import propagate, trace
 
 from mlxhub.config import Settings
 from mlxhub.errors import HubError
+from mlxhub.mlx_threads import run_in_own_thread
+from mlxhub.telemetry import current_trace_id
 from mlxhub.v1 import common_pb2, registry_pb2, trainer_pb2
-from trainer_svc import artifacts, engine
+from trainer_svc import artifacts, engine, metrics
 from trainer_svc.application import TrainerApplication
 from trainer_svc.config import adapter_config
 from trainer_svc.domain import RUNNING, TERMINAL, TrainingJob
 from trainer_svc.lineage import code_commit, library_versions
-from trainer_svc.queue import QueueNames, ensure_streams, heartbeat_subject, progress_subject
+from trainer_svc.queue import QueueNames, ensure_streams, heartbeat_subject, progress_subject, work_item
 from trainer_svc.registry_client import RegistryClient
 from trainer_svc.tracking import MlflowRun
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("mlxhub.trainer")
 
 CONTROL_POLL_SECONDS = 0.5
 
@@ -58,9 +65,10 @@ class WorkerOptions:
 class Control:
     """Flags the training thread reads at every step."""
 
-    def __init__(self) -> None:
+    def __init__(self, stopping: threading.Event) -> None:
         self.cancel = threading.Event()
         self.fenced = threading.Event()
+        self.stopping = stopping  # the worker is shutting down: checkpoint and hand the job back
 
 
 class JobHooks:
@@ -69,19 +77,28 @@ class JobHooks:
     def __init__(self, worker: Worker, job: TrainingJob, control: Control, mlflow: MlflowRun) -> None:
         self.worker, self.job, self.control, self.mlflow = worker, job, control, mlflow
         self.attempt = job.attempt
+        # Cumulative trained tokens at the last step; unknown on a resumed attempt until its first step.
+        self.tokens: int | None = 0 if job.resume_from is None else None
 
     def on_step(self, progress: dict) -> None:
+        if progress["step"] and progress.get("loss") is not None:
+            metrics.STEPS.inc()
+            if self.tokens is not None:
+                metrics.TRAINED_TOKENS.inc(progress["trained_tokens"] - self.tokens)
+            self.tokens = progress["trained_tokens"]
+            metrics.LOSS.labels(self.worker.name).set(progress["loss"])
+            metrics.TOKENS_PER_SECOND.labels(self.worker.name).set(progress["tokens_per_second"])
+            metrics.PEAK_MEMORY.labels(self.worker.name).set(progress["peak_memory_gb"] * 1e9)
         message = trainer_pb2.TrainingProgress(**{k: v for k, v in progress.items() if v is not None})
         message.has_validation_loss = progress.get("validation_loss") is not None
         self.worker.publish(progress_subject(self.job.id), json_format.MessageToJson(message, indent=None).encode())
-        metrics = {k: v for k, v in progress.items() if k != "step" and v is not None}
-        self.mlflow.log(progress["step"], metrics)
+        self.mlflow.log(progress["step"], {k: v for k, v in progress.items() if k != "step" and v is not None})
 
     def on_checkpoint(self, checkpoint: dict) -> None:
         self.worker.app.record_checkpoint(self.job.id, self.attempt, checkpoint, self.worker.meta(self.job))
 
     def should_stop(self) -> bool:
-        return self.control.cancel.is_set() or self.control.fenced.is_set()
+        return self.control.cancel.is_set() or self.control.fenced.is_set() or self.control.stopping.is_set()
 
 
 class Worker:
@@ -95,13 +112,14 @@ class Worker:
         self.registry = RegistryClient(settings)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.connection = None
+        self.js = None
         self.busy = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self.run()), name=f"trainer-worker-{self.name}",
                                         daemon=True)
 
     def meta(self, job: TrainingJob) -> dict[str, str]:
-        return {"principal": f"worker/{self.name}", "request_id": str(job.id), "trace_id": ""}
+        return {"principal": f"worker/{self.name}", "request_id": str(job.id), "trace_id": current_trace_id()}
 
     # ----- lifecycle ------------------------------------------------------------------------
 
@@ -110,10 +128,10 @@ class Worker:
         return self
 
     def request_stop(self) -> None:
-        """Stop pulling; a job in hand is redelivered to another worker after ack_wait."""
+        """Stop pulling; a job in hand checkpoints at its next step and goes back on the queue."""
         self._stopping.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         self._stopping.set()
         self._thread.join(timeout)
         self.registry.close()
@@ -127,7 +145,7 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 self.connection = await nats.connect(self.settings.nats_url, connect_timeout=2, max_reconnect_attempts=-1)
-                js = self.connection.jetstream(timeout=10)
+                js = self.js = self.connection.jetstream(timeout=10)
                 await ensure_streams(js, self.names, ack_wait=self.options.ack_wait)
                 subscription = await js.pull_subscribe_bind(self.names.consumer, self.names.stream)
                 log.info("worker %s pulling from %s", self.name, self.names.stream)
@@ -159,6 +177,14 @@ class Worker:
     async def handle(self, message) -> None:
         item = json.loads(message.data)
         job_id, queue_seq = UUID(item["job"]), int(item["queue_seq"])
+        parent = propagate.extract(message.headers or {})  # the trace of the request that queued the job
+        with tracer.start_as_current_span(f"train {job_id}", context=parent, kind=trace.SpanKind.CONSUMER,
+                                          attributes={"mlxhub.training_job": str(job_id),
+                                                      "messaging.system": "nats",
+                                                      "messaging.destination.name": self.names.subject}):
+            await self.claim(message, job_id, queue_seq)
+
+    async def claim(self, message, job_id: UUID, queue_seq: int) -> None:
         try:
             job = await asyncio.to_thread(self.app.get_job, job_id)
         except HubError:
@@ -171,19 +197,30 @@ class Worker:
         if job.state == RUNNING:
             log.warning("job %s: worker %s was lost (redelivered); taking over", job_id, job.worker)
         job = await asyncio.to_thread(self.app.start_attempt, job_id, self.name, queue_seq, self.options.max_attempts,
-                                      {"principal": f"worker/{self.name}", "request_id": str(job_id), "trace_id": ""})
+                                      {"principal": f"worker/{self.name}", "request_id": str(job_id),
+                                       "trace_id": current_trace_id()})
         if job.state != RUNNING or job.worker != self.name:
             await message.ack()
             return
-        control = Control()
+        if message.metadata.num_delivered <= 1 and message.metadata.timestamp is not None:
+            metrics.QUEUE_WAIT.observe(max(0.0, time.time() - message.metadata.timestamp.timestamp()))
+        control = Control(self._stopping)
         self.busy.set()
+        metrics.RUNNING.inc()
         watcher = asyncio.create_task(self.heartbeat(message, job, control))
         try:
-            await asyncio.to_thread(self.execute, job, control)
+            outcome = await run_in_own_thread(self.execute, job, control, name=f"train-{job_id}")
         finally:
             watcher.cancel()
             self.busy.clear()
+            metrics.RUNNING.dec()
             await self.connection.flush()
+        metrics.ATTEMPTS.labels(outcome).inc()
+        if outcome == "handed_back":
+            handed = await asyncio.to_thread(self.app.get_job, job_id)
+            body, headers = work_item(job_id, handed.queue_seq)
+            propagate.inject(headers)
+            await self.js.publish(self.names.subject, body, headers=headers)  # the reaper re-publishes if this fails
         await message.ack()
 
     async def heartbeat(self, message, job: TrainingJob, control: Control) -> None:
@@ -205,18 +242,19 @@ class Worker:
                     control.fenced.set()
             await asyncio.sleep(CONTROL_POLL_SECONDS)
 
-    def execute(self, job: TrainingJob, control: Control) -> None:
-        """Train, write the adapter, log MLflow, register the version; record how it ended."""
+    def execute(self, job: TrainingJob, control: Control) -> str:
+        """Train, write the adapter, log MLflow, register the version; record how it ended (the outcome)."""
         meta, attempt = self.meta(job), job.attempt
         mlflow = MlflowRun(self.settings.home)
         mlflow.start(str(job.id), {**job.config, "model": job.base_version, "dataset": job.dataset,
                                    "total_steps": job.total_steps, "attempt": attempt},
                      {"name": job.dataset, "sha256": job.dataset_sha256, "path": job.dataset_path})
 
-        def fail(reason: str, step: int) -> None:
+        def fail(reason: str, step: int) -> str:
             log.warning("job %s failed: %s", job.id, reason)
             mlflow.end(None, "FAILED")
             self.app.finish(job.id, attempt, "fail", meta, reason=reason, step=step)
+            return "failed"
 
         spec = {"base_path": job.base_path, "dataset_path": job.dataset_path, "validation_path": job.validation_path,
                 "config": job.config, "total_steps": job.total_steps, "resume_from": job.resume_from}
@@ -231,13 +269,17 @@ class Worker:
             log.exception("job %s crashed", job.id)
             return fail(f"training crashed: {type(exc).__name__}: {exc}", self.app.get_job(job.id).step)
         if result.stopped:
+            mlflow.end(None, "KILLED")
             if control.fenced.is_set():
                 log.warning("job %s: attempt %s was superseded; stopping without recording", job.id, attempt)
-                mlflow.end(None, "KILLED")
-                return
-            mlflow.end(None, "KILLED")
-            self.app.finish(job.id, attempt, "cancel", meta, step=result.step)
-            return
+                return "superseded"
+            if control.cancel.is_set():
+                self.app.finish(job.id, attempt, "cancel", meta, step=result.step)
+                return "cancelled"
+            reason = f"worker {self.name} shut down; checkpointed at step {result.step} and handed back to the queue"
+            log.info("job %s: %s", job.id, reason)
+            self.app.hand_back(job.id, attempt, result.step, reason, meta)
+            return "handed_back"
         dest = self.settings.models_dir / job.output_model / "adapters" / str(job.id)
         try:
             files = artifacts.write_adapter(dest, result.weights, adapter_config(job.config, job.base_path))
@@ -246,9 +288,9 @@ class Worker:
             return fail(f"{what} while writing the adapter to {dest} ({exc}); no partial artifact was left",
                         result.step)
         mlflow.end(dest, "FINISHED")
-        metrics = {"train_loss": result.loss, "trained_tokens": float(result.trained_tokens)}
+        final_metrics = {"train_loss": result.loss, "trained_tokens": float(result.trained_tokens)}
         if result.validation_loss is not None:
-            metrics["validation_loss"] = result.validation_loss
+            final_metrics["validation_loss"] = result.validation_loss
         parameters = common_pb2.Lineage().parameters
         parameters.update({k: v for k, v in job.config.items()})
         lineage = common_pb2.Lineage(
@@ -260,7 +302,7 @@ class Worker:
         try:
             version = self.registry.create_version(registry_pb2.CreateModelVersionRequest(
                 name=job.output_model, artifact_path=str(dest), description=f"LoRA adapter trained by job {job.id}",
-                metrics=metrics, lineage=lineage, idempotency_key=f"training-job/{job.id}",
+                metrics=final_metrics, lineage=lineage, idempotency_key=f"training-job/{job.id}",
             ))
         except HubError as exc:
             return fail(f"the adapter was written to {dest} but registering it failed: {exc.message}", result.step)
@@ -269,3 +311,4 @@ class Worker:
             output_version=f"{version.model}/versions/{version.version}", artifact_path=str(dest),
             artifact_files=files, mlflow_run_id=mlflow.run_id, mlflow_status=mlflow.report(),
         )
+        return "succeeded"

@@ -1,0 +1,81 @@
+"""One trace per curl request, across every hop: gateway -> trainer -> the JetStream work
+item -> the worker's training span -> the registry call that registers the adapter; and
+gateway -> inference with a GenAI-convention span. The trace id lands in the events, and
+the trainer's RPC and domain metrics count the job."""
+
+from __future__ import annotations
+
+import json
+import time
+from uuid import UUID
+
+import httpx
+import pytest
+from prometheus_client import generate_latest
+from trainer_util import register, wait
+
+from gateway.server import running
+
+
+def trace_of(span) -> str:
+    return format(span.context.trace_id, "032x")
+
+
+@pytest.fixture
+def http(trainer, inference, registry_stub, settings, tiny_model, training_chats):
+    register(registry_stub, tiny_model, training_chats)
+    with running(settings) as url, httpx.Client(base_url=url, timeout=120) as client:
+        yield client
+
+
+def test_a_training_request_is_one_trace_through_nats_into_the_worker(http, trainer, trainer_stub, finished_spans):
+    body = {"model": "tiny", "dataset": "chats", "config": {"iters": 4, "batchSize": 2, "learningRate": 0.001}}
+    created = http.post("/v1/training/jobs", json=body)
+    assert created.status_code == 200, created.text
+    job_id = created.json()["job"]["id"]
+    assert wait(trainer_stub, job_id).output_version == "tiny/versions/2"
+
+    spans = finished_spans()
+    gateway_span = next(s for s in spans if s.name == "POST /v1/training/jobs")
+    trace_id = trace_of(gateway_span)
+    deadline = time.monotonic() + 10  # the worker's span ends after its last ack
+    while not any(s.name == f"train {job_id}" for s in spans) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        spans = finished_spans()
+    in_trace = {s.name for s in spans if trace_of(s) == trace_id}
+    assert "/mlxhub.v1.TrainerService/CreateTrainingJob" in in_trace
+    assert f"train {job_id}" in in_trace  # continued from the work item's headers
+    assert "/mlxhub.v1.RegistryService/CreateModelVersion" in in_trace  # the worker registering the adapter
+
+    metrics = generate_latest().decode()  # the trainer's RED and domain metrics (this process's registry)
+    assert 'mlxhub_rpc_requests_total{code="OK",method="CreateTrainingJob",service="trainer"}' in metrics
+    for name in ("mlxhub_trainer_steps_total", "mlxhub_trainer_queue_wait_seconds_count",
+                 'mlxhub_trainer_attempts_total{outcome="succeeded"}'):
+        assert float(next(line for line in metrics.splitlines() if line.startswith(name)).split()[-1]) > 0, name
+
+    events = trainer.app.repository.event_store.get(UUID(job_id))
+    assert {type(e).__name__: e.meta["trace_id"] for e in events} == {
+        "TrainingJobQueued": trace_id, "TrainingJobStarted": trace_id, "TrainingJobSucceeded": trace_id}
+    model_events = [json.loads(line)["result"]["event"]
+                    for line in http.get("/v1/events", params={"aggregate": "model/tiny"}).text.splitlines()]
+    created = [e for e in model_events if e["type"] == "ModelVersionCreated"]
+    assert len(created) == 2 and created[-1]["metadata"]["traceId"] == trace_id  # the worker's registration
+
+
+def test_a_generation_is_one_trace_with_a_genai_span(http, finished_spans):
+    answer = http.post("/v1/generate", json={"model": "tiny", "prompt": "hello", "sampling": {"maxTokens": 5}})
+    assert answer.status_code == 200, answer.text
+    spans = finished_spans()
+    genai = next(s for s in spans if s.name == "text_completion tiny")
+    gateway_span = next(s for s in spans if s.name == "POST /v1/generate")
+    assert trace_of(genai) == trace_of(gateway_span)
+    attributes = dict(genai.attributes)
+    assert attributes["gen_ai.operation.name"] == "text_completion"
+    assert attributes["gen_ai.request.model"] == "tiny"
+    assert attributes["gen_ai.response.model"] == "tiny/versions/1"
+    assert attributes["gen_ai.request.max_tokens"] == 5
+    assert attributes["gen_ai.usage.output_tokens"] == answer.json()["usage"]["completionTokens"]
+    assert attributes["gen_ai.usage.input_tokens"] > 0
+    assert list(attributes["gen_ai.response.finish_reasons"]) in (["length"], ["stop"])
+    in_trace = {s.name for s in spans if trace_of(s) == trace_of(genai)}
+    assert "/mlxhub.v1.RegistryService/ResolveModelReference" in in_trace
