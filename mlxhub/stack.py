@@ -287,15 +287,26 @@ class Stack:
         table = Table(title=f"MLX Hub ({self.home})")
         table.add_column("component")
         table.add_column("endpoint", overflow="fold")
+        table.add_column("metrics", overflow="fold")
         table.add_column("log", overflow="fold")
         pg_log = str(self.postgres_dir / "log") if self.postgres_dir else "(external)"
-        table.add_row("PostgreSQL", self.database_url or "", pg_log)
+        table.add_row("PostgreSQL", self.database_url or "", "", pg_log)
         if not any(c.name == "nats" for c in self.children):
-            table.add_row("NATS", self.nats_url or "", "(external)")
+            table.add_row("NATS", self.nats_url or "", "", "(external)")
         for child in self.children:
-            table.add_row("NATS" if child.name == "nats" else child.name, child.endpoint, str(child.log_path))
-        table.add_row("logs", str(self.logs), "")
+            table.add_row("NATS" if child.name == "nats" else child.name, child.endpoint, self.metrics_url(child),
+                          str(child.log_path))
+        table.add_row("logs", str(self.logs), "", "")
         return table
+
+    def metrics_url(self, child: Child) -> str:
+        """Where Prometheus scrapes `child` (the gateway serves /metrics itself; NATS has none)."""
+        if child.name == "gateway":
+            return f"{child.endpoint}/metrics"
+        if f"{child.name}_metrics" not in self.settings.addresses:  # NATS
+            return ""
+        address = self.settings.metrics_address(child.name)
+        return "" if address.endswith(":0") else f"http://{address}/metrics"
 
     def write_state(self) -> None:
         """stack.json: pids and endpoints, for scripts and tests that need them."""

@@ -128,6 +128,8 @@ def test_up_serves_the_tour_stops_cleanly_and_keeps_state(home: Path, tmp_path: 
         printed = up.output()
         assert env["MLXHUB_REGISTRY_ADDR"] in printed and gateway in printed
         assert str(home / "logs") in printed and "postgresql://" in printed
+        assert f"http://{env['MLXHUB_REGISTRY_METRICS_ADDR']}/metrics" in printed  # where Prometheus scrapes
+        assert f"http://{env['MLXHUB_TRAINER_METRICS_ADDR']}/metrics" in printed
         assert set(state["children"]) >= {"nats", "registry", "gateway"}
         assert (home / "postgres" / "PG_VERSION").exists() and (home / "nats").is_dir()
 
