@@ -8,6 +8,10 @@ wrong and how to fix it.
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
@@ -108,3 +112,39 @@ def status_of(error: grpc.RpcError) -> status_pb2.Status:
         code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
         status = status_pb2.Status(code=code.value[0], message=(error.details() if hasattr(error, "details") else str(error)) or "")
     return status
+
+
+def handlers(service: str) -> tuple[Callable[[Callable], Callable], Callable[[Callable], Callable]]:
+    """Decorators for a servicer's unary and server-streaming methods: HubErrors become rich
+    statuses; anything else INTERNAL, logged, with a message that names `service`'s log."""
+
+    def internal(context: grpc.ServicerContext, method: Callable) -> None:
+        logging.getLogger(method.__module__).exception("%s failed", method.__name__)
+        context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed unexpectedly; see the {service} log")
+
+    def rpc(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self, request, context):
+            try:
+                return method(self, request, context)
+            except HubError as error:
+                abort(context, error)
+            except Exception:  # noqa: BLE001  (logged by internal())
+                internal(context, method)
+
+        return wrapper
+
+    def rpc_stream(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self, request, context):
+            try:
+                yield from method(self, request, context)
+            except HubError as error:
+                abort(context, error)
+            except Exception:  # noqa: BLE001  (logged by internal())
+                if context.is_active():  # a client that went away is no failure of ours
+                    internal(context, method)
+
+        return wrapper
+
+    return rpc, rpc_stream

@@ -4,19 +4,17 @@ responses out. Errors raised as `HubError` become rich gRPC statuses."""
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 from eventsourcing.projection import ApplicationSubscription
 from google.protobuf import json_format, timestamp_pb2
 
 from mlxhub.auth import call_metadata
-from mlxhub.errors import HubError, InvalidArgument, NotFound, abort
+from mlxhub.errors import InvalidArgument, NotFound, handlers
 from mlxhub.names import version_name
 from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
@@ -132,36 +130,7 @@ def dataset_message(dataset: Dataset | dict[str, Any]) -> registry_pb2.Dataset:
     )
 
 
-def rpc(method: Callable) -> Callable:
-    """Turn HubErrors into rich statuses and unexpected errors into INTERNAL (logged)."""
-
-    @functools.wraps(method)
-    def wrapper(self, request, context):
-        try:
-            return method(self, request, context)
-        except HubError as error:
-            abort(context, error)
-        except Exception:
-            log.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed unexpectedly; see the registry log")
-
-    return wrapper
-
-
-def rpc_stream(method: Callable) -> Callable:
-    @functools.wraps(method)
-    def wrapper(self, request, context):
-        try:
-            yield from method(self, request, context)
-        except HubError as error:
-            abort(context, error)
-        except Exception:
-            if not context.is_active():
-                return
-            log.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed unexpectedly; see the registry log")
-
-    return wrapper
+rpc, rpc_stream = handlers("registry")
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 
-import grpc
 import nats
 from google.protobuf import json_format, timestamp_pb2
 from nats.js.api import DeliverPolicy
 
 from mlxhub.auth import call_metadata
 from mlxhub.config import Settings
-from mlxhub.errors import HubError, InvalidArgument, abort
+from mlxhub.errors import InvalidArgument, handlers
 from mlxhub.v1 import common_pb2, trainer_pb2, trainer_pb2_grpc
 from trainer_svc import config as job_config
 from trainer_svc import intake, queue
@@ -68,36 +66,7 @@ def job_message(job: TrainingJob) -> trainer_pb2.TrainingJob:
     )
 
 
-def rpc(method: Callable) -> Callable:
-    """HubErrors become rich statuses; anything else INTERNAL (logged)."""
-
-    @functools.wraps(method)
-    def wrapper(self, request, context):
-        try:
-            return method(self, request, context)
-        except HubError as error:
-            abort(context, error)
-        except Exception:
-            log.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed unexpectedly; see the trainer log")
-
-    return wrapper
-
-
-def rpc_stream(method: Callable) -> Callable:
-    @functools.wraps(method)
-    def wrapper(self, request, context):
-        try:
-            yield from method(self, request, context)
-        except HubError as error:
-            abort(context, error)
-        except Exception:
-            if not context.is_active():
-                return
-            log.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed unexpectedly; see the trainer log")
-
-    return wrapper
+rpc, rpc_stream = handlers("trainer")
 
 
 def forwarded(context) -> list[tuple[str, str]]:
