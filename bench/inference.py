@@ -190,8 +190,8 @@ def blas_probe(model_dir: Path, args: argparse.Namespace) -> dict[str, object]:
 
 
 def probe(args: argparse.Namespace) -> int:
-    from inference_svc import blas
     from inference_svc.loader import FLOAT32, load
+    from mlxhub import blas
 
     loaded = load(args.model, "", FLOAT32)
     result = repeat(lambda i, n: floor_run(loaded, i, n), args.repeats, args.max_tokens)
@@ -205,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.probe:
         return probe(args)
-    from inference_svc import blas
     from inference_svc.loader import FLOAT32, load
     from inference_svc.server import InferenceOptions, InferenceServer, server_info
+    from mlxhub import blas
     from mlxhub.gguf import convert
     from mlxhub.importer import demo_gguf
 

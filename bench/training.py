@@ -6,6 +6,7 @@ create -> first step). One JSON document on stdout, logs on stderr."""
 
 from __future__ import annotations
 
+import trainer_svc  # noqa: F401  (fast BLAS: before anything imports MLX)  # isort: skip
 import argparse
 import json
 import logging
@@ -30,6 +31,7 @@ log = logging.getLogger("bench.training")
 # replace the callback with its own reporters).
 BASELINE = """
 import json, sys, types
+import trainer_svc  # the same BLAS as the service's workers
 from mlx_lm import lora
 from mlx_lm.tuner.callbacks import TrainingCallback
 from mlx_lm.tuner.datasets import load_dataset

@@ -15,9 +15,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from inference_svc import blas, loader, metrics
+from inference_svc import loader, metrics
 from inference_svc.engine import Engine
 from inference_svc.servicer import InferenceServicer
+from mlxhub import blas
 from mlxhub.config import ConfigError, Settings
 from mlxhub.telemetry import server_interceptors, traced_channel
 from mlxhub.v1 import inference_pb2, inference_pb2_grpc, registry_pb2_grpc

@@ -3,8 +3,9 @@ worker is doing now, how long jobs wait, and how they end."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
+BACKEND = Info("mlxhub_trainer_backend", "Compute backend and BLAS the workers train on")
 QUEUE_WAIT = Histogram("mlxhub_trainer_queue_wait_seconds", "Job queued (or re-queued) to claimed by a worker",
                        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800))
 STEPS = Counter("mlxhub_trainer_steps_total", "Training steps run by this process's workers")

@@ -24,6 +24,7 @@ import nats
 from google.protobuf import json_format
 from opentelemetry import propagate, trace
 
+from mlxhub import blas
 from mlxhub.config import Settings
 from mlxhub.errors import HubError
 from mlxhub.mlx_threads import run_in_own_thread
@@ -60,6 +61,18 @@ class WorkerOptions:
             heartbeat_timeout=float(env.get("MLXHUB_TRAINER_HEARTBEAT_TIMEOUT") or cls.heartbeat_timeout),
             max_attempts=int(env.get("MLXHUB_TRAINER_MAX_ATTEMPTS") or cls.max_attempts),
         )
+
+
+def report_backend(worker: str) -> None:
+    """Say in the log and in metrics where this worker trains (the fast BLAS or not)."""
+    import mlx.core as mx
+
+    fast = blas.state()
+    device = "gpu" if mx.default_device() == mx.gpu else "cpu"
+    metrics.BACKEND.info({"backend": device, "blas": fast.name})
+    log.info("worker %s trains on %s, BLAS %s", worker, device, fast.name)
+    if not fast.active and fast.reason:
+        log.warning("fast BLAS not active: %s", fast.reason)
 
 
 class Control:
@@ -141,6 +154,7 @@ class Worker:
 
     async def run(self) -> None:
         self.loop = asyncio.get_running_loop()
+        report_backend(self.name)
         backoff = 0.2
         while not self._stopping.is_set():
             try:

@@ -12,6 +12,7 @@ symlinks (OpenBLAS's RPATH is `$ORIGIN`, which then finds the `libgfortran.so.5`
 symlink beside it). `MLXHUB_BLAS` chooses: `auto` (default), `off`, or the path
 of any library that exports `cblas_sgemm` (a system OpenBLAS, MKL, ...).
 On macOS none of this applies: MLX runs on Metal (and Accelerate on the CPU).
+The inference and trainer packages call `enable()` when they are imported.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def enable(setting: str | None = None) -> BlasState:
         _state = BlasState(REFERENCE, False, reason="MLXHUB_BLAS=off")
         return _state
     if "mlx.core" in sys.modules:
-        _state = BlasState(REFERENCE, False, reason="mlx was imported before inference_svc.blas; import it first")
+        _state = BlasState(REFERENCE, False, reason="mlx was imported before mlxhub.blas.enable(); enable it first")
         log.warning("fast BLAS not loaded: %s", _state.reason)
         return _state
     if setting == "auto":
