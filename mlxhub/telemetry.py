@@ -8,6 +8,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -151,6 +153,19 @@ def start_metrics(settings: Settings, service: str) -> str | None:
     bind = host if settings.api_keys else "127.0.0.1"
     start_http_server(int(port), addr=bind)
     return f"http://{host}:{port}/metrics"
+
+
+def serve_until_signalled(service: str, settings: Settings, server) -> None:
+    """Run a started service until SIGINT / SIGTERM, with its /metrics endpoint; then stop it,
+    letting in-flight calls finish within MLXHUB_SHUTDOWN_GRACE_S."""
+    service_log = logging.getLogger(f"{service}_svc")
+    service_log.info("metrics on %s", start_metrics(settings, service))
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    stopping.wait()
+    service_log.info("stopping")
+    server.stop(grace=settings.shutdown_grace_s)
 
 
 def current_trace_id() -> str:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-import threading
 
 from mlxhub.config import load_settings
-from mlxhub.telemetry import setup_logging, setup_tracing, start_metrics
+from mlxhub.telemetry import serve_until_signalled, setup_logging, setup_tracing
 from registry_svc.server import RegistryServer
 
 
@@ -36,14 +33,7 @@ def main() -> None:
     settings = load_settings()
     setup_tracing("registry")
     server = RegistryServer(settings).start()
-    metrics = start_metrics(settings, "registry")
-    logging.getLogger("registry_svc").info("metrics on %s", metrics)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    stopping.wait()
-    logging.getLogger("registry_svc").info("stopping")
-    server.stop(grace=settings.shutdown_grace_s)
+    serve_until_signalled("registry", settings, server)
 
 
 if __name__ == "__main__":

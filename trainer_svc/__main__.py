@@ -4,14 +4,12 @@ on another machine that reaches the same PostgreSQL, NATS, registry and artifact
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
-import threading
 
 from mlxhub.config import load_settings
 from mlxhub.eventstore import ensure_schema, postgres_env
-from mlxhub.telemetry import setup_logging, setup_tracing, start_metrics
+from mlxhub.telemetry import serve_until_signalled, setup_logging, setup_tracing
 
 
 def run_worker() -> None:
@@ -36,14 +34,7 @@ def main() -> None:
 
     settings = load_settings()
     server = TrainerServer(settings).start()
-    metrics = start_metrics(settings, "trainer")
-    logging.getLogger("trainer_svc").info("metrics on %s", metrics)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    stopping.wait()
-    logging.getLogger("trainer_svc").info("stopping")
-    server.stop(grace=settings.shutdown_grace_s)
+    serve_until_signalled("trainer", settings, server)
 
 
 if __name__ == "__main__":
