@@ -21,6 +21,18 @@ def trace_of(span) -> str:
     return format(span.context.trace_id, "032x")
 
 
+def span_named(finished_spans, name: str, timeout: float = 10.0):
+    """The finished span called `name`, waiting for it: a server span ends only after its response
+    has gone out, so the client can hold the answer a moment before the span is exported."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = next((s for s in finished_spans() if s.name == name), None)
+        if found is not None or time.monotonic() > deadline:
+            assert found is not None, f"no span {name!r}; finished: {sorted({s.name for s in finished_spans()})}"
+            return found
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def http(trainer, inference, registry_stub, settings, tiny_model, training_chats):
     register(registry_stub, tiny_model, training_chats)
@@ -35,13 +47,9 @@ def test_a_training_request_is_one_trace_through_nats_into_the_worker(http, trai
     job_id = created.json()["job"]["id"]
     assert wait(trainer_stub, job_id).output_version == "tiny/versions/2"
 
+    trace_id = trace_of(span_named(finished_spans, "POST /v1/training/jobs"))
+    span_named(finished_spans, f"train {job_id}")  # the worker's span ends after its last ack
     spans = finished_spans()
-    gateway_span = next(s for s in spans if s.name == "POST /v1/training/jobs")
-    trace_id = trace_of(gateway_span)
-    deadline = time.monotonic() + 10  # the worker's span ends after its last ack
-    while not any(s.name == f"train {job_id}" for s in spans) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        spans = finished_spans()
     in_trace = {s.name for s in spans if trace_of(s) == trace_id}
     assert "/mlxhub.v1.TrainerService/CreateTrainingJob" in in_trace
     assert f"train {job_id}" in in_trace  # continued from the work item's headers
@@ -66,9 +74,9 @@ def test_a_training_request_is_one_trace_through_nats_into_the_worker(http, trai
 def test_a_generation_is_one_trace_with_a_genai_span(http, finished_spans):
     answer = http.post("/v1/generate", json={"model": "tiny", "prompt": "hello", "sampling": {"maxTokens": 5}})
     assert answer.status_code == 200, answer.text
+    genai = span_named(finished_spans, "text_completion tiny")
+    gateway_span = span_named(finished_spans, "POST /v1/generate")
     spans = finished_spans()
-    genai = next(s for s in spans if s.name == "text_completion tiny")
-    gateway_span = next(s for s in spans if s.name == "POST /v1/generate")
     assert trace_of(genai) == trace_of(gateway_span)
     attributes = dict(genai.attributes)
     assert attributes["gen_ai.operation.name"] == "text_completion"
