@@ -196,9 +196,10 @@ class OpenAI:
                 return JSONResponse({"object": "list", "data": data})
 
 
-def _usage(usage: pb.Usage) -> dict[str, int]:
+def _usage(usage: pb.Usage) -> dict[str, Any]:
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.prompt_tokens + usage.completion_tokens}
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens}}
 
 
 def _completion(kind: str, ident: str, created: int, final, text: str) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class Entry:
     spec: ModelSpec
     loaded: Any  # loader.Loaded (or a stand-in in tests): needs .nbytes
     state: Any = None  # per-entry engine state (the batch generator)
+    prompts: Any = None  # its prompt cache (mlx-lm's LRUPromptCache), made and used by the engine
     active: int = 0
     last_used: float = field(default_factory=time.monotonic)
 
@@ -110,9 +111,11 @@ class ModelCache:
         self._on_unload(entry)
         metrics.LOADED.remove(entry.spec.version, entry.spec.kind)
         metrics.LOADED_BYTES.remove(entry.spec.version)
+        if entry.prompts is not None:
+            metrics.PROMPT_CACHE_BYTES.remove(entry.spec.version)
         metrics.EVICTIONS.labels(reason).inc()
         log.info("unloaded %s (%s)", entry.spec.version, reason)
-        entry.loaded = entry.state = None
+        entry.loaded = entry.state = entry.prompts = None
         gc.collect()
 
     def clear(self) -> None:

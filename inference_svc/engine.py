@@ -2,7 +2,12 @@
 bounded queue, join a per-version mlx-lm `BatchGenerator` (continuous batching) when a
 slot is free, and get their tokens back through their own event queue. A cancelled
 request leaves the batch at the next step; a request finishes on the version it
-started on even if an alias moves meanwhile (the next request resolves afresh)."""
+started on even if an alias moves meanwhile (the next request resolves afresh).
+
+Each version keeps a prompt cache (mlx-lm's `LRUPromptCache`, as `mlx_lm.server` does):
+the KV state of finished requests, keyed by their tokens, so a request that shares a
+prefix with an earlier one (the chat template's system prompt, the earlier turns of a
+conversation) computes only the rest of its prompt."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlx_lm.generate import BatchGenerator
+from mlx_lm.models.cache import LRUPromptCache
 
 from inference_svc import metrics, sampling
 from inference_svc.cache import Entry, ModelCache, ModelSpec
@@ -26,6 +32,7 @@ log = logging.getLogger(__name__)
 STOP, LENGTH, CANCELLED = "stop", "length", "cancelled"
 IDLE_WAIT_S = 0.5
 PREFILL_STEP = 512
+PROMPT_CACHE_ENTRIES = 10  # per version, like mlx_lm.server's --prompt-cache-size
 
 
 @dataclass
@@ -41,6 +48,7 @@ class Done:
     completion_tokens: int
     ttft_ms: float
     tokens_per_second: float
+    cached_tokens: int = 0
 
 
 @dataclass
@@ -64,6 +72,7 @@ class Job:
     entry: Entry | None = None
     detokenizer: Any = None
     prompt_tokens: int = 0
+    cached_tokens: int = 0
     completion_tokens: int = 0
     text: str = ""
     emitted: int = 0
@@ -75,9 +84,11 @@ class Job:
 
 
 class Engine:
-    def __init__(self, load, budget_bytes: int, keep_alive_s: float, max_running: int = 8, max_queued: int = 32) -> None:
+    def __init__(self, load, budget_bytes: int, keep_alive_s: float, max_running: int = 8, max_queued: int = 32,
+                 prompt_cache_bytes: int = 0) -> None:
         self.max_running = max_running
         self.max_queued = max_queued
+        self.prompt_cache_bytes = prompt_cache_bytes  # per version; 0 turns the prompt cache off
         self.cache = ModelCache(load, budget_bytes, keep_alive_s, on_unload=self._close_entry)
         self._pending: collections.deque[Job] = collections.deque()
         self._running: dict[tuple[str, int], Job] = {}
@@ -171,20 +182,28 @@ class Engine:
                 completion_batch_size=self.max_running, prefill_batch_size=self.max_running,
                 prefill_step_size=PREFILL_STEP,
             )
+        if entry.prompts is None and self.prompt_cache_bytes > 0:
+            entry.prompts = LRUPromptCache(PROMPT_CACHE_ENTRIES, self.prompt_cache_bytes)
+        cache, rest = entry.prompts.fetch_nearest_cache(job.spec.version, tokens) if entry.prompts else (None, tokens)
+        if not rest:  # the whole prompt is cached: recompute its last token, which yields the first logits
+            cache, rest = None, tokens
+        reused = len(tokens) - len(rest)
         (job.uid,) = entry.state.insert(
-            [tokens], max_tokens=[budget], samplers=[sampling.make_sampler(job.sampling)],
+            [rest], max_tokens=[budget], caches=[cache] if cache is not None else None,
+            all_tokens=[tokens[:reused]], samplers=[sampling.make_sampler(job.sampling)],
             logits_processors=[sampling.make_processors(job.sampling)],
         )
-        job.entry, job.prompt_tokens = entry, len(tokens)
+        job.entry, job.prompt_tokens, job.cached_tokens = entry, len(tokens), reused
         job.detokenizer = tokenizer.detokenizer
         job.detokenizer.reset()
         entry.active += 1
         self._running[(job.spec.version, job.uid)] = job
         metrics.PROMPT_TOKENS.labels(job.spec.version).inc(len(tokens))
+        metrics.CACHED_PROMPT_TOKENS.labels(job.spec.version).inc(reused)
 
     def _reap_cancelled(self) -> None:
         for job in [j for j in self._running.values() if j.cancelled.is_set()]:
-            job.entry.state.remove([job.uid])
+            self._remove(job)
             self._finish(job, CANCELLED)
 
     def _step(self) -> None:
@@ -193,8 +212,11 @@ class Engine:
             now = time.perf_counter()
             for response in responses:
                 job = self._running.get((entry.spec.version, response.uid))
-                if job is not None:
-                    self._on_token(job, response.token, response.finish_reason, now)
+                if job is None:
+                    continue
+                if response.finish_reason is not None:
+                    self._keep_prompt(entry, response.all_tokens, response.prompt_cache)
+                self._on_token(job, response.token, response.finish_reason, now)
 
     def _on_token(self, job: Job, token: int, finish_reason: str | None, now: float) -> None:
         version = job.spec.version
@@ -216,7 +238,7 @@ class Engine:
         if stop_at is not None:
             _put_chunk(job, job.text[job.emitted:stop_at], ids)
             if finish_reason is None:
-                job.entry.state.remove([job.uid])
+                self._remove(job)
             self._finish(job, STOP)
             return
         end = len(job.text) if finish_reason is not None else len(job.text) - _held_back(job.text, job.sampling.stop)
@@ -224,6 +246,19 @@ class Engine:
         job.emitted = max(job.emitted, end)
         if finish_reason is not None:
             self._finish(job, finish_reason)
+
+    def _remove(self, job: Job) -> None:
+        """Take an unfinished request out of its batch, keeping what it computed for reuse."""
+        kept = job.entry.state.remove([job.uid], return_prompt_caches=job.entry.prompts is not None)
+        if job.uid in kept:
+            cache, tokens = kept[job.uid]
+            self._keep_prompt(job.entry, tokens, cache)
+
+    def _keep_prompt(self, entry: Entry, tokens: list[int] | None, cache: list | None) -> None:
+        if entry.prompts is None or not tokens or not cache:
+            return
+        entry.prompts.insert_cache(entry.spec.version, list(tokens), cache)
+        metrics.PROMPT_CACHE_BYTES.labels(entry.spec.version).set(entry.prompts.nbytes)
 
     def _finish(self, job: Job, reason: str) -> None:
         self._running.pop((job.spec.version, job.uid), None)
@@ -237,7 +272,7 @@ class Engine:
         metrics.GENERATED_TOKENS.labels(version).inc(job.completion_tokens)
         metrics.REQUESTS.labels(version, reason).inc()
         metrics.E2E.labels(version).observe(end - job.received)
-        job.events.put(Done(reason, job.prompt_tokens, job.completion_tokens, ttft, rate))
+        job.events.put(Done(reason, job.prompt_tokens, job.completion_tokens, ttft, rate, job.cached_tokens))
 
     def _finish_failed(self, job: Job, error: HubError) -> None:
         self._running.pop((job.spec.version, job.uid), None)

@@ -13,6 +13,10 @@ INTER_TOKEN = Histogram("mlxhub_inference_inter_token_seconds", "Time between co
 E2E = Histogram("mlxhub_inference_request_seconds", "Request received to last token", ["model"],
                 buckets=(*_LATENCY, 60, 120, 300))
 PROMPT_TOKENS = Counter("mlxhub_inference_prompt_tokens_total", "Prompt tokens processed", ["model"])
+CACHED_PROMPT_TOKENS = Counter("mlxhub_inference_cached_prompt_tokens_total",
+                               "Prompt tokens reused from the prompt cache instead of computed", ["model"])
+PROMPT_CACHE_BYTES = Gauge("mlxhub_inference_prompt_cache_bytes", "KV-cache bytes kept for prompt reuse",
+                           ["model_version"])
 GENERATED_TOKENS = Counter("mlxhub_inference_generated_tokens_total", "Tokens generated", ["model"])
 REQUESTS = Counter("mlxhub_inference_requests_total", "Finished requests by finish reason", ["model", "finish_reason"])
 QUEUE_DEPTH = Gauge("mlxhub_inference_queue_depth", "Requests waiting for a batch slot")

@@ -34,13 +34,15 @@ class InferenceOptions:
     keep_alive_s: float = 300.0
     max_running: int = 8
     max_queued: int = 32
+    prompt_cache_gb: float = 1.0  # per loaded version; 0 turns prompt reuse off
     weights: str = ""  # "" = loader.weight_format()'s choice for this backend
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> InferenceOptions:
         env = dict(os.environ if env is None else env)
         names = {"memory_gb": ("MLXHUB_INFERENCE_MEMORY_GB", float), "keep_alive_s": ("MLXHUB_INFERENCE_KEEP_ALIVE_S", float),
-                 "max_running": ("MLXHUB_INFERENCE_MAX_BATCH", int), "max_queued": ("MLXHUB_INFERENCE_MAX_QUEUE", int)}
+                 "max_running": ("MLXHUB_INFERENCE_MAX_BATCH", int), "max_queued": ("MLXHUB_INFERENCE_MAX_QUEUE", int),
+                 "prompt_cache_gb": ("MLXHUB_INFERENCE_PROMPT_CACHE_GB", float)}
         values = {}
         for field, (variable, kind) in names.items():
             raw = env.get(variable, "").strip()
@@ -50,7 +52,7 @@ class InferenceOptions:
                 values[field] = kind(raw)
             except ValueError:
                 raise ConfigError(f"{variable}={raw!r} is not a number") from None
-            if values[field] < (0 if field in ("keep_alive_s", "max_queued") else 1e-9):
+            if values[field] < (0 if field in ("keep_alive_s", "max_queued", "prompt_cache_gb") else 1e-9):
                 raise ConfigError(f"{variable} must be positive, got {raw}")
         return cls(**values, weights=loader.weight_format(env))
 
@@ -84,6 +86,7 @@ class InferenceServer:
         self.engine = Engine(
             lambda spec: loader.load(spec.path, spec.adapter_path, options.weights),
             int(options.memory_gb * 1024**3), options.keep_alive_s, options.max_running, options.max_queued,
+            int(options.prompt_cache_gb * 1024**3),
         ).start()
         self.registry_channel = traced_channel(self.settings.address("registry"))
         self.server = grpc.server(

@@ -77,7 +77,8 @@ def rpc_stream(method: Callable) -> Callable:
 
 def usage(done: Done) -> pb.Usage:
     return pb.Usage(prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
-                    time_to_first_token_ms=done.ttft_ms, tokens_per_second=done.tokens_per_second)
+                    time_to_first_token_ms=done.ttft_ms, tokens_per_second=done.tokens_per_second,
+                    cached_prompt_tokens=done.cached_tokens)
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):

@@ -52,12 +52,15 @@ def test_openai_client_chat_completions_stream_and_not(base_url):
     answer = client.chat.completions.create(model="smollm2@default", messages=QUESTION, temperature=0, max_tokens=12)
     assert "Paris" in answer.choices[0].message.content and answer.model == "smollm2/versions/1"
     assert answer.usage.completion_tokens > 0 and answer.choices[0].finish_reason in ("stop", "length")
+    assert answer.usage.prompt_tokens_details.cached_tokens == 0  # nothing to reuse yet
 
     chunks = list(client.chat.completions.create(model="smollm2", messages=QUESTION, temperature=0, max_tokens=12,
                                                  stream=True, stream_options={"include_usage": True}))
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "Paris" in "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert chunks[-1].usage.completion_tokens > 0
+    usage = chunks[-1].usage  # the same prompt again: all but its last token come from the prompt cache
+    assert usage.prompt_tokens_details.cached_tokens == usage.prompt_tokens - 1
 
     text = client.completions.create(model="tiny", prompt="hello", max_tokens=4, temperature=0)
     assert text.usage.completion_tokens == 4 and text.choices[0].finish_reason == "length"
