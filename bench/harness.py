@@ -1,12 +1,18 @@
-"""The stack under test: embedded PostgreSQL + NATS, the registry in-process, the gateway in a thread."""
+"""The stack under test: embedded PostgreSQL + NATS, the registry in-process, the gateway in a
+thread, and the service being measured as its own process (`python -m <package>`), as `mlx-hub up`
+runs it, so it does not share a GIL with the benchmark's clients."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +20,7 @@ from pathlib import Path
 
 import grpc
 import psycopg
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.server import running
 from mlxhub.config import Settings, load_settings
@@ -30,6 +37,7 @@ EVENTS_TABLE = "registry_events"  # the registry application's events table (eve
 @dataclass
 class Stack:
     settings: Settings
+    env: dict[str, str]  # the MLXHUB_* variables that give a service process the same settings
     registry: RegistryServer
     stub: registry_pb2_grpc.RegistryServiceStub
     gateway_url: str
@@ -56,7 +64,7 @@ def started(work_dir: Path | None = None) -> Iterator[Stack]:
     nats = start_nats(root / "nats")
     home = root / "home"
     (home / "datasets").mkdir(parents=True, exist_ok=True)
-    settings = load_settings({
+    env = {
         "MLXHUB_HOME": str(home),
         "MLXHUB_DATABASE_URL": database_url,
         "MLXHUB_DATABASE_SCHEMA": f"bench_{uuid.uuid4().hex[:8]}",
@@ -65,14 +73,47 @@ def started(work_dir: Path | None = None) -> Iterator[Stack]:
         "MLXHUB_GATEWAY_ADDR": f"127.0.0.1:{free_port()}",
         "MLXHUB_TRAINER_ADDR": f"127.0.0.1:{free_port()}",
         "MLXHUB_INFERENCE_ADDR": f"127.0.0.1:{free_port()}",
-    })  # fmt: skip
+    }  # fmt: skip
+    settings = load_settings(env)
     registry = RegistryServer(settings).start()
     channel = grpc.insecure_channel(settings.address("registry"))
     try:
         with running(settings) as url:
             log.info("registry on %s, gateway on %s", settings.address("registry"), url)
-            yield Stack(settings, registry, registry_pb2_grpc.RegistryServiceStub(channel), url)
+            yield Stack(settings, env, registry, registry_pb2_grpc.RegistryServiceStub(channel), url)
     finally:
         channel.close()
         registry.stop(grace=1)
         nats.stop()
+
+
+@contextlib.contextmanager
+def service_process(stack: Stack, package: str, log_path: Path, timeout: float = 180.0, **extra: str) -> Iterator[None]:
+    """`python -m <package>` on the stack until it reports SERVING; SIGTERM and wait at exit."""
+    env = {**os.environ, **stack.env, f"MLXHUB_{package.removesuffix('_svc').upper()}_METRICS_ADDR": "127.0.0.1:0",
+           "PYTHONUNBUFFERED": "1", **extra}
+    address = stack.settings.address(package.removesuffix("_svc"))
+    with open(log_path, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", package], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        with grpc.insecure_channel(address) as channel:
+            health, deadline = health_pb2_grpc.HealthStub(channel), time.monotonic() + timeout
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{package} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+                try:
+                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{package} not serving after {timeout:.0f}s:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.2)
+        log.info("%s serving on %s (pid %d)", package, address, process.pid)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,5 +1,6 @@
 """`python -m bench.training [--quick] [--model DIR]`: LoRA training tokens/s through the
-trainer service (create -> queue -> worker -> progress on NATS) as a ratio to
+trainer service (`python -m trainer_svc`, its own process as `mlx-hub up` runs it:
+create -> queue -> worker -> progress on NATS) as a ratio to
 `mlx_lm.lora`'s own `train_model` run directly in a subprocess, on the same model,
 data and config in the same run; and the job queue latency (create -> worker start,
 create -> first step). One JSON document on stdout, logs on stderr."""
@@ -132,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from mlxhub.v1 import trainer_pb2_grpc
-    from trainer_svc.server import TrainerServer
 
     work = Path(tempfile.mkdtemp(prefix="mlxhub-bench-training-"))
     with stdout_for_json_only(), Stopwatch() as total, harness.started() as stack:
@@ -144,16 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         stack.stub.CreateModel(registry_pb2.CreateModelRequest(name="bench"))
         stack.stub.CreateModelVersion(registry_pb2.CreateModelVersionRequest(name="bench", artifact_path=str(model)))
         stack.stub.RegisterDataset(registry_pb2.RegisterDatasetRequest(name="bench-data", path=str(dataset)))
-        trainer = TrainerServer(stack.settings, workers=1).start()
-        channel = grpc.insecure_channel(stack.settings.address("trainer"))
-        try:
-            log.info("mlx_lm.lora directly: %d steps", args.iters)
-            baseline = run_baseline(model, data_dir, args, work)
-            log.info("through the trainer service: %d steps", args.iters)
+        log.info("mlx_lm.lora directly: %d steps", args.iters)
+        baseline = run_baseline(model, data_dir, args, work)
+        log.info("through the trainer service (its own process, one worker): %d steps", args.iters)
+        with harness.service_process(stack, "trainer_svc", work / "trainer.log", MLXHUB_TRAINER_WORKERS="1"), \
+                grpc.insecure_channel(stack.settings.address("trainer")) as channel:
             service = run_service(stack, trainer_pb2_grpc.TrainerServiceStub(channel), args)
-        finally:
-            channel.close()
-            trainer.stop(grace=1)
         result = {
             "benchmark": "mlx-hub trainer vs mlx_lm.lora",
             "options": {"iters": args.iters, "batch_size": args.batch_size, "report_every": args.report_every,

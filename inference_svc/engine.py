@@ -64,6 +64,8 @@ class Job:
     sampling: sampling.Sampling
     messages: list[dict[str, str]] | None = None
     prompt: str = ""
+    streaming: bool = True  # False: text collects in `collected` and only Done/Failed wake the caller
+    collected: list[str] = field(default_factory=list)
     received: float = field(default_factory=time.perf_counter)
     events: queue.Queue = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
@@ -289,8 +291,12 @@ class Engine:
 
 
 def _put_chunk(job: Job, text: str, ids: list[int]) -> None:
-    if text or ids:  # an end-of-sequence token alone carries nothing to send
+    if not (text or ids):  # an end-of-sequence token alone carries nothing to send
+        return
+    if job.streaming:
         job.events.put(Chunk(text, ids))
+    else:  # a unary caller needs the whole text once: waking its thread per token only costs the engine the GIL
+        job.collected.append(text)
 
 
 def _find_stop(text: str, stops: tuple[str, ...], emitted: int) -> int | None:

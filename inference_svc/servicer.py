@@ -108,7 +108,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             return ModelSpec(name, base.artifact_path, version.artifact_path, version_name(base.model, base.version))
         return ModelSpec(name, version.artifact_path)
 
-    def job(self, request, context) -> Job:
+    def job(self, request, context, streaming: bool = True) -> Job:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         for i, message in enumerate(messages):
             if message["role"] not in ROLES:
@@ -119,7 +119,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         if not messages and not request.prompt:
             raise InvalidArgument("send messages (chat) or a prompt", field="messages")
         sampling = from_proto(request.sampling, request.HasField("sampling"))
-        job = Job(self.resolve(request.model, context), sampling, messages or None, request.prompt)
+        job = Job(self.resolve(request.model, context), sampling, messages or None, request.prompt, streaming=streaming)
         context.add_callback(job.cancel)  # the RPC ended (finished, cancelled, deadline): stop decoding
         return self.engine.submit(job)
 
@@ -161,16 +161,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     # -- RPCs ------------------------------------------------------------------------------
     @rpc
     def Generate(self, request, context):
-        job = self.job(request, context)
-        parts = []
+        job = self.job(request, context, streaming=False)
         with generation_span(job, request.model) as outcome:
-            for event in self.events(job, context):
-                if isinstance(event, Chunk):
-                    parts.append(event.text)
-                else:
-                    outcome.done = event
-                    return pb.GenerateResponse(text="".join(parts), finish_reason=FINISH[event.finish_reason],
-                                               usage=usage(event), model_version=job.spec.version)
+            for event in self.events(job, context):  # only the Done: the text collects in the job
+                outcome.done = event
+                return pb.GenerateResponse(text="".join(job.collected), finish_reason=FINISH[event.finish_reason],
+                                           usage=usage(event), model_version=job.spec.version)
         return pb.GenerateResponse(finish_reason=pb.FINISH_REASON_CANCELLED, model_version=job.spec.version)
 
     @rpc_stream
