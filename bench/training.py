@@ -2,7 +2,8 @@
 trainer service (`python -m trainer_svc`, its own process as `mlx-hub up` runs it:
 create -> queue -> worker -> progress on NATS) as a ratio to
 `mlx_lm.lora`'s own `train_model` run directly in a subprocess, on the same model,
-data and config in the same run; and the job queue latency (create -> worker start,
+data and config in the same run (rounds alternate between the two; each side reports its
+median round); and the job queue latency (create -> worker start,
 create -> first step). One JSON document on stdout, logs on stderr."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,10 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iters", type=int, help="training steps per run (default 60, quick 20)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--report-every", type=int, help="steps per mlx_lm report window (default 5, quick 4)")
+    parser.add_argument("--rounds", type=int, help="alternating baseline/service rounds (default 3, quick 1)")
     parser.add_argument("--quick", action="store_true", help="small sizes: well under a minute")
     args = parser.parse_args(argv)
     args.iters = args.iters or (12 if args.quick else 60)
     args.report_every = args.report_every or (4 if args.quick else 5)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     if args.iters < 2 * args.report_every:
         parser.error("--iters must cover at least two report windows (the first one is warm-up)")
     return args
@@ -106,6 +110,16 @@ def run_baseline(model: Path, data_dir: Path, args: argparse.Namespace, work: Pa
     return {"tokens_per_s": round(throughput(windows[1:]), 2), "windows": len(windows), "wall_s": round(watch.seconds, 2)}
 
 
+def median_round(rounds: list[dict]) -> dict:
+    """The round with the median tokens/s, with every round's tokens/s and the median queue latencies."""
+    ordered = sorted(rounds, key=lambda r: r["tokens_per_s"])
+    found = {**ordered[(len(ordered) - 1) // 2], "tokens_per_s_rounds": [r["tokens_per_s"] for r in rounds]}
+    for key in ("queue_pickup_ms", "create_to_first_step_ms"):
+        if key in found:
+            found[key] = round(statistics.median(r[key] for r in rounds), 1)
+    return found
+
+
 def run_service(stack, trainer_stub, args: argparse.Namespace) -> dict:
     config = trainer_pb2.TrainingConfig(iters=args.iters, batch_size=args.batch_size, learning_rate=1e-4,
                                         num_layers=-1, steps_per_eval=10**6, save_every=10**6)
@@ -144,16 +158,19 @@ def main(argv: list[str] | None = None) -> int:
         stack.stub.CreateModel(registry_pb2.CreateModelRequest(name="bench"))
         stack.stub.CreateModelVersion(registry_pb2.CreateModelVersionRequest(name="bench", artifact_path=str(model)))
         stack.stub.RegisterDataset(registry_pb2.RegisterDatasetRequest(name="bench-data", path=str(dataset)))
-        log.info("mlx_lm.lora directly: %d steps", args.iters)
-        baseline = run_baseline(model, data_dir, args, work)
-        log.info("through the trainer service (its own process, one worker): %d steps", args.iters)
+        baselines, services = [], []
         with harness.service_process(stack, "trainer_svc", work / "trainer.log", MLXHUB_TRAINER_WORKERS="1"), \
                 grpc.insecure_channel(stack.settings.address("trainer")) as channel:
-            service = run_service(stack, trainer_pb2_grpc.TrainerServiceStub(channel), args)
+            for round_ in range(1, args.rounds + 1):  # alternated, so drift in the machine's speed hits both alike
+                log.info("round %d/%d: mlx_lm.lora directly, %d steps", round_, args.rounds, args.iters)
+                baselines.append(run_baseline(model, data_dir, args, work))
+                log.info("round %d/%d: the trainer service (its own process, one worker)", round_, args.rounds)
+                services.append(run_service(stack, trainer_pb2_grpc.TrainerServiceStub(channel), args))
+        baseline, service = median_round(baselines), median_round(services)
         result = {
             "benchmark": "mlx-hub trainer vs mlx_lm.lora",
             "options": {"iters": args.iters, "batch_size": args.batch_size, "report_every": args.report_every,
-                        "quick": args.quick, "model": str(args.model or "random llama 256x4")},
+                        "rounds": args.rounds, "quick": args.quick, "model": str(args.model or "random llama 256x4")},
             "environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
                             "platform": platform.platform(), "load_average_1m": round(os.getloadavg()[0], 2)},
             "mlx_lm_lora": baseline,
