@@ -1,6 +1,6 @@
 """The stack under test: embedded PostgreSQL + NATS, the registry in-process, the gateway in a
-thread, and the service being measured as its own process (`python -m <package>`), as `mlx-hub up`
-runs it, so it does not share a GIL with the benchmark's clients."""
+thread; and, for the benchmarks that measure them, a service or a gateway as its own process
+(`python -m <package>`, as `mlx-hub up` runs it), so it does not share a GIL with the clients."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import httpx
 import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -88,28 +89,20 @@ def started(work_dir: Path | None = None) -> Iterator[Stack]:
 
 
 @contextlib.contextmanager
-def service_process(stack: Stack, package: str, log_path: Path, timeout: float = 180.0, **extra: str) -> Iterator[None]:
-    """`python -m <package>` on the stack until it reports SERVING; SIGTERM and wait at exit."""
-    env = {**os.environ, **stack.env, f"MLXHUB_{package.removesuffix('_svc').upper()}_METRICS_ADDR": "127.0.0.1:0",
-           "PYTHONUNBUFFERED": "1", **extra}
-    address = stack.settings.address(package.removesuffix("_svc"))
+def _process(package: str, env: dict[str, str], log_path: Path, ready, timeout: float) -> Iterator[None]:
+    """`python -m <package>` until `ready()` is true; SIGTERM and wait at exit."""
     with open(log_path, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", package], env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-m", package], env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+                                   stdout=out, stderr=subprocess.STDOUT)
     try:
-        with grpc.insecure_channel(address) as channel:
-            health, deadline = health_pb2_grpc.HealthStub(channel), time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{package} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.RpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{package} not serving after {timeout:.0f}s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
-        log.info("%s serving on %s (pid %d)", package, address, process.pid)
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"{package} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{package} not serving after {timeout:.0f}s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        log.info("%s serving (pid %d)", package, process.pid)
         yield
     finally:
         process.terminate()
@@ -117,3 +110,36 @@ def service_process(stack: Stack, package: str, log_path: Path, timeout: float =
             process.wait(60)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextlib.contextmanager
+def service_process(stack: Stack, package: str, log_path: Path, timeout: float = 180.0, **extra: str) -> Iterator[None]:
+    """A gRPC service of the stack as its own process, until its health check says SERVING."""
+    service = package.removesuffix("_svc")
+    env = {**stack.env, f"MLXHUB_{service.upper()}_METRICS_ADDR": "127.0.0.1:0", **extra}
+    with grpc.insecure_channel(stack.settings.address(service)) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+
+        def ready() -> bool:
+            try:
+                return health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING
+            except grpc.RpcError:
+                return False
+
+        with _process(package, env, log_path, ready, timeout):
+            yield
+
+
+@contextlib.contextmanager
+def gateway_process(stack: Stack, log_path: Path, timeout: float = 60.0) -> Iterator[str]:
+    """A second gateway, as its own process (as `mlx-hub up` runs it); yields its base URL."""
+    address = f"127.0.0.1:{free_port()}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://{address}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    with _process("gateway", {**stack.env, "MLXHUB_GATEWAY_ADDR": address}, log_path, ready, timeout):
+        yield f"http://{address}"

@@ -4,7 +4,7 @@ same fp32 weights and BLAS:
 
 - floor: mlx-lm `stream_generate` in this process;
 - ours: `python -m inference_svc` (its own process, as `mlx-hub up` runs it), through gRPC
-  and through the gateway (NDJSON);
+  and through `python -m gateway` (NDJSON);
 - peer: `mlx_lm.server` (its own process).
 
 Single-stream runs interleave the contenders (floor, gRPC, gateway, peer, then the next
@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         with harness.service_process(stack, "inference_svc", work / "inference.log", **SERVICE_ENV), \
                 grpc.insecure_channel(stack.settings.address("inference")) as channel, \
                 peer_server(peer_dir) as peer_url, \
-                httpx.Client(base_url=stack.gateway_url, timeout=600) as gateway, \
+                harness.gateway_process(stack, work / "gateway.log") as gateway_url, \
+                httpx.Client(base_url=gateway_url, timeout=600) as gateway, \
                 httpx.Client(base_url=peer_url, timeout=600) as peer:
             stub = inference_pb2_grpc.InferenceServiceStub(channel)
             info = stub.GetServerInfo(pb.GetServerInfoRequest())
