@@ -8,11 +8,11 @@ same fp32 weights and BLAS:
 - peer: `mlx_lm.server` (its own process).
 
 Single-stream runs interleave the contenders (floor, gRPC, gateway, peer, then the next
-prompt) so that drift in the machine's speed hits all of them alike. Each prompt opens with
-a unique system line, so no server can reuse an earlier request's prompt: TTFT overhead is
-the p50 of the per-prompt difference ours - floor. A second turn of each conversation then
+prompt) so that drift in the machine's speed hits all of them alike. Each conversation opens
+with a unique number, so no server can reuse more than the chat template's first few tokens
+of an earlier request: TTFT overhead is the p50 of the per-prompt difference ours - floor. A second turn of each conversation then
 measures what the prompt cache buys (the floor recomputes the whole conversation). Aggregate
-tokens/s at 1, 4 and 8 concurrent streams alternate between ours and the peer. Last, the
+tokens/s at 1, 4 and 8 concurrent streams: ours, peer, peer, ours at each level, means reported. Last, the
 BLAS fast path: floor TTFT and tokens/s with MLXHUB_BLAS=auto and =off (subprocesses).
 One JSON document on stdout, logs on stderr."""
 
@@ -73,12 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.inference", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few, short generations: a smoke test")
     parser.add_argument("--max-tokens", type=int, help="tokens per generation (default 96, quick 16)")
-    parser.add_argument("--repeats", type=int, help="single-stream prompts per contender (default 8, quick 2)")
+    parser.add_argument("--repeats", type=int, help="single-stream prompts per contender (default 6, quick 2)")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # floor only, in a subprocess
     parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.max_tokens = args.max_tokens or (16 if args.quick else 96)
-    args.repeats = args.repeats or (2 if args.quick else 8)
+    args.repeats = args.repeats or (2 if args.quick else 6)
     args.levels = [1, 2] if args.quick else [1, 4, 8]
     return args
 
@@ -89,8 +89,11 @@ def messages(i: int) -> Messages:
 
 
 def fresh(i: int) -> Messages:
-    """The i-th prompt in a new conversation whose first line no earlier request shares."""
-    return [{"role": "system", "content": f"[conversation {next(_conversations)}] You are a helpful assistant."},
+    """The i-th prompt in a new conversation that opens with a number no earlier one had (its digits
+    reversed, so the first digit varies most): a server can reuse at most the chat template's
+    opening tokens (`<|im_start|>system\n`) and a digit of it."""
+    opening = str(next(_conversations))[::-1]
+    return [{"role": "system", "content": f"{opening}: you are a helpful assistant."},
             {"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]
 
 
@@ -307,10 +310,12 @@ def main(argv: list[str] | None = None) -> int:
                 return peer.post("/v1/chat/completions", json=body).json()["usage"]["completion_tokens"]
 
             ours_aggregate, peer_aggregate = {}, {}
-            for level in args.levels:
-                log.info("aggregate tokens/s at %d streams: ours, then mlx_lm.server", level)
-                ours_aggregate[str(level)] = aggregate(ours_unary, level, n)
-                peer_aggregate[str(level)] = aggregate(peer_unary, level, n)
+            for level in args.levels:  # ours, peer, peer, ours: a steady drift in speed cancels out of the means
+                log.info("aggregate tokens/s at %d streams: ours, mlx_lm.server, mlx_lm.server, ours", level)
+                first_ours, *peers, last_ours = [aggregate(call, level, n)
+                                                 for call in (ours_unary, peer_unary, peer_unary, ours_unary)]
+                ours_aggregate[str(level)] = round((first_ours + last_ours) / 2, 2)
+                peer_aggregate[str(level)] = round(statistics.fmean(peers), 2)
         log.info("BLAS fast path on and off")
         blas_result = blas_probe(model_dir, args)
         single = {name: summarize(runs) for name, runs in first.items()}

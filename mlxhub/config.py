@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORTS = {"registry": 50051, "trainer": 50052, "inference": 50053, "gateway": 8080}
-# Prometheus /metrics per process (the gateway serves /metrics on its own port).
-DEFAULT_METRICS_PORTS = {"registry": 9101, "trainer": 9102, "inference": 9103}
+# Prometheus /metrics per process (the gateway serves /metrics on its own port; "worker" is a
+# standalone trainer worker, `python -m trainer_svc worker`).
+DEFAULT_METRICS_PORTS = {"registry": 9101, "trainer": 9102, "inference": 9103, "worker": 9104}
 LOOPBACK = "127.0.0.1"
 
 

@@ -59,6 +59,7 @@ def hub_env(hub_home: Path, postgres_url: str, db_schema: str, nats_url: str) ->
         "MLXHUB_TRAINER_ADDR": f"127.0.0.1:{free_port()}",
         "MLXHUB_INFERENCE_ADDR": f"127.0.0.1:{free_port()}",
         "MLXHUB_GATEWAY_ADDR": f"127.0.0.1:{free_port()}",
+        "MLXHUB_WORKER_METRICS_ADDR": "127.0.0.1:0",  # standalone worker processes: no fixed port
     }
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import grpc
+import httpx
 import mlx.core as mx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,6 +20,7 @@ from inference_util import chat
 from inference_util import register as register_model
 from trainer_util import create, register, wait
 
+from mlxhub.embedded import free_port
 from mlxhub.v1 import inference_pb2 as ipb
 from mlxhub.v1 import inference_pb2_grpc
 from mlxhub.v1 import trainer_pb2 as S
@@ -108,9 +110,13 @@ def test_sigterm_hands_a_training_job_back_and_nothing_is_lost(trainer_stub, reg
     assert handed.state == S.TRAINING_JOB_STATE_QUEUED, (handed, first_log.read_text()[-3000:])
     assert 0 < handed.step < 300 and handed.checkpoints[-1].step == handed.step  # checkpointed where it stopped
 
-    second = start(["trainer_svc", "worker"], hub_env, second_log)
+    metrics_address = f"127.0.0.1:{free_port()}"
+    second = start(["trainer_svc", "worker"], hub_env, second_log, MLXHUB_WORKER_METRICS_ADDR=metrics_address)
     try:
         done = wait(trainer_stub, job.id, timeout=180)
+        scraped = httpx.get(f"http://{metrics_address}/metrics", timeout=10).text  # a standalone worker's own metrics
+        assert 'mlxhub_trainer_attempts_total{outcome="succeeded"} 1.0' in scraped
+        assert 'mlxhub_trainer_backend_info{backend="cpu",blas="OpenBLAS' in scraped
     finally:
         terminate(second, second_log)
     assert done.state == S.TRAINING_JOB_STATE_SUCCEEDED, (done.failure_reason, second_log.read_text()[-3000:])

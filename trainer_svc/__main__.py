@@ -4,12 +4,13 @@ on another machine that reaches the same PostgreSQL, NATS, registry and artifact
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 
 from mlxhub.config import load_settings
 from mlxhub.eventstore import ensure_schema, postgres_env
-from mlxhub.telemetry import serve_until_signalled, setup_logging, setup_tracing
+from mlxhub.telemetry import serve_until_signalled, setup_logging, setup_tracing, start_metrics
 
 
 def run_worker() -> None:
@@ -19,6 +20,8 @@ def run_worker() -> None:
     settings = load_settings()
     ensure_schema(settings)
     worker = Worker(settings, TrainerApplication(postgres_env(settings)))
+    metrics = start_metrics(settings, "worker")  # MLXHUB_WORKER_METRICS_ADDR; port 0: off
+    logging.getLogger("trainer_svc").info("worker metrics on %s", metrics or "(off)")
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.request_stop())
     worker.run_forever()
