@@ -618,8 +618,10 @@ def test_compose_addresses_point_at_the_services_that_serve_them():
 def test_compose_exposes_the_ports_the_services_listen_on():
     for name, service in hub_compose_services().items():
         package, args = python_module(service["command"])
-        if args:  # the worker serves no port
-            assert not service.get("ports") and not service.get("expose"), f"{name} exposes ports it never serves"
+        if args:  # the standalone worker serves its /metrics only
+            metrics_port = int(load_settings(compose_env(service)).metrics_address("worker").rsplit(":", 1)[1])
+            assert not service.get("ports") and service.get("expose") == [str(metrics_port)], \
+                f"{name} should expose its metrics port {metrics_port} and nothing else"
             continue
         svc = PACKAGE_SERVICE[package]
         settings = load_settings(compose_env(service))
@@ -702,9 +704,14 @@ def test_prometheus_scrapes_every_service_metrics_port():
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     all_labels = set().union(*(m["labels"] for m in declared_metrics().values()))
     for job in jobs.values():
-        for group in job["static_configs"]:
+        for group in job.get("static_configs", []):
             clash = set(group.get("labels", {})) & all_labels
             assert not clash, f"target labels {clash} would rename the metrics' own labels"
+    [workers] = [name for name, s in services.items() if s.get("command") and python_module(s["command"]) == (
+        "trainer_svc", ["worker"])]
+    [lookup] = jobs[workers]["dns_sd_configs"]  # every replica of a scaled worker service
+    worker_port = load_settings(compose_env(services[workers])).metrics_address("worker").rsplit(":", 1)[1]
+    assert lookup["names"] == [workers] and lookup["type"] == "A" and lookup["port"] == int(worker_port)
     for svc, package, _ in SERVICES:
         assert svc in jobs, f"prometheus.yml has no job for {svc}"
         [target] = [t for group in jobs[svc]["static_configs"] for t in group["targets"]]
@@ -898,8 +905,11 @@ def test_k8s_ports_and_probes_match_the_service_settings():
     for workload, container in hub_containers(resources):
         name = workload["metadata"]["name"]
         package, args = python_module(container["command"])
-        if args:
-            assert not container.get("ports"), f"{name} declares ports it never serves"
+        if args:  # the standalone worker serves its /metrics only, and says so to Prometheus
+            metrics_port = int(load_settings(container_env(resources, container)).metrics_address("worker").rsplit(":", 1)[1])
+            assert [p["containerPort"] for p in container.get("ports", [])] == [metrics_port], name
+            annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+            assert annotations.get("prometheus.io/port") == str(metrics_port), name
             continue
         svc = PACKAGE_SERVICE[package]
         settings = load_settings(container_env(resources, container))
