@@ -4,24 +4,18 @@ responses. Token events that pile up while a slow client reads are sent as one g
 
 from __future__ import annotations
 
-import functools
-import logging
 import queue
-from collections.abc import Callable
 
 import grpc
-from grpc_status import rpc_status
 
 from inference_svc.cache import ModelSpec
 from inference_svc.engine import CANCELLED, LENGTH, STOP, Chunk, Done, Engine, Failed, Job
 from inference_svc.genai import generation_span
 from inference_svc.sampling import from_proto
-from mlxhub.errors import HubError, InvalidArgument, abort, status_of
+from mlxhub.errors import InvalidArgument, UpstreamError, handlers
 from mlxhub.names import parse_reference, version_name
 from mlxhub.v1 import inference_pb2 as pb
 from mlxhub.v1 import inference_pb2_grpc, registry_pb2, registry_pb2_grpc
-
-log = logging.getLogger(__name__)
 
 FORWARDED_METADATA = ("authorization", "x-request-id")  # trace context: by the channel's interceptor
 ROLES = ("system", "user", "assistant")
@@ -31,48 +25,7 @@ RESOLVE_TIMEOUT_S = 10.0
 FINISH = {STOP: pb.FINISH_REASON_STOP, LENGTH: pb.FINISH_REASON_LENGTH, CANCELLED: pb.FINISH_REASON_CANCELLED}
 
 
-class UpstreamError(Exception):
-    """The registry refused or failed; its status is passed on to the caller unchanged."""
-
-    def __init__(self, error: grpc.RpcError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def _abort(context, error: BaseException) -> None:
-    if isinstance(error, HubError):
-        abort(context, error)
-    if isinstance(error, UpstreamError):
-        context.abort_with_status(rpc_status.to_status(status_of(error.error)))
-    log.error("request failed", exc_info=error)
-    context.abort(grpc.StatusCode.INTERNAL, "generation failed unexpectedly; see the inference log")
-
-
-def rpc(method: Callable) -> Callable:
-    @functools.wraps(method)
-    def wrapper(self, request, context):
-        try:
-            return method(self, request, context)
-        except (HubError, UpstreamError) as error:
-            _abort(context, error)
-        except Exception as error:  # noqa: BLE001 - reported as INTERNAL, logged
-            _abort(context, error)
-
-    return wrapper
-
-
-def rpc_stream(method: Callable) -> Callable:
-    @functools.wraps(method)
-    def wrapper(self, request, context):
-        try:
-            yield from method(self, request, context)
-        except (HubError, UpstreamError) as error:
-            _abort(context, error)
-        except Exception as error:  # noqa: BLE001
-            if context.is_active():
-                _abort(context, error)
-
-    return wrapper
+rpc, rpc_stream = handlers("inference")
 
 
 def usage(done: Done) -> pb.Usage:

@@ -100,6 +100,18 @@ class Unauthenticated(HubError):
     reason = "UNAUTHENTICATED"
 
 
+class UpstreamError(HubError):
+    """A hub service this one called refused or failed; its status is passed on unchanged."""
+
+    def __init__(self, error: grpc.RpcError) -> None:
+        self.status = status_of(error)
+        super().__init__(self.status.message)
+        self.code = next((c for c in grpc.StatusCode if c.value[0] == self.status.code), grpc.StatusCode.UNKNOWN)
+
+    def to_status(self) -> status_pb2.Status:
+        return self.status
+
+
 def abort(context: grpc.ServicerContext, error: HubError) -> None:
     """Abort the call with the error's rich status (raises)."""
     context.abort_with_status(rpc_status.to_status(error.to_status()))
