@@ -6,7 +6,8 @@ kernels are scalar (4-bit: ~7 tok/s, ~3 s to the first token, whatever the BLAS)
 while fp32 goes through `cblas_sgemm` (with OpenBLAS: ~0.25 s TTFT, 16-20 tok/s;
 even on the reference BLAS fp32 decodes a little faster than 4-bit). On Metal the
 quantized kernels are the fast ones and need a quarter of the memory. So: on the
-CPU dequantize to float32, on the GPU keep the weights as stored.
+CPU dequantize to float32, on the GPU keep the weights as stored. On the CPU the rotary
+embedding also reads its angles from a table (`inference_svc.rope`: ~10% faster decode).
 `MLXHUB_INFERENCE_WEIGHTS=quantized|float32` overrides the choice.
 """
 
@@ -22,6 +23,8 @@ from mlx import nn
 from mlx.utils import tree_flatten, tree_unflatten
 from mlx_lm.tuner.utils import load_adapters
 from mlx_lm.utils import dequantize_model, load_model, load_tokenizer
+
+from inference_svc.rope import use_table_rope
 
 FLOAT32 = "float32"
 QUANTIZED = "as stored (quantized if the checkpoint is)"
@@ -73,6 +76,9 @@ def load(path: str, adapter_path: str = "", fmt: str = FLOAT32) -> Loaded:
     mx.eval(model.parameters())
     eos = config.get("eos_token_id")
     tokenizer = load_tokenizer(Path(path), eos_token_ids=[eos] if isinstance(eos, int) else eos)
+    context = _context(config, tokenizer)
+    if fmt == FLOAT32 and backend() == "cpu":
+        use_table_rope(model, context)
     nbytes = sum(v.nbytes for _, v in tree_flatten(model.parameters()))
-    return Loaded(model, tokenizer, _context(config, tokenizer), nbytes)
+    return Loaded(model, tokenizer, context, nbytes)
 
