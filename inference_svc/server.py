@@ -8,19 +8,18 @@ import dataclasses
 import importlib.metadata
 import logging
 import os
-from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health
 
 from inference_svc import loader, metrics
 from inference_svc.engine import Engine
 from inference_svc.servicer import InferenceServicer
 from mlxhub import blas
 from mlxhub.config import ConfigError, Settings
-from mlxhub.telemetry import server_interceptors, traced_channel
+from mlxhub.serving import listen_and_serve, new_server, stop_serving
+from mlxhub.telemetry import traced_channel
 from mlxhub.v1 import inference_pb2, inference_pb2_grpc, registry_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -89,22 +88,11 @@ class InferenceServer:
             int(options.prompt_cache_gb * 1024**3),
         ).start()
         self.registry_channel = traced_channel(self.settings.address("registry"))
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=options.max_running + options.max_queued + 16,
-                                       thread_name_prefix="inference-rpc"),
-            interceptors=server_interceptors("inference", self.settings.api_keys),
-            options=[("grpc.max_receive_message_length", self.settings.max_request_bytes), ("grpc.so_reuseport", 0)],
-        )
+        # room for every running and queued request plus health checks and info calls
+        self.server = new_server("inference", self.settings, max_workers=options.max_running + options.max_queued + 16)
         servicer = InferenceServicer(self.engine, registry_pb2_grpc.RegistryServiceStub(self.registry_channel), info)
         inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
-        listen = self.settings.listen_address("inference")
-        if self.server.add_insecure_port(listen) == 0:
-            raise OSError(f"cannot listen on {listen}; is another inference service running? set MLXHUB_INFERENCE_ADDR")
-        self.server.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        listen = listen_and_serve(self.server, self.health, "inference", SERVICE_NAME, self.settings)
         log.info("inference listening on %s", listen)
         return self
 
@@ -113,9 +101,7 @@ class InferenceServer:
         self.server.wait_for_termination()
 
     def stop(self, grace: float = 5.0) -> None:
-        self.health.enter_graceful_shutdown()
-        if self.server is not None:
-            self.server.stop(grace).wait()
+        stop_serving(self.server, self.health, grace)
         if self.engine is not None:
             self.engine.stop()
         if self.registry_channel is not None:

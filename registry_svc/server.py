@@ -4,20 +4,19 @@ publisher and the gRPC server with health, reflection and auth."""
 from __future__ import annotations
 
 import logging
-from concurrent import futures
 
 import grpc
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.projection import BaseProjectionRunner
 from eventsourcing.utils import Environment
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health
 
 from mlxhub.bus import LogPublisher, tracking_recorder
 from mlxhub.config import Settings
 from mlxhub.eventstore import ensure_schema, postgres_env
 from mlxhub.leadership import Leadership
-from mlxhub.telemetry import server_interceptors, watch_lag
+from mlxhub.serving import listen_and_serve, new_server, stop_serving
+from mlxhub.telemetry import watch_lag
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
 from registry_svc.event_log import NameBook, payload_of, subject_of, to_proto
@@ -57,25 +56,11 @@ class RegistryServer:
             self.settings.database_url, f"{self.settings.database_schema}.registry-log-followers", self._follow_log
         ).start()
         watch_lag("registry", app, view, self)
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="registry-rpc"),
-            interceptors=server_interceptors("registry", self.settings.api_keys),
-            options=[
-                ("grpc.max_receive_message_length", self.settings.max_request_bytes),
-                ("grpc.so_reuseport", 0),
-            ],
-        )
+        self.server = new_server("registry", self.settings, max_workers=64)
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(
             RegistryServicer(app, view, self.settings.api_keys), self.server
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
-        listen = self.settings.listen_address("registry")
-        if self.server.add_insecure_port(listen) == 0:
-            raise OSError(f"cannot listen on {listen}; is another registry running? set MLXHUB_REGISTRY_ADDR")
-        self.server.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        listen = listen_and_serve(self.server, self.health, "registry", SERVICE_NAME, self.settings)
         log.info("registry listening on %s", listen)
         return self
 
@@ -118,9 +103,7 @@ class RegistryServer:
         self.server.wait_for_termination()
 
     def stop(self, grace: float = 5.0) -> None:
-        self.health.enter_graceful_shutdown()
-        if self.server is not None:
-            self.server.stop(grace).wait()
+        stop_serving(self.server, self.health, grace)
         if self.leadership is not None:
             self.leadership.stop()  # stops the followers (flushing the publisher) if this replica led
         if self.app is not None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent import futures
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,13 +13,13 @@ from uuid import UUID
 import grpc
 from eventsourcing.projection import ProjectionRunner
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health
 
 from mlxhub.bus import LogPublisher, tracking_recorder
 from mlxhub.config import Settings
 from mlxhub.eventstore import ensure_schema, postgres_env
-from mlxhub.telemetry import server_interceptors, watch_lag
+from mlxhub.serving import listen_and_serve, new_server, stop_serving
+from mlxhub.telemetry import watch_lag
 from mlxhub.v1 import common_pb2, registry_pb2, trainer_pb2, trainer_pb2_grpc
 from trainer_svc.application import TrainerApplication
 from trainer_svc.read_model import TrainerProjection, TrainerReadModel
@@ -91,22 +90,11 @@ class TrainerServer:
             self.workers = [Worker(self.settings, app, self.options, name=f"{os.uname().nodename}:{os.getpid()}:{i}")
                             .start() for i in range(self.worker_count)]
         watch_lag("trainer", app, self.runner.view, self.publisher)
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="trainer-rpc"),
-            interceptors=server_interceptors("trainer", self.settings.api_keys),
-            options=[("grpc.max_receive_message_length", self.settings.max_request_bytes), ("grpc.so_reuseport", 0)],
-        )
+        self.server = new_server("trainer", self.settings, max_workers=32)
         trainer_pb2_grpc.add_TrainerServiceServicer_to_server(
             TrainerServicer(app, self.runner.view, self.registry, self.settings), self.server
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
-        listen = self.settings.listen_address("trainer")
-        if self.server.add_insecure_port(listen) == 0:
-            raise OSError(f"cannot listen on {listen}; is another trainer running? set MLXHUB_TRAINER_ADDR")
-        self.server.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        listen = listen_and_serve(self.server, self.health, "trainer", SERVICE_NAME, self.settings)
         log.info("trainer listening on %s with %d in-process worker(s)", listen, len(self.workers))
         return self
 
@@ -116,9 +104,7 @@ class TrainerServer:
         return self.runner.app
 
     def stop(self, grace: float = 5.0) -> None:
-        self.health.enter_graceful_shutdown()
-        if self.server is not None:
-            self.server.stop(grace).wait()
+        stop_serving(self.server, self.health, grace)
         for worker in self.workers:
             worker.stop()
         if self.reaper is not None:

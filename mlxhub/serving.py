@@ -1,0 +1,46 @@
+"""The gRPC server every hub service runs, built one way: a thread pool, the shared
+interceptors (tracing, metrics, auth), the request size limit, then health and reflection,
+and SERVING only once it listens."""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from mlxhub.config import Settings
+from mlxhub.telemetry import server_interceptors
+
+
+def new_server(service: str, settings: Settings, max_workers: int) -> grpc.Server:
+    """An unstarted server for `service` ("registry", "trainer", "inference"); add its servicer next."""
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"{service}-rpc"),
+        interceptors=server_interceptors(service, settings.api_keys),
+        # so_reuseport 0: a second copy on the same port fails to bind instead of sharing it silently
+        options=[("grpc.max_receive_message_length", settings.max_request_bytes), ("grpc.so_reuseport", 0)],
+    )
+
+
+def listen_and_serve(server: grpc.Server, health_servicer: health.HealthServicer, service: str, full_name: str,
+                     settings: Settings) -> str:
+    """Add health and reflection, listen on the service's address, start, report SERVING; the address."""
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((full_name, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
+    listen = settings.listen_address(service)
+    if server.add_insecure_port(listen) == 0:
+        raise OSError(f"cannot listen on {listen}; is another {service} service running? "
+                      f"set MLXHUB_{service.upper()}_ADDR")
+    server.start()
+    for name in ("", full_name):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return listen
+
+
+def stop_serving(server: grpc.Server | None, health_servicer: health.HealthServicer, grace: float) -> None:
+    """NOT_SERVING first (load balancers stop sending), then let in-flight calls finish within `grace`."""
+    health_servicer.enter_graceful_shutdown()
+    if server is not None:
+        server.stop(grace).wait()
