@@ -5,17 +5,20 @@ the trainer's RPC and domain metrics count the job."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from uuid import UUID
 
 import httpx
+import nats
 import pytest
 from prometheus_client import generate_latest
 from trainer_util import register, wait
 
 from gateway.server import running
 from mlxhub import blas
+from trainer_svc.queue import PROGRESS_STREAM, heartbeat_subject, progress_subject
 
 
 def trace_of(span) -> str:
@@ -41,7 +44,19 @@ def http(trainer, inference, registry_stub, settings, tiny_model, training_chats
         yield client
 
 
-def test_a_training_request_is_one_trace_through_nats_into_the_worker(http, trainer, trainer_stub, finished_spans):
+def last_headers(nats_url: str, subject: str) -> dict[str, str]:
+    async def fetch():
+        connection = await nats.connect(nats_url)
+        try:
+            return (await connection.jetstream().get_last_msg(PROGRESS_STREAM, subject)).headers or {}
+        finally:
+            await connection.close()
+
+    return asyncio.run(fetch())
+
+
+def test_a_training_request_is_one_trace_through_nats_into_the_worker(http, trainer, trainer_stub, finished_spans,
+                                                                      nats_url):
     body = {"model": "tiny", "dataset": "chats", "config": {"iters": 4, "batchSize": 2, "learningRate": 0.001}}
     created = http.post("/v1/training/jobs", json=body)
     assert created.status_code == 200, created.text
@@ -55,6 +70,8 @@ def test_a_training_request_is_one_trace_through_nats_into_the_worker(http, trai
     assert "/mlxhub.v1.TrainerService/CreateTrainingJob" in in_trace
     assert f"train {job_id}" in in_trace  # continued from the work item's headers
     assert "/mlxhub.v1.RegistryService/CreateModelVersion" in in_trace  # the worker registering the adapter
+    for subject in (progress_subject(job_id), heartbeat_subject(job_id)):  # what watchers read joins it too
+        assert last_headers(nats_url, subject)["traceparent"].split("-")[1] == trace_id, subject
 
     metrics = generate_latest().decode()  # the trainer's RED and domain metrics (this process's registry)
     assert 'mlxhub_rpc_requests_total{code="OK",method="CreateTrainingJob",service="trainer"}' in metrics

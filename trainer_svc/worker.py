@@ -45,6 +45,14 @@ tracer = trace.get_tracer("mlxhub.trainer")
 CONTROL_POLL_SECONDS = 0.5
 
 
+def trace_headers() -> dict[str, str] | None:
+    """The current trace context as NATS headers (W3C traceparent), so a consumer of a progress or
+    heartbeat message can join the trace of the training that sent it."""
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    return headers or None
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     ack_wait: float = 60.0
@@ -184,7 +192,8 @@ class Worker:
     def publish(self, subject: str, payload: bytes) -> None:
         """Fire-and-forget from the training thread; the stream keeps it for watchers."""
         if self.loop is not None and self.connection is not None:
-            asyncio.run_coroutine_threadsafe(self.connection.publish(subject, payload), self.loop)
+            asyncio.run_coroutine_threadsafe(self.connection.publish(subject, payload, headers=trace_headers()),
+                                             self.loop)
 
     # ----- one work item --------------------------------------------------------------------
 
@@ -244,7 +253,8 @@ class Worker:
                 last_beat = time.monotonic()
                 await message.in_progress()
                 beat = {"worker": self.name, "attempt": job.attempt, "time": time.time()}
-                await self.connection.publish(heartbeat_subject(job.id), json.dumps(beat).encode())
+                await self.connection.publish(heartbeat_subject(job.id), json.dumps(beat).encode(),
+                                              headers=trace_headers())
             try:
                 current = await asyncio.to_thread(self.app.get_job, job.id)
             except Exception:  # noqa: BLE001  (database hiccup: try again next tick)
