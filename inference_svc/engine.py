@@ -2,7 +2,9 @@
 bounded queue, join a per-version mlx-lm `BatchGenerator` (continuous batching) when a
 slot is free, and get their tokens back through their own event queue. A cancelled
 request leaves the batch at the next step; a request finishes on the version it
-started on even if an alias moves meanwhile (the next request resolves afresh).
+started on even if an alias moves meanwhile (the next request resolves afresh). A request
+alone on its version decodes on mlx-lm's plain `generate_step` instead (`inference_svc.solo`:
+a batch of one pays for batching) and moves into the batch when a second one arrives.
 
 Each version keeps a prompt cache (mlx-lm's `LRUPromptCache`, as `mlx_lm.server` does):
 the KV state of finished requests, keyed by their tokens, so a request that shares a
@@ -12,6 +14,7 @@ conversation) computes only the rest of its prompt."""
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import queue
 import threading
@@ -24,6 +27,7 @@ from mlx_lm.models.cache import LRUPromptCache
 
 from inference_svc import metrics, sampling
 from inference_svc.cache import Entry, ModelCache, ModelSpec
+from inference_svc.solo import Solo, can_go_alone
 from mlxhub.errors import HubError, InvalidArgument, ResourceExhausted
 from mlxhub.mlx_threads import release_streams
 
@@ -70,7 +74,9 @@ class Job:
     events: queue.Queue = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     # Engine-side state.
-    uid: int = -1
+    uid: int = -1  # in the version's BatchGenerator; negative while decoding alone (`solo`)
+    solo: Solo | None = None
+    budget: int = 0
     entry: Entry | None = None
     detokenizer: Any = None
     prompt_tokens: int = 0
@@ -94,6 +100,7 @@ class Engine:
         self.cache = ModelCache(load, budget_bytes, keep_alive_s, on_unload=self._close_entry)
         self._pending: collections.deque[Job] = collections.deque()
         self._running: dict[tuple[str, int], Job] = {}
+        self._solo_ids = itertools.count(-1, -1)
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="inference-engine", daemon=True)
@@ -190,12 +197,18 @@ class Engine:
         if not rest:  # the whole prompt is cached: recompute its last token, which yields the first logits
             cache, rest = None, tokens
         reused = len(tokens) - len(rest)
-        (job.uid,) = entry.state.insert(
-            [rest], max_tokens=[budget], caches=[cache] if cache is not None else None,
-            all_tokens=[tokens[:reused]], samplers=[sampling.make_sampler(job.sampling)],
-            logits_processors=[sampling.make_processors(job.sampling)],
-        )
-        job.entry, job.prompt_tokens, job.cached_tokens = entry, len(tokens), reused
+        sampler, processors = sampling.make_sampler(job.sampling), sampling.make_processors(job.sampling)
+        if entry.solo is not None:  # company: the request decoding alone moves into the batch first
+            self._join_batch(entry.solo)
+        if entry.active == 0 and can_go_alone(cache, processors):
+            job.solo = Solo(loaded.model, rest, cache, tokens[:reused], sampler, budget, PREFILL_STEP)
+            job.uid, entry.solo = next(self._solo_ids), job
+        else:
+            (job.uid,) = entry.state.insert(
+                [rest], max_tokens=[budget], caches=[cache] if cache is not None else None,
+                all_tokens=[tokens[:reused]], samplers=[sampler], logits_processors=[processors],
+            )
+        job.entry, job.prompt_tokens, job.cached_tokens, job.budget = entry, len(tokens), reused, budget
         job.detokenizer = tokenizer.detokenizer
         job.detokenizer.reset()
         entry.active += 1
@@ -203,13 +216,33 @@ class Engine:
         metrics.PROMPT_TOKENS.labels(job.spec.version).inc(len(tokens))
         metrics.CACHED_PROMPT_TOKENS.labels(job.spec.version).inc(reused)
 
+    def _join_batch(self, job: Job) -> None:
+        """Move a request decoding alone into its version's batch, where it goes on unchanged."""
+        entry, solo = job.entry, job.solo
+        rest, cache, before = solo.handover()
+        del self._running[(job.spec.version, job.uid)]
+        (job.uid,) = entry.state.insert(
+            [rest], max_tokens=[job.budget - job.completion_tokens],
+            caches=[cache] if cache is not None else None, all_tokens=[before], samplers=[solo.sampler],
+            logits_processors=[[]],
+        )
+        job.solo, entry.solo = None, None
+        self._running[(job.spec.version, job.uid)] = job
+
     def _reap_cancelled(self) -> None:
         for job in [j for j in self._running.values() if j.cancelled.is_set()]:
             self._remove(job)
             self._finish(job, CANCELLED)
 
     def _step(self) -> None:
-        for entry in {id(j.entry): j.entry for j in self._running.values()}.values():
+        for job in [j for j in self._running.values() if j.solo is not None]:
+            token = job.solo.next()
+            if token in job.entry.loaded.tokenizer.eos_token_ids:
+                reason = STOP
+            else:
+                reason = LENGTH if job.completion_tokens + 1 >= job.budget else None
+            self._on_token(job, token, reason, time.perf_counter())
+        for entry in {id(j.entry): j.entry for j in self._running.values() if j.solo is None}.values():
             _, responses = entry.state.next()
             now = time.perf_counter()
             for response in responses:
@@ -251,6 +284,8 @@ class Engine:
 
     def _remove(self, job: Job) -> None:
         """Take an unfinished request out of its batch, keeping what it computed for reuse."""
+        if job.solo is not None:  # _finish keeps its cache
+            return
         kept = job.entry.state.remove([job.uid], return_prompt_caches=job.entry.prompts is not None)
         if job.uid in kept:
             cache, tokens = kept[job.uid]
@@ -264,6 +299,9 @@ class Engine:
 
     def _finish(self, job: Job, reason: str) -> None:
         self._running.pop((job.spec.version, job.uid), None)
+        if job.solo is not None:
+            self._keep_prompt(job.entry, *job.solo.kept())
+            job.solo, job.entry.solo = None, None
         job.entry.active -= 1
         job.entry.last_used = time.monotonic()
         end = job.last_token or time.perf_counter()
@@ -280,7 +318,9 @@ class Engine:
         self._running.pop((job.spec.version, job.uid), None)
         if job.entry is not None:
             job.entry.active -= 1
-            if job.entry.state is not None:
+            if job.solo is not None:
+                job.solo, job.entry.solo = None, None
+            elif job.entry.state is not None:
                 job.entry.state.remove([job.uid])
         job.events.put(Failed(error))
 

@@ -80,6 +80,7 @@ def make_sampler(sampling: Sampling):
     if sampling.temperature == 0:
         return greedy_sampler
     key = [mx.random.key(sampling.seed)] if sampling.seed is not None else None
+    previous = [None]
 
     def sample(logprobs):
         if 0 < sampling.top_p < 1:
@@ -91,9 +92,16 @@ def make_sampler(sampling: Sampling):
         scaled = logprobs * (1.0 / sampling.temperature)
         if key is None:
             return mx.random.categorical(scaled)
+        previous[0] = key[0]
         key[0], now = mx.random.split(key[0])
         return mx.random.categorical(scaled, key=now)
 
+    def rewind() -> None:
+        """Undo the last draw's key split (a request moving into a batch recomputes that step)."""
+        if key is not None and previous[0] is not None:
+            key[0], previous[0] = previous[0], None
+
+    sample.rewind = rewind
     return sample
 
 
