@@ -64,6 +64,10 @@ PROMPTS = [
     "Give a recipe for a simple vegetable soup.",
 ]
 PROBE_REPEATS = 3  # the floor without the fast BLAS is slow; a few runs show the gap
+# Pause before each timed run: a contender's BLAS threads (in its own process) spin for a while after
+# their last call (oneMKL 20 ms, see mlxhub.blas), and a run that starts then loses part of a core to
+# them. On 2 cores that cost the next contender's TTFT 20-30 ms; each run now starts on a quiet machine.
+SETTLE_S = 0.25
 FOLLOW_UP = "Now say that again in two sentences."
 Messages = list[dict[str, str]]
 Run = tuple[float, int, float, str]  # (ttft_s, tokens, decode_s, text) of one greedy generation
@@ -176,8 +180,10 @@ def interleaved(contenders: dict[str, Callable[[Messages, int], Run]], own_promp
         shared = fresh(i)
         for name, run in contenders.items():
             chat = fresh(i) if name in own_prompt else shared
+            time.sleep(SETTLE_S)
             first[name].append(opened := run(chat, max_tokens))
             follow = [*chat, {"role": "assistant", "content": opened[3]}, {"role": "user", "content": FOLLOW_UP}]
+            time.sleep(SETTLE_S)
             second[name].append(run(follow, max_tokens))
     return first, second
 
@@ -189,6 +195,7 @@ def overhead_ms(ours: list[Run], floor: list[Run]) -> float:
 
 def aggregate(call: Callable[[int, int], int], level: int, max_tokens: int) -> float:
     """Total completion tokens per second with `level` requests in flight at once."""
+    time.sleep(SETTLE_S)
     with ThreadPoolExecutor(level) as pool, Stopwatch() as watch:
         tokens = sum(pool.map(lambda i: call(i, max_tokens), range(level * 2)))
     return round(tokens / watch.seconds, 2)
