@@ -40,7 +40,6 @@ class Entry:
     loaded: Any  # loader.Loaded (or a stand-in in tests): needs .nbytes
     state: Any = None  # per-entry engine state (the batch generator)
     prompts: Any = None  # its prompt cache (mlx-lm's LRUPromptCache), made and used by the engine
-    solo: Any = None  # the engine's Job decoding alone on this version (inference_svc.solo), if any
     active: int = 0
     last_used: float = field(default_factory=time.monotonic)
 

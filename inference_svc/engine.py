@@ -198,11 +198,12 @@ class Engine:
             cache, rest = None, tokens
         reused = len(tokens) - len(rest)
         sampler, processors = sampling.make_sampler(job.sampling), sampling.make_processors(job.sampling)
-        if entry.solo is not None:  # company: the request decoding alone moves into the batch first
-            self._join_batch(entry.solo)
+        lone = next((j for j in self._running.values() if j.entry is entry and j.solo is not None), None)
+        if lone is not None:  # company: the request decoding alone moves into the batch first
+            self._join_batch(lone)
         if entry.active == 0 and can_go_alone(cache, processors):
             job.solo = Solo(loaded.model, rest, cache, tokens[:reused], sampler, budget, PREFILL_STEP)
-            job.uid, entry.solo = next(self._solo_ids), job
+            job.uid = next(self._solo_ids)
         else:
             (job.uid,) = entry.state.insert(
                 [rest], max_tokens=[budget], caches=[cache] if cache is not None else None,
@@ -226,7 +227,7 @@ class Engine:
             caches=[cache] if cache is not None else None, all_tokens=[before], samplers=[solo.sampler],
             logits_processors=[[]],
         )
-        job.solo, entry.solo = None, None
+        job.solo = None
         self._running[(job.spec.version, job.uid)] = job
 
     def _reap_cancelled(self) -> None:
@@ -301,7 +302,7 @@ class Engine:
         self._running.pop((job.spec.version, job.uid), None)
         if job.solo is not None:
             self._keep_prompt(job.entry, *job.solo.kept())
-            job.solo, job.entry.solo = None, None
+            job.solo = None
         job.entry.active -= 1
         job.entry.last_used = time.monotonic()
         end = job.last_token or time.perf_counter()
@@ -319,7 +320,7 @@ class Engine:
         if job.entry is not None:
             job.entry.active -= 1
             if job.solo is not None:
-                job.solo, job.entry.solo = None, None
+                job.solo = None
             elif job.entry.state is not None:
                 job.entry.state.remove([job.uid])
         job.events.put(Failed(error))
