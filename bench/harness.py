@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import httpx
 import psycopg
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.server import running
 from mlxhub.config import Settings, load_settings
 from mlxhub.embedded import free_port, start_nats, start_postgres
 from mlxhub.eventstore import connect
+from mlxhub.stack import grpc_ready, http_ready
 from mlxhub.v1 import registry_pb2_grpc
 from registry_svc.server import RegistryServer
 
@@ -117,29 +116,14 @@ def service_process(stack: Stack, package: str, log_path: Path, timeout: float =
     """A gRPC service of the stack as its own process, until its health check says SERVING."""
     service = package.removesuffix("_svc")
     env = {**stack.env, f"MLXHUB_{service.upper()}_METRICS_ADDR": "127.0.0.1:0", **extra}
-    with grpc.insecure_channel(stack.settings.address(service)) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-
-        def ready() -> bool:
-            try:
-                return health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING
-            except grpc.RpcError:
-                return False
-
-        with _process(package, env, log_path, ready, timeout):
-            yield
+    with _process(package, env, log_path, grpc_ready(stack.settings.address(service), []), timeout):
+        yield
 
 
 @contextlib.contextmanager
 def gateway_process(stack: Stack, log_path: Path, timeout: float = 60.0) -> Iterator[str]:
     """A second gateway, as its own process (as `mlx-hub up` runs it); yields its base URL."""
     address = f"127.0.0.1:{free_port()}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"http://{address}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    with _process("gateway", {**stack.env, "MLXHUB_GATEWAY_ADDR": address}, log_path, ready, timeout):
+    with _process("gateway", {**stack.env, "MLXHUB_GATEWAY_ADDR": address}, log_path,
+                  http_ready(f"http://{address}/healthz"), timeout):
         yield f"http://{address}"
