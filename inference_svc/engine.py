@@ -1,10 +1,11 @@
 """The decode engine: one thread owns MLX and every loaded model. Requests wait in a
-bounded queue, join a per-version mlx-lm `BatchGenerator` (continuous batching) when a
-slot is free, and get their tokens back through their own event queue. A cancelled
-request leaves the batch at the next step; a request finishes on the version it
-started on even if an alias moves meanwhile (the next request resolves afresh). A request
-alone on its version decodes on mlx-lm's plain `generate_step` instead (`inference_svc.solo`:
-a batch of one pays for batching) and moves into the batch when a second one arrives.
+bounded queue, join a per-version mlx-lm `BatchGenerator` (continuous batching, in
+`inference_svc.batching`'s leaner form) when a slot is free, and get their tokens back
+through their own event queue. A cancelled request leaves the batch at the next step; a
+request finishes on the version it started on even if an alias moves meanwhile (the next
+request resolves afresh). A request alone on its version decodes on mlx-lm's plain
+`generate_step` instead (`inference_svc.solo`: a batch of one pays for batching) and moves
+into the batch when a second one arrives.
 
 Each version keeps a prompt cache (mlx-lm's `LRUPromptCache`, as `mlx_lm.server` does):
 the KV state of finished requests, keyed by their tokens, so a request that shares a
@@ -22,10 +23,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlx_lm.generate import BatchGenerator
 from mlx_lm.models.cache import LRUPromptCache
 
 from inference_svc import metrics, sampling
+from inference_svc.batching import Batches
 from inference_svc.cache import Entry, ModelCache, ModelSpec
 from inference_svc.solo import Solo, can_go_alone
 from mlxhub.errors import HubError, InvalidArgument, ResourceExhausted
@@ -186,7 +187,7 @@ class Engine:
             raise InvalidArgument("the prompt encodes to no tokens", field="prompt")
         budget = sampling.completion_budget(job.sampling, len(tokens), loaded.context)
         if entry.state is None:
-            entry.state = BatchGenerator(
+            entry.state = Batches(
                 loaded.model, stop_tokens=[[t] for t in tokenizer.eos_token_ids],
                 completion_batch_size=self.max_running, prefill_batch_size=self.max_running,
                 prefill_step_size=PREFILL_STEP,

@@ -72,24 +72,34 @@ def completion_budget(sampling: Sampling, prompt_tokens: int, context: int) -> i
     return min(sampling.max_tokens or DEFAULT_MAX_TOKENS, room)
 
 
-def make_sampler(sampling: Sampling):
-    """A per-request sampler; with a seed it draws from its own key, so results do not depend on the batch."""
+def greedy(logits):
+    """Temperature 0: the most likely token."""
     import mlx.core as mx
-    from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, greedy_sampler
+
+    return mx.argmax(logits, axis=-1)
+
+
+def make_sampler(sampling: Sampling):
+    """A per-request sampler; with a seed it draws from its own key, so results do not depend on the batch.
+
+    It takes raw logits as well as log-probabilities (`takes_logits`: the same tokens either
+    way, so a batch can skip normalizing; `inference_svc.batching`)."""
+    import mlx.core as mx
+    from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p
 
     if sampling.temperature == 0:
-        return greedy_sampler
+        return greedy
     key = [mx.random.key(sampling.seed)] if sampling.seed is not None else None
     previous = [None]
 
-    def sample(logprobs):
-        if 0 < sampling.top_p < 1:
-            logprobs = apply_top_p(logprobs, sampling.top_p)
+    def sample(logits):
+        if 0 < sampling.top_p < 1:  # exponentiates: shift the largest logit to 0 first
+            logits = apply_top_p(logits - mx.max(logits, axis=-1, keepdims=True), sampling.top_p)
         if sampling.min_p > 0:
-            logprobs = apply_min_p(logprobs, sampling.min_p)
+            logits = apply_min_p(logits, sampling.min_p)
         if sampling.top_k > 0:
-            logprobs = apply_top_k(logprobs, sampling.top_k)
-        scaled = logprobs * (1.0 / sampling.temperature)
+            logits = apply_top_k(logits, sampling.top_k)
+        scaled = logits * (1.0 / sampling.temperature)
         if key is None:
             return mx.random.categorical(scaled)
         previous[0] = key[0]
@@ -102,7 +112,11 @@ def make_sampler(sampling: Sampling):
             key[0], previous[0] = previous[0], None
 
     sample.rewind = rewind
+    sample.takes_logits = True
     return sample
+
+
+greedy.takes_logits = True
 
 
 def make_processors(sampling: Sampling) -> list:
