@@ -6,9 +6,12 @@ kernels are scalar (4-bit: ~7 tok/s, ~3 s to the first token, whatever the BLAS)
 while fp32 goes through `cblas_sgemm` (with OpenBLAS: ~0.25 s TTFT, 16-20 tok/s;
 even on the reference BLAS fp32 decodes a little faster than 4-bit). On Metal the
 quantized kernels are the fast ones and need a quarter of the memory. So: on the
-CPU dequantize to float32, on the GPU keep the weights as stored. On the CPU the rotary
-embedding also reads its angles from a table (`inference_svc.rope`: ~10% faster decode).
+CPU dequantize to float32, on the GPU keep the weights as stored.
 `MLXHUB_INFERENCE_WEIGHTS=quantized|float32` overrides the choice.
+
+An fp32 model on the CPU also gets modules that decode faster there, with the same
+parameters: the rotary embedding reads its angles from a table (`inference_svc.rope`)
+and the MLP gate avoids MLX's scalar exp (`inference_svc.activation`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from mlx_lm.tuner.utils import load_adapters
 from mlx_lm.utils import dequantize_model, load_model, load_tokenizer
 
+from inference_svc.activation import use_fast_gate
 from inference_svc.rope import use_table_rope
 
 FLOAT32 = "float32"
@@ -59,6 +63,12 @@ def _context(config: dict[str, Any], tokenizer) -> int:
     return 4096
 
 
+def use_cpu_modules(model: nn.Module, context: int) -> None:
+    """Swap in the modules that decode an fp32 model faster on the CPU (same parameters)."""
+    use_table_rope(model, context)
+    use_fast_gate(model)
+
+
 def load(path: str, adapter_path: str = "", fmt: str = FLOAT32) -> Loaded:
     """Load the mlx-lm directory `path` (plus the adapter directory `adapter_path`) in format `fmt`."""
     model, config = load_model(Path(path))
@@ -78,7 +88,7 @@ def load(path: str, adapter_path: str = "", fmt: str = FLOAT32) -> Loaded:
     tokenizer = load_tokenizer(Path(path), eos_token_ids=[eos] if isinstance(eos, int) else eos)
     context = _context(config, tokenizer)
     if fmt == FLOAT32 and backend() == "cpu":
-        use_table_rope(model, context)
+        use_cpu_modules(model, context)
     nbytes = sum(v.nbytes for _, v in tree_flatten(model.parameters()))
     return Loaded(model, tokenizer, context, nbytes)
 
