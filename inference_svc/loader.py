@@ -10,8 +10,9 @@ CPU dequantize to float32, on the GPU keep the weights as stored.
 `MLXHUB_INFERENCE_WEIGHTS=quantized|float32` overrides the choice.
 
 An fp32 model on the CPU also gets modules that decode faster there, with the same
-parameters: the rotary embedding reads its angles from a table (`inference_svc.rope`)
-and the MLP gate avoids MLX's scalar exp (`inference_svc.activation`).
+parameters: the rotary embedding reads its angles from a table (`inference_svc.rope`),
+the MLP gate avoids MLX's scalar exp (`inference_svc.activation`) and the output head
+takes the BLAS's faster orientation for batches (`inference_svc.head`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from mlx_lm.tuner.utils import load_adapters
 from mlx_lm.utils import dequantize_model, load_model, load_tokenizer
 
 from inference_svc.activation import use_fast_gate
+from inference_svc.head import use_streaming_head
 from inference_svc.rope import use_table_rope
 
 FLOAT32 = "float32"
@@ -67,6 +69,7 @@ def use_cpu_modules(model: nn.Module, context: int) -> None:
     """Swap in the modules that decode an fp32 model faster on the CPU (same parameters)."""
     use_table_rope(model, context)
     use_fast_gate(model)
+    use_streaming_head(model)
 
 
 def load(path: str, adapter_path: str = "", fmt: str = FLOAT32) -> Loaded:
