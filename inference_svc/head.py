@@ -2,12 +2,12 @@
 runs fastest for a batch of decoding sequences.
 
 The head is a decode step's widest matmul: SmolLM2's is 49152x576, 113 MB of fp32 read once
-a step. mlx-lm computes it as `x @ W.T`. With one or two rows (one sequence) oneMKL streams
-W at memory speed (~6 ms); from 4 to 16 rows it takes a small-M path that is 2-4x slower
-(8 rows: 19-31 ms measured). The same product as `(W @ x.T).T` is a tall-skinny matmul
-that streams W once: 12-18 ms at 8 rows. So from `WIDE_FROM` rows on the head takes that
-form. `use_streaming_head` swaps the heads of a CPU fp32 model (the untied `lm_head`, or the
-tied embedding's `as_linear`); parameters and logits stay the same.
+a step. mlx-lm computes it as `x @ W.T`. At one or two rows (sequences) oneMKL streams W at
+memory speed (~6-8 ms); from 4 rows it takes a small-M path: 16 ms at 4 rows, 19-31 ms at
+8. The same product as `(W @ x.T).T`, a tall-skinny matmul, takes 16 ms at 8 rows (and
+twice as long as `x @ W.T` at 2). So from `WIDE_FROM` rows on the head takes that form;
+OpenBLAS runs both forms alike. `use_streaming_head` swaps the heads of a CPU fp32 model
+(an untied `lm_head`, or the tied embedding's `as_linear`); parameters and logits stay the same.
 """
 
 from __future__ import annotations
