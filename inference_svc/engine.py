@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlx_lm.models.cache import LRUPromptCache
+from mlx_lm.models.cache import LRUPromptCache, can_trim_prompt_cache, trim_prompt_cache
 
 from inference_svc import metrics, sampling
 from inference_svc.batching import Batches
@@ -196,7 +196,11 @@ class Engine:
             entry.prompts = LRUPromptCache(PROMPT_CACHE_ENTRIES, self.prompt_cache_bytes)
         cache, rest = entry.prompts.fetch_nearest_cache(job.spec.version, tokens) if entry.prompts else (None, tokens)
         if not rest:  # the whole prompt is cached: recompute its last token, which yields the first logits
-            cache, rest = None, tokens
+            if cache is not None and can_trim_prompt_cache(cache):
+                trim_prompt_cache(cache, 1)
+                rest = tokens[-1:]
+            else:
+                cache, rest = None, tokens
         reused = len(tokens) - len(rest)
         sampler, processors = sampling.make_sampler(job.sampling), sampling.make_processors(job.sampling)
         lone = next((j for j in self._running.values() if j.entry is entry and j.solo is not None), None)
@@ -211,8 +215,7 @@ class Engine:
                 all_tokens=[tokens[:reused]], samplers=[sampler], logits_processors=[processors],
             )
         job.entry, job.prompt_tokens, job.cached_tokens, job.budget = entry, len(tokens), reused, budget
-        job.detokenizer = tokenizer.detokenizer
-        job.detokenizer.reset()
+        job.detokenizer = _detokenizer(tokenizer, continues_prompt=job.messages is None)
         entry.active += 1
         self._running[(job.spec.version, job.uid)] = job
         metrics.PROMPT_TOKENS.labels(job.spec.version).inc(len(tokens))
@@ -330,6 +333,19 @@ class Engine:
     def _close_entry(entry: Entry) -> None:
         if entry.state is not None:
             entry.state.close()
+
+
+def _detokenizer(tokenizer, continues_prompt: bool):
+    """A fresh streaming detokenizer. mlx-lm's drop the first token's leading space, right for a
+    chat reply; the completion of a raw prompt continues the prompt's text, so it keeps it
+    ("is" + " Paris", as OpenAI's completions answer)."""
+    detokenizer = tokenizer.detokenizer  # a reset copy
+    if continues_prompt:
+        if hasattr(detokenizer, "trim_space"):  # SentencePiece
+            detokenizer.trim_space = False
+        elif hasattr(detokenizer, "_maybe_trim_space"):  # byte-level BPE (SmolLM2, Llama 3, ...)
+            detokenizer._maybe_trim_space = lambda text: text
+    return detokenizer
 
 
 def _put_chunk(job: Job, text: str, ids: list[int]) -> None:

@@ -62,3 +62,28 @@ def test_a_shared_prefix_is_reused_and_answers_the_same(inference_stub, registry
         assert follow_up.usage.cached_prompt_tokens == 0
     assert follow_up.text == from_scratch(smollm2, *turns)
     assert reused._value.get() - before == again.usage.cached_prompt_tokens + follow_up.usage.cached_prompt_tokens
+
+
+
+def test_a_prompt_that_continues_an_answer_reuses_all_but_its_last_token(inference_stub, registry_stub, smollm2,
+                                                                         inference_options):
+    """A raw prompt's completion continues its text, leading space and all; a prompt that is an
+    earlier prompt plus its completion (a client asking to go on) finds that whole sequence
+    cached, and only its last token is computed again, for the first logits."""
+    from mlx_lm import stream_generate
+
+    from inference_svc.loader import FLOAT32, load
+
+    register(registry_stub, "smollm2", smollm2)
+    opening = "The capital of France is"
+    first = inference_stub.Generate(pb.GenerateRequest(model="smollm2", prompt=opening,
+                                                       sampling=pb.SamplingParams(max_tokens=8)))
+    assert first.text.startswith(" Paris")  # not "isParis"
+    going_on = inference_stub.Generate(pb.GenerateRequest(model="smollm2", prompt=opening + first.text,
+                                                          sampling=pb.SamplingParams(max_tokens=8)))
+    on = inference_options.prompt_cache_gb > 0
+    assert going_on.usage.prompt_tokens == first.usage.prompt_tokens + 8
+    assert going_on.usage.cached_prompt_tokens == (going_on.usage.prompt_tokens - 1 if on else 0)
+    loaded = load(str(smollm2), "", FLOAT32)
+    tokens = [r.token for r in stream_generate(loaded.model, loaded.tokenizer, opening + first.text, max_tokens=8)]
+    assert going_on.text == loaded.tokenizer.decode(tokens)
