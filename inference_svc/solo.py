@@ -14,13 +14,13 @@ from typing import Any
 
 import mlx.core as mx
 from mlx_lm.generate import generate_step
-from mlx_lm.models.cache import make_prompt_cache
+from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
 
 
 def can_go_alone(cache: list | None, processors: list) -> bool:
     """Logits processors would see only the uncached part of the prompt here; a cache that
     cannot be trimmed by one token cannot be handed over."""
-    return not processors and all(c.is_trimmable() for c in cache or [])
+    return not processors and can_trim_prompt_cache(cache or [])
 
 
 class Solo:
@@ -49,8 +49,7 @@ class Solo:
             return self.rest, (self.cache if self.cache[0].offset else None), self.before
         # generate_step has already fed the last token and drawn one sample ahead: take both back,
         # so the batch recomputes that step and draws the sample this loop would have drawn.
-        for layer in self.cache:
-            layer.trim(1)
+        trim_prompt_cache(self.cache, 1)
         rewind = getattr(self.sampler, "rewind", None)
         if rewind is not None:
             rewind()
