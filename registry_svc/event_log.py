@@ -124,6 +124,9 @@ class EventFilter:
         ]
         narrowed = bool(request.event_types or request.aggregate_types)
         self.topics: tuple[str, ...] = tuple(get_topic(cls) for cls in classes) if narrowed else ()
+        # Filters that no event class satisfies (e.g. a Dataset event type with aggregate type Model)
+        # match nothing; the store reads an empty topic list as "no filter", so say so explicitly.
+        self.matches_nothing = narrowed and not classes
 
     def matches(self, domain_event: Any) -> bool:
         return self.originator_id is None or domain_event.originator_id == self.originator_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -302,6 +303,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     def _events(self, request, selection: EventFilter, context) -> Iterator[tuple[Any, int]]:
         """Stored events from the position on; with follow, then live ones as they are recorded."""
+        if selection.matches_nothing:
+            if request.follow:  # nothing will ever match: hold the stream open until the client leaves
+                done = threading.Event()
+                if context.add_callback(done.set):
+                    done.wait()
+            return
         position = request.after_position
         while context.is_active():
             batch = self.app.recorder.select_notifications(position, 500, None, selection.topics, inclusive_of_start=False)

@@ -339,6 +339,36 @@ def test_follow_streams_new_events_live_and_stops_on_cancel(registry_stub):
     assert received[-1] == grpc.StatusCode.CANCELLED
 
 
+def test_filters_that_match_no_event_class_return_no_events(registry_stub, chat_dataset):
+    registry_stub.CreateModel(pb.CreateModelRequest(name="m"))
+    registry_stub.RegisterDataset(pb.RegisterDatasetRequest(name="d", path=str(chat_dataset)))
+    assert len(events(registry_stub)) == 2
+    assert events(registry_stub, event_types=["DatasetRegistered"], aggregate_types=["Model"]) == []
+    assert [e.type for e in events(registry_stub, event_types=["DatasetRegistered"], aggregate_types=["Dataset"])] == [
+        "DatasetRegistered"
+    ]
+    # Following such a filter sends nothing, now or later, and ends when the client leaves.
+    stream = registry_stub.ReadEvents(
+        pb.ReadEventsRequest(follow=True, event_types=["DatasetRegistered"], aggregate_types=["Model"])
+    )
+    received = []
+
+    def consume():
+        try:
+            received.extend(response.event for response in stream)
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.CANCELLED
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    registry_stub.CreateModel(pb.CreateModelRequest(name="later"))
+    time.sleep(0.5)
+    assert received == []
+    stream.cancel()
+    reader.join(5)
+    assert not reader.is_alive()
+
+
 def test_auth_needs_a_key_and_records_the_principal(hub_env):
     from mlxhub.config import load_settings
     from mlxhub.v1 import registry_pb2_grpc
