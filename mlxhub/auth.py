@@ -3,6 +3,13 @@
 When `MLXHUB_API_KEYS` is set, every RPC except health checks and reflection
 needs `authorization: Bearer <key>`; the key's principal is recorded in the
 metadata of every event the call causes.
+
+The hub's services call each other with their own credential (`MLXHUB_SERVICE_KEY`,
+principal `mlxhub-service`). Work a service does for a user later, on its own (a
+trainer worker registering the version a user's job trained), says so with
+`x-on-behalf-of: <principal>`: the call is then recorded as that user's. Only the
+service credential may send that header; a user's key sending it is refused, so no
+one can pass as someone else through metadata.
 """
 
 from __future__ import annotations
@@ -11,11 +18,13 @@ import uuid
 
 import grpc
 
-from mlxhub.errors import Unauthenticated, abort
+from mlxhub.config import SERVICE_PRINCIPAL
+from mlxhub.errors import HubError, InvalidArgument, PermissionDenied, Unauthenticated, abort
 from mlxhub.telemetry import current_trace_id
 
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 ANONYMOUS = "anonymous"
+ON_BEHALF_OF = "x-on-behalf-of"
 
 
 def bearer_key(metadata) -> str:
@@ -23,6 +32,42 @@ def bearer_key(metadata) -> str:
         if key == "authorization" and isinstance(value, str) and value.lower().startswith("bearer "):
             return value[7:].strip()
     return ""
+
+
+def on_behalf_of(metadata) -> str | None:
+    """The first `x-on-behalf-of` value, or None when the call has none."""
+    return next((value for key, value in metadata or () if key == ON_BEHALF_OF), None)
+
+
+def service_metadata(service_key: str, principal: str = "") -> list[tuple[str, str]]:
+    """Metadata for a call by this service with the service credential, for `principal` when given."""
+    if not service_key:
+        return []
+    metadata = [("authorization", f"Bearer {service_key}")]
+    return metadata + [(ON_BEHALF_OF, principal)] if principal else metadata
+
+
+def delegation_error(metadata, caller: str) -> HubError | None:
+    """Why the call may not act on behalf of someone (None when it may, or does not ask to)."""
+    principal = on_behalf_of(metadata)
+    if principal is None:
+        return None
+    if caller != SERVICE_PRINCIPAL:
+        return PermissionDenied(f"{ON_BEHALF_OF} is accepted only from the hub's own services "
+                                "(MLXHUB_SERVICE_KEY); send the request without it", field=ON_BEHALF_OF)
+    if not isinstance(principal, str) or not principal or not principal.isprintable():
+        return InvalidArgument(f"{ON_BEHALF_OF} must name a principal (printable text)", field=ON_BEHALF_OF)
+    return None
+
+
+def principal_of(metadata, api_keys: dict[str, str]) -> str:
+    """Who a call is recorded as: its key's principal, or the user a service acts for."""
+    if not api_keys:
+        return ANONYMOUS
+    caller = api_keys.get(bearer_key(metadata), ANONYMOUS)
+    if caller == SERVICE_PRINCIPAL and delegation_error(metadata, caller) is None:
+        return on_behalf_of(metadata) or caller
+    return caller
 
 
 class ApiKeyInterceptor(grpc.ServerInterceptor):
@@ -33,11 +78,16 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         if not self.api_keys or method.startswith(OPEN_METHOD_PREFIXES):
             return continuation(handler_call_details)
-        key = bearer_key(handler_call_details.invocation_metadata)
+        metadata = handler_call_details.invocation_metadata
+        key = bearer_key(metadata)
         if key in self.api_keys:
-            return continuation(handler_call_details)
-        problem = "wrong API key" if key else "missing API key"
-        error = Unauthenticated(f"{problem}; send the header 'authorization: Bearer <key>' with a key from MLXHUB_API_KEYS")
+            error = delegation_error(metadata, self.api_keys[key])
+            if error is None:
+                return continuation(handler_call_details)
+        else:
+            problem = "wrong API key" if key else "missing API key"
+            error = Unauthenticated(
+                f"{problem}; send the header 'authorization: Bearer <key>' with a key from MLXHUB_API_KEYS")
 
         def reject(request, context):
             abort(context, error)
@@ -51,7 +101,7 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):
 def call_metadata(context: grpc.ServicerContext, api_keys: dict[str, str]) -> dict[str, str]:
     """principal, request id and trace id of the current call, for event metadata."""
     metadata = dict(context.invocation_metadata() or ())
-    principal = api_keys.get(bearer_key(context.invocation_metadata()), ANONYMOUS) if api_keys else ANONYMOUS
+    principal = principal_of(context.invocation_metadata(), api_keys)
     trace_id = current_trace_id()
     traceparent = metadata.get("traceparent", "")
     if not trace_id and traceparent.count("-") >= 3:

@@ -11,6 +11,9 @@ DEFAULT_PORTS = {"registry": 50051, "trainer": 50052, "inference": 50053, "gatew
 # standalone trainer worker, `python -m trainer_svc worker`).
 DEFAULT_METRICS_PORTS = {"registry": 9101, "trainer": 9102, "inference": 9103, "worker": 9104}
 LOOPBACK = "127.0.0.1"
+# The principal of MLXHUB_SERVICE_KEY: the hub's own services calling each other. Only it may
+# act on behalf of a user (see mlxhub/auth.py), so no MLXHUB_API_KEYS entry may take the name.
+SERVICE_PRINCIPAL = "mlxhub-service"
 
 
 class ConfigError(ValueError):
@@ -26,6 +29,9 @@ def _api_keys(raw: str) -> dict[str, str]:
             key, principal = item, f"key-{len(keys) + 1}"
         if not key or not principal:
             raise ConfigError(f"MLXHUB_API_KEYS entry {item!r} is empty on one side; use principal=key or key")
+        if principal == SERVICE_PRINCIPAL:
+            raise ConfigError(f"MLXHUB_API_KEYS: the principal {SERVICE_PRINCIPAL!r} is reserved for the hub's "
+                              "services; set their key as MLXHUB_SERVICE_KEY and pick another name")
         keys[key] = principal
     return keys
 
@@ -36,7 +42,10 @@ class Settings:
     database_url: str | None
     database_schema: str
     nats_url: str | None
+    # key -> principal; with auth on it includes service_key, as SERVICE_PRINCIPAL.
     api_keys: dict[str, str] = field(default_factory=dict)
+    # The credential this process presents when it calls another hub service on its own account.
+    service_key: str = ""
     data_roots: tuple[Path, ...] = ()
     bind_host: str = LOOPBACK
     addresses: dict[str, str] = field(default_factory=dict)
@@ -75,6 +84,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     home = Path(env.get("MLXHUB_HOME") or ".mlxhub").expanduser().resolve()
     api_keys = _api_keys(env.get("MLXHUB_API_KEYS", ""))
+    service_key = (env.get("MLXHUB_SERVICE_KEY") or "").strip()
+    if service_key and api_keys:  # without user keys the hub is open and needs no service credential
+        if service_key in api_keys:
+            raise ConfigError("MLXHUB_SERVICE_KEY is also one of MLXHUB_API_KEYS; give the services a key of their own")
+        api_keys[service_key] = SERVICE_PRINCIPAL
     bind_host = env.get("MLXHUB_BIND_HOST") or LOOPBACK
     if not api_keys and bind_host not in (LOOPBACK, "localhost", "::1"):
         raise ConfigError(
@@ -92,6 +106,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         database_schema=env.get("MLXHUB_DATABASE_SCHEMA") or "mlxhub",
         nats_url=env.get("MLXHUB_NATS_URL") or None,
         api_keys=api_keys,
+        service_key=service_key if api_keys else "",
         data_roots=(home / "datasets", *extra_roots),
         bind_host=bind_host,
         addresses=addresses,

@@ -100,6 +100,11 @@ class Unauthenticated(HubError):
     reason = "UNAUTHENTICATED"
 
 
+class PermissionDenied(HubError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "PERMISSION_DENIED"
+
+
 class UpstreamError(HubError):
     """A hub service this one called refused or failed; its status is passed on unchanged."""
 

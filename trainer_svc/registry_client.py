@@ -1,12 +1,14 @@
 """The registry as the trainer sees it: resolve the base model, look up datasets and
 output models (forwarding the caller's authorization), and register the trained
-adapter as a new version. Registry errors come back as the same HubError codes."""
+adapter as a new version, with the service credential on behalf of the job's creator.
+Registry errors come back as the same HubError codes."""
 
 from __future__ import annotations
 
 import grpc
 from google.rpc import error_details_pb2
 
+from mlxhub.auth import service_metadata
 from mlxhub.client import auth_metadata
 from mlxhub.config import Settings
 from mlxhub.errors import FailedPrecondition, HubError, InvalidArgument, NotFound, status_of
@@ -47,7 +49,9 @@ class RegistryClient:
     def __init__(self, settings: Settings) -> None:
         self.channel = traced_channel(settings.address("registry"))
         self.stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
-        self.own_metadata = auth_metadata()
+        self.service_key = settings.service_key
+        # Calls the trainer makes on its own account: the service credential, else the operator's key.
+        self.own_metadata = service_metadata(settings.service_key) or auth_metadata()
 
     def _call(self, method: str, request, field: str, metadata):
         try:
@@ -65,8 +69,11 @@ class RegistryClient:
     def model(self, name: str, field: str = "output_model", metadata=None) -> registry_pb2.Model:
         return self._call("GetModel", registry_pb2.GetModelRequest(name=name), field, metadata).model
 
-    def create_version(self, request: registry_pb2.CreateModelVersionRequest) -> registry_pb2.ModelVersion:
-        return self._call("CreateModelVersion", request, "output_model", None).version
+    def create_version(self, request: registry_pb2.CreateModelVersionRequest,
+                       on_behalf_of: str = "") -> registry_pb2.ModelVersion:
+        """Register a version; recorded as `on_behalf_of`'s (the job's creator) when the service credential is set."""
+        metadata = service_metadata(self.service_key, on_behalf_of) if on_behalf_of else None
+        return self._call("CreateModelVersion", request, "output_model", metadata).version
 
     def close(self) -> None:
         self.channel.close()

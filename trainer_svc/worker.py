@@ -327,7 +327,7 @@ class Worker:
             version = self.registry.create_version(registry_pb2.CreateModelVersionRequest(
                 name=job.output_model, artifact_path=str(dest), description=f"LoRA adapter trained by job {job.id}",
                 metrics=final_metrics, lineage=lineage, idempotency_key=f"training-job/{job.id}",
-            ))
+            ), on_behalf_of=job.created_by)  # the version is the job creator's, not the service's
         except HubError as exc:
             return fail(f"the adapter was written to {dest} but registering it failed: {exc.message}", result.step)
         self.app.finish(
