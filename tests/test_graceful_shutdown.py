@@ -127,3 +127,22 @@ def test_sigterm_hands_a_training_job_back_and_nothing_is_lost(trainer_stub, reg
     assert set(a) == set(b)
     for name in a:  # the same weights as never stopping: no step lost or repeated
         assert mx.allclose(a[name], b[name], atol=1e-5).item(), name
+
+
+def test_an_idle_trainer_stops_at_once_on_sigterm(hub_env, hub_home):
+    """No job running: SIGTERM stops the trainer (gRPC, in-process worker, reaper, publisher) at once,
+    every time, rather than after whatever sleep its background loops were in."""
+    for attempt in range(4):
+        log = hub_home / f"trainer-{attempt}.log"
+        process = start(["trainer_svc"], hub_env, log, MLXHUB_TRAINER_METRICS_ADDR="127.0.0.1:0")
+        try:
+            wait_serving(hub_env["MLXHUB_TRAINER_ADDR"], process, log)
+            time.sleep(1.5 + attempt)  # the background loops are somewhere in their waits
+            began = time.monotonic()
+            assert terminate(process, log, timeout=30) == 0, log.read_text()[-3000:]
+            took = time.monotonic() - began
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert took < 3.0, f"stop {attempt + 1} took {took:.1f}s:\n{log.read_text()[-3000:]}"
