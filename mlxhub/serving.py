@@ -7,11 +7,31 @@ from __future__ import annotations
 from concurrent import futures
 
 import grpc
+from google.protobuf import descriptor, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mlxhub.config import Settings
 from mlxhub.telemetry import server_interceptors
+
+
+class ReflectionPool:
+    """The default descriptor pool as the reflection service sees it, which also finds the file of a
+    method by its full name (`pkg.Service.Method`, what `grpcurl describe` asks for): protobuf's
+    default (upb) pool resolves messages, fields, enums and services there but not methods."""
+
+    def __init__(self, pool: descriptor_pool.DescriptorPool | None = None) -> None:
+        self.pool = pool or descriptor_pool.Default()
+
+    def FindFileContainingSymbol(self, symbol: str) -> descriptor.FileDescriptor:
+        try:
+            return self.pool.FindFileContainingSymbol(symbol)
+        except KeyError:
+            return self.pool.FindMethodByName(symbol).containing_service.file  # KeyError: reflection's NOT_FOUND
+
+    def __getattr__(self, name: str):
+        """Every other lookup (files by name, messages, extensions) is the pool's own."""
+        return getattr(self.pool, name)
 
 
 def new_server(service: str, settings: Settings, max_workers: int) -> grpc.Server:
@@ -28,7 +48,8 @@ def listen_and_serve(server: grpc.Server, health_servicer: health.HealthServicer
                      settings: Settings) -> str:
     """Add health and reflection, listen on the service's address, start, report SERVING; the address."""
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((full_name, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
+    reflection.enable_server_reflection((full_name, reflection.SERVICE_NAME, health.SERVICE_NAME), server,
+                                        pool=ReflectionPool())
     listen = settings.listen_address(service)
     if server.add_insecure_port(listen) == 0:
         raise OSError(f"cannot listen on {listen}; is another {service} service running? "
