@@ -16,6 +16,7 @@ import psycopg
 
 from mlxhub import __version__
 from mlxhub.config import Settings
+from mlxhub.redact import redact
 
 CHECK_TIMEOUT_S = 3.0
 MIN_FREE_MEMORY_GB = 0.5
@@ -86,7 +87,7 @@ async def deep_health(settings: Settings) -> tuple[bool, dict]:
             ok = True
         except Exception as exc:  # noqa: BLE001  (any failure is the answer)
             detail, ok = f"{type(exc).__name__}: {exc}", False
-        return {"name": name, "ok": ok, "detail": detail, "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
+        return {"name": name, "ok": ok, "detail": redact(detail), "latencyMs": round((time.perf_counter() - started) * 1000, 2)}
 
     results = await asyncio.gather(*(run(name, check) for name, check in CHECKS.items()))
     healthy = all(r["ok"] for r in results)

@@ -1,6 +1,7 @@
 """An MLflow run per job attempt: params, per-step metrics, the dataset (name + digest)
 and the adapter files. MLflow is best effort: when it is unreachable the job still
-succeeds, and `status` says what happened so the job can report it."""
+succeeds, and `status` says what happened so the job can report it. What it reports goes
+into events and API answers, so credentials in the tracking URI are masked there."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+
+from mlxhub.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,8 @@ class MlflowRun:
         try:
             action()
         except Exception as exc:  # noqa: BLE001  (any MLflow failure must not fail the job)
-            self.status = f"MLflow unreachable at {self.uri} ({what}: {type(exc).__name__}: {str(exc)[:200]})"
+            problem = redact(f"{type(exc).__name__}: {exc}")[:200]
+            self.status = f"MLflow unreachable at {redact(self.uri)} ({what}: {problem})"
             log.warning("%s; the job goes on without it", self.status)
 
     def start(self, job_id: str, params: dict[str, Any], dataset: dict[str, str]) -> None:
@@ -83,4 +87,4 @@ class MlflowRun:
         self._guard("end run", lambda: self.client.set_terminated(self.run_id, status))
 
     def report(self) -> str:
-        return self.status or (f"logged to {self.uri}" if self.run_id else "not logged")
+        return self.status or (f"logged to {redact(self.uri)}" if self.run_id else "not logged")
