@@ -11,6 +11,7 @@ from google.protobuf import descriptor, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from mlxhub.bounds import RequestBounds
 from mlxhub.config import Settings
 from mlxhub.telemetry import server_interceptors
 
@@ -38,7 +39,8 @@ def new_server(service: str, settings: Settings, max_workers: int) -> grpc.Serve
     """An unstarted server for `service` ("registry", "trainer", "inference"); add its servicer next."""
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"{service}-rpc"),
-        interceptors=server_interceptors(service, settings.api_keys),
+        # RequestBounds: every request is checked against the bounds its proto declares before a servicer sees it
+        interceptors=[*server_interceptors(service, settings.api_keys), RequestBounds()],
         # so_reuseport 0: a second copy on the same port fails to bind instead of sharing it silently
         options=[("grpc.max_receive_message_length", settings.max_request_bytes), ("grpc.so_reuseport", 0)],
     )

@@ -10,14 +10,21 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from mlxhub import bounds
 from mlxhub.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from mlxhub.eventstore import HubApplication
 from mlxhub.names import RESERVED_ALIASES, ModelReference, name_problem, parse_reference, version_name
+from mlxhub.v1 import registry_pb2
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model, dataset_id, model_id
 from registry_svc.files import inspect_dataset, inspect_model_dir, resolve_under_roots
 
-MAX_TEXT = 4096
-MAX_TAGS = 64
+# The limits are declared in proto/mlxhub/v1/registry.proto (`(mlxhub.v1.bounds)`); read here
+# for the checks below, which also guard callers that do not come through gRPC.
+_TAG_BOUNDS = bounds.of(registry_pb2.CreateModelRequest, "tags")
+MAX_TEXT = bounds.of(registry_pb2.CreateModelRequest, "description").max_length
+MAX_TAGS = _TAG_BOUNDS.max_items
+MAX_TAG_KEY = _TAG_BOUNDS.keys.max_length
+MAX_TAG_VALUE = _TAG_BOUNDS.items.max_length
 VERSION_CREATE_ATTEMPTS = 8
 
 
@@ -36,9 +43,10 @@ def check_tags(tags: dict[str, str]) -> None:
     if len(tags) > MAX_TAGS:
         raise InvalidArgument(f"{len(tags)} tags given; the limit is {MAX_TAGS}", field="tags")
     for key, value in tags.items():
-        if not key or len(key) > 128 or len(value) > 256:
+        if not key or len(key) > MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
             raise InvalidArgument(
-                f"tag {key!r}: keys need 1-128 characters and values at most 256", field=f"tags[{key}]"
+                f"tag {key!r}: keys need 1-{MAX_TAG_KEY} characters and values at most {MAX_TAG_VALUE}",
+                field=f"tags[{key}]"
             )
 
 

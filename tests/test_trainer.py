@@ -75,7 +75,7 @@ def test_idempotency_key_returns_the_first_job(hub):
 @pytest.mark.parametrize(
     ("overrides", "field", "words"),
     [
-        ({"learning_rate": -1.0}, "config.learning_rate", "must be > 0"),
+        ({"learning_rate": -1.0}, "config.learning_rate", "must be in (0, 1]"),
         ({"dropout": 1.5}, "config.dropout", "[0, 1)"),
         ({"batch_size": 64}, "config.batch_size", "16 examples"),
         ({"num_layers": 5}, "config.num_layers", "has 2 layers"),

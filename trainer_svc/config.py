@@ -4,9 +4,9 @@ the field named rather than minutes later in a worker."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from mlxhub import bounds
 from mlxhub.errors import InvalidArgument
 from mlxhub.v1 import trainer_pb2
 
@@ -35,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "grad_checkpoint": False,
 }
-MAX_STEPS = 10_000_000
+# The step cap: the largest `iters`, which also bounds the steps `epochs` amounts to.
+MAX_STEPS = int(bounds.of(trainer_pb2.TrainingConfig, "iters").maximum)
 
 
 def _enum(value: int, enum, prefix: str, default: str) -> str:
@@ -43,7 +44,14 @@ def _enum(value: int, enum, prefix: str, default: str) -> str:
 
 
 def resolve(config: trainer_pb2.TrainingConfig) -> dict[str, Any]:
-    """The proto config with defaults filled in, validated field by field."""
+    """The proto config with defaults filled in, validated field by field: the ranges are those
+    trainer.proto declares (`(mlxhub.v1.bounds)`), then the rules that tie fields together."""
+    bounds.check(config, "config.")
+    if config.iters and config.epochs:
+        raise InvalidArgument("give either config.iters or config.epochs, not both", field="config.iters")
+    if config.validation_split and config.validation_dataset:
+        raise InvalidArgument("give either config.validation_split or config.validation_dataset, not both",
+                              field="config.validation_split")
     c = dict(DEFAULTS)
     for name in DEFAULTS:
         if name in ("fine_tune_type", "lr_schedule"):
@@ -53,41 +61,17 @@ def resolve(config: trainer_pb2.TrainingConfig) -> dict[str, Any]:
             c[name] = value
     c["fine_tune_type"] = _enum(config.fine_tune_type, trainer_pb2.FineTuneType, "FINE_TUNE_TYPE_", "lora")
     c["lr_schedule"] = _enum(config.lr_schedule, trainer_pb2.LearningRateSchedule, "LEARNING_RATE_SCHEDULE_", "constant")
-    if config.iters and config.epochs:
-        raise InvalidArgument("give either config.iters or config.epochs, not both", field="config.iters")
-
-    def positive(name: str, limit: float = math.inf) -> None:
-        if not (0 < c[name] <= limit) or (isinstance(c[name], float) and not math.isfinite(c[name])):
-            raise InvalidArgument(f"config.{name} must be > 0{f' and <= {limit}' if limit != math.inf else ''}, "
-                                  f"got {c[name]}", field=f"config.{name}")
-
-    for name in ("rank", "batch_size", "max_seq_length", "grad_accumulation_steps", "steps_per_eval",
-                 "steps_per_report", "save_every"):
-        positive(name, MAX_STEPS)
-    positive("iters", MAX_STEPS)
-    if c["epochs"] < 0:
-        raise InvalidArgument(f"config.epochs must be >= 0, got {c['epochs']}", field="config.epochs")
-    positive("learning_rate", 1.0)
-    positive("scale")
-    if not 0 <= c["dropout"] < 1:
-        raise InvalidArgument(f"config.dropout must be in [0, 1), got {c['dropout']}", field="config.dropout")
-    if c["num_layers"] < -1:
-        raise InvalidArgument(f"config.num_layers must be > 0, or -1 for all layers, got {c['num_layers']}",
-                              field="config.num_layers")
-    if c["warmup_steps"] < 0:
-        raise InvalidArgument(f"config.warmup_steps must be >= 0, got {c['warmup_steps']}", field="config.warmup_steps")
-    if c["val_batches"] < -1 or c["val_batches"] == 0:
-        raise InvalidArgument(f"config.val_batches must be > 0, or -1 for the whole validation set, got "
-                              f"{c['val_batches']}", field="config.val_batches")
-    if not 0 <= c["validation_split"] < 1:
-        raise InvalidArgument(f"config.validation_split must be in [0, 1), got {c['validation_split']}",
-                              field="config.validation_split")
-    if c["validation_split"] and c["validation_dataset"]:
-        raise InvalidArgument("give either config.validation_split or config.validation_dataset, not both",
-                              field="config.validation_split")
-    if c["seed"] < 0:
-        raise InvalidArgument(f"config.seed must be >= 0, got {c['seed']}", field="config.seed")
     return c
+
+
+def check_total_steps(c: dict[str, Any], steps: int, train_records: int) -> int:
+    """`steps` when within the step cap; an epochs-based config over it is refused at creation."""
+    if steps > MAX_STEPS:
+        raise InvalidArgument(
+            f"config.epochs={c['epochs']} amounts to {steps} steps ({train_records} training examples in batches of "
+            f"{c['batch_size']}, {c['epochs']} times); the limit is {MAX_STEPS} steps: use fewer epochs, a larger "
+            "config.batch_size, or config.iters", field="config.epochs")
+    return steps
 
 
 def to_proto(c: dict[str, Any]) -> trainer_pb2.TrainingConfig:

@@ -71,6 +71,7 @@ def prepare(request: trainer_pb2.CreateTrainingJobRequest, registry: RegistryCli
         "validation_path": validation_path,
         "output_model": output_model,
         "config": config,
-        "total_steps": data.total_steps(config, splits.train_records),
+        "total_steps": job_config.check_total_steps(config, data.total_steps(config, splits.train_records),
+                                                    splits.train_records),
         "retried_from": "",
     }

@@ -28,6 +28,9 @@ if _version_not_supported:
 class RegistryServiceStub:
     """Models, model versions, datasets and aliases. Every change is an event.
 
+    The limits each request field accepts are declared on it with
+    `(mlxhub.v1.bounds)` (see bounds.proto) and checked before the call is handled.
+
     Names match `^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`: lower-case letters,
     digits, '.', '_' and '-', 1 to 64 characters, starting and ending with a
     letter or digit. Model references are `name`, `name@alias` or
@@ -119,6 +122,9 @@ class RegistryServiceStub:
 
 class RegistryServiceServicer:
     """Models, model versions, datasets and aliases. Every change is an event.
+
+    The limits each request field accepts are declared on it with
+    `(mlxhub.v1.bounds)` (see bounds.proto) and checked before the call is handled.
 
     Names match `^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`: lower-case letters,
     digits, '.', '_' and '-', 1 to 64 characters, starting and ending with a
@@ -314,6 +320,9 @@ def add_RegistryServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class RegistryService:
     """Models, model versions, datasets and aliases. Every change is an event.
+
+    The limits each request field accepts are declared on it with
+    `(mlxhub.v1.bounds)` (see bounds.proto) and checked before the call is handled.
 
     Names match `^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`: lower-case letters,
     digits, '.', '_' and '-', 1 to 64 characters, starting and ending with a

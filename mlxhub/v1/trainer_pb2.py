@@ -23,17 +23,73 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from mlxhub.v1 import bounds_pb2 as mlxhub_dot_v1_dot_bounds__pb2
 from mlxhub.v1 import common_pb2 as mlxhub_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mlxhub/v1/trainer.proto\x12\tmlxhub.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mlxhub/v1/common.proto\"\x9f\x04\n\x0eTrainingConfig\x12/\n\x0e\x66ine_tune_type\x18\x01 \x01(\x0e\x32\x17.mlxhub.v1.FineTuneType\x12\x0c\n\x04rank\x18\x02 \x01(\x05\x12\r\n\x05scale\x18\x03 \x01(\x01\x12\x0f\n\x07\x64ropout\x18\x04 \x01(\x01\x12\x12\n\nnum_layers\x18\x05 \x01(\x05\x12\x15\n\rlearning_rate\x18\x06 \x01(\x01\x12\x34\n\x0blr_schedule\x18\x07 \x01(\x0e\x32\x1f.mlxhub.v1.LearningRateSchedule\x12\x14\n\x0cwarmup_steps\x18\x08 \x01(\x05\x12\r\n\x05iters\x18\t \x01(\x05\x12\x0e\n\x06\x65pochs\x18\n \x01(\x05\x12\x12\n\nbatch_size\x18\x0b \x01(\x05\x12\x16\n\x0emax_seq_length\x18\x0c \x01(\x05\x12\x13\n\x0bmask_prompt\x18\r \x01(\x08\x12\x1f\n\x17grad_accumulation_steps\x18\x0e \x01(\x05\x12\x18\n\x10validation_split\x18\x0f \x01(\x01\x12\x1a\n\x12validation_dataset\x18\x10 \x01(\t\x12\x16\n\x0esteps_per_eval\x18\x11 \x01(\x05\x12\x13\n\x0bval_batches\x18\x12 \x01(\x05\x12\x18\n\x10steps_per_report\x18\x13 \x01(\x05\x12\x12\n\nsave_every\x18\x14 \x01(\x05\x12\x0c\n\x04seed\x18\x15 \x01(\x03\x12\x17\n\x0fgrad_checkpoint\x18\x16 \x01(\x08\"\x80\x01\n\nCheckpoint\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x17\n\x0fvalidation_loss\x18\x04 \x01(\x01\x12-\n\tsave_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb7\x06\n\x0bTrainingJob\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x14\n\x0c\x62\x61se_version\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x16\n\x0e\x64\x61taset_sha256\x18\x05 \x01(\t\x12)\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x19.mlxhub.v1.TrainingConfig\x12*\n\x05state\x18\x07 \x01(\x0e\x32\x1b.mlxhub.v1.TrainingJobState\x12\x0c\n\x04step\x18\x08 \x01(\x03\x12\x13\n\x0btotal_steps\x18\t \x01(\x03\x12\x11\n\tlast_loss\x18\n \x01(\x01\x12\x1c\n\x14\x62\x65st_validation_loss\x18\x0b \x01(\x01\x12.\n\x0f\x62\x65st_checkpoint\x18\x0c \x01(\x0b\x32\x15.mlxhub.v1.Checkpoint\x12*\n\x0b\x63heckpoints\x18\r \x03(\x0b\x32\x15.mlxhub.v1.Checkpoint\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0e \x01(\t\x12\x16\n\x0eoutput_version\x18\x0f \x01(\t\x12\x15\n\rmlflow_run_id\x18\x10 \x01(\t\x12\x0e\n\x06worker\x18\x11 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x12 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x16 \x01(\t\x12\x14\n\x0coutput_model\x18\x17 \x01(\t\x12\x15\n\rartifact_path\x18\x18 \x01(\t\x12/\n\x0e\x61rtifact_files\x18\x19 \x03(\x0b\x32\x17.mlxhub.v1.ArtifactFile\x12\x15\n\rmlflow_status\x18\x1a \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x1b \x01(\x08\x12\x14\n\x0cretried_from\x18\x1c \x01(\t\x12\x17\n\x0fidempotency_key\x18\x1d \x01(\t\"\x94\x01\n\x18\x43reateTrainingJobRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12)\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x19.mlxhub.v1.TrainingConfig\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x14\n\x0coutput_model\x18\x05 \x01(\t\"@\n\x19\x43reateTrainingJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJob\"#\n\x15GetTrainingJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"=\n\x16GetTrainingJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJob\"{\n\x17ListTrainingJobsRequest\x12*\n\x05state\x18\x01 \x01(\x0e\x32\x1b.mlxhub.v1.TrainingJobState\x12\r\n\x05model\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Y\n\x18ListTrainingJobsResponse\x12$\n\x04jobs\x18\x01 \x03(\x0b\x32\x16.mlxhub.v1.TrainingJob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"&\n\x18\x43\x61ncelTrainingJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"@\n\x19\x43\x61ncelTrainingJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJob\"&\n\x18ResumeTrainingJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"@\n\x19ResumeTrainingJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJob\"%\n\x17RetryTrainingJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x18RetryTrainingJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJob\"%\n\x17WatchTrainingJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xc6\x01\n\x10TrainingProgress\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04loss\x18\x02 \x01(\x01\x12\x15\n\rlearning_rate\x18\x03 \x01(\x01\x12\x19\n\x11tokens_per_second\x18\x04 \x01(\x01\x12\x16\n\x0etrained_tokens\x18\x05 \x01(\x03\x12\x16\n\x0epeak_memory_gb\x18\x06 \x01(\x01\x12\x17\n\x0fvalidation_loss\x18\x07 \x01(\x01\x12\x1b\n\x13has_validation_loss\x18\x08 \x01(\x08\"|\n\x18WatchTrainingJobResponse\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.mlxhub.v1.TrainingProgressH\x00\x12%\n\x03job\x18\x02 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJobH\x00\x42\x08\n\x06update*\xd8\x01\n\x10TrainingJobState\x12\"\n\x1eTRAINING_JOB_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19TRAINING_JOB_STATE_QUEUED\x10\x01\x12\x1e\n\x1aTRAINING_JOB_STATE_RUNNING\x10\x02\x12 \n\x1cTRAINING_JOB_STATE_SUCCEEDED\x10\x03\x12\x1d\n\x19TRAINING_JOB_STATE_FAILED\x10\x04\x12 \n\x1cTRAINING_JOB_STATE_CANCELLED\x10\x05*`\n\x0c\x46ineTuneType\x12\x1e\n\x1a\x46INE_TUNE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x46INE_TUNE_TYPE_LORA\x10\x01\x12\x17\n\x13\x46INE_TUNE_TYPE_DORA\x10\x02*\xaf\x01\n\x14LearningRateSchedule\x12&\n\"LEARNING_RATE_SCHEDULE_UNSPECIFIED\x10\x00\x12#\n\x1fLEARNING_RATE_SCHEDULE_CONSTANT\x10\x01\x12\'\n#LEARNING_RATE_SCHEDULE_COSINE_DECAY\x10\x02\x12!\n\x1dLEARNING_RATE_SCHEDULE_LINEAR\x10\x03\x32\xa0\x07\n\x0eTrainerService\x12|\n\x11\x43reateTrainingJob\x12#.mlxhub.v1.CreateTrainingJobRequest\x1a$.mlxhub.v1.CreateTrainingJobResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/training/jobs:\x01*\x12u\n\x0eGetTrainingJob\x12 .mlxhub.v1.GetTrainingJobRequest\x1a!.mlxhub.v1.GetTrainingJobResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/training/jobs/{id}\x12v\n\x10ListTrainingJobs\x12\".mlxhub.v1.ListTrainingJobsRequest\x1a#.mlxhub.v1.ListTrainingJobsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/training/jobs\x12\x88\x01\n\x11\x43\x61ncelTrainingJob\x12#.mlxhub.v1.CancelTrainingJobRequest\x1a$.mlxhub.v1.CancelTrainingJobResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/training/jobs/{id}:cancel:\x01*\x12\x88\x01\n\x11ResumeTrainingJob\x12#.mlxhub.v1.ResumeTrainingJobRequest\x1a$.mlxhub.v1.ResumeTrainingJobResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/training/jobs/{id}:resume:\x01*\x12\x84\x01\n\x10RetryTrainingJob\x12\".mlxhub.v1.RetryTrainingJobRequest\x1a#.mlxhub.v1.RetryTrainingJobResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/training/jobs/{id}:retry:\x01*\x12\x83\x01\n\x10WatchTrainingJob\x12\".mlxhub.v1.WatchTrainingJobRequest\x1a#.mlxhub.v1.WatchTrainingJobResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/training/jobs/{id}:watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mlxhub/v1/trainer.proto\x12\tmlxhub.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mlxhub/v1/bounds.proto\x1a\x16mlxhub/v1/common.proto\"\xbe\x07\n\x0eTrainingConfig\x12/\n\x0e\x66ine_tune_type\x18\x01 \x01(\x0e\x32\x17.mlxhub.v1.FineTuneType\x12$\n\x04rank\x18\x02 \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0?\x11\x00\x00\x00\x00\x00\x00\x90@\x12\'\n\x05scale\x18\x03 \x01(\x01\x42\x18\xca\xf3\x18\x14\t\x00\x00\x00\x00\x00\x00\x00\x00\x11\x00\x00\x00\x00\x80\x84.A\x18\x01\x12)\n\x07\x64ropout\x18\x04 \x01(\x01\x42\x18\xca\xf3\x18\x14\t\x00\x00\x00\x00\x00\x00\x00\x00\x11\x00\x00\x00\x00\x00\x00\xf0? \x01\x12*\n\nnum_layers\x18\x05 \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0\xbf\x11\x00\x00\x00\x00\x00\x00\x90@\x12/\n\rlearning_rate\x18\x06 \x01(\x01\x42\x18\xca\xf3\x18\x14\t\x00\x00\x00\x00\x00\x00\x00\x00\x11\x00\x00\x00\x00\x00\x00\xf0?\x18\x01\x12\x34\n\x0blr_schedule\x18\x07 \x01(\x0e\x32\x1f.mlxhub.v1.LearningRateSchedule\x12,\n\x0cwarmup_steps\x18\x08 \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\x00\x00\x11\x00\x00\x00\x00\xd0\x12\x63\x41\x12%\n\x05iters\x18\t \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0?\x11\x00\x00\x00\x00\xd0\x12\x63\x41\x12&\n\x06\x65pochs\x18\n \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0?\x11\x00\x00\x00\x00\x00@\x8f@\x12*\n\nbatch_size\x18\x0b \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0?\x11\x00\x00\x00\x00\x00\x00\x90@\x12.\n\x0emax_seq_length\x18\x0c \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0?\x11\x00\x00\x00\x00\x00\x00\x00\x41\x12\x13\n\x0bmask_prompt\x18\r \x01(\x08\x12\x37\n\x17grad_accumulation_steps\x18\x0e \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0?\x11\x00\x00\x00\x00\x00\x00\x90@\x12\x32\n\x10validation_split\x18\x0f \x01(\x01\x42\x18\xca\xf3\x18\x14\t\x00\x00\x00\x00\x00\x00\x00\x00\x11\x00\x00\x00\x00\x00\x00\xf0? \x01\x12\"\n\x12validation_dataset\x18\x10 \x01(\tB\x06\xca\xf3\x18\x02@\x01\x12.\n\x0esteps_per_eval\x18\x11 \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0?\x11\x00\x00\x00\x00\xd0\x12\x63\x41\x12+\n\x0bval_batches\x18\x12 \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0\xbf\x11\x00\x00\x00\x00\xd0\x12\x63\x41\x12\x30\n\x10steps_per_report\x18\x13 \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0?\x11\x00\x00\x00\x00\xd0\x12\x63\x41\x12*\n\nsave_every\x18\x14 \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0?\x11\x00\x00\x00\x00\xd0\x12\x63\x41\x12\x1b\n\x04seed\x18\x15 \x01(\x03\x42\r\xca\xf3\x18\t\t\x00\x00\x00\x00\x00\x00\x00\x00\x12\x17\n\x0fgrad_checkpoint\x18\x16 \x01(\x08\"\x80\x01\n\nCheckpoint\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x17\n\x0fvalidation_loss\x18\x04 \x01(\x01\x12-\n\tsave_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb7\x06\n\x0bTrainingJob\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x14\n\x0c\x62\x61se_version\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x16\n\x0e\x64\x61taset_sha256\x18\x05 \x01(\t\x12)\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x19.mlxhub.v1.TrainingConfig\x12*\n\x05state\x18\x07 \x01(\x0e\x32\x1b.mlxhub.v1.TrainingJobState\x12\x0c\n\x04step\x18\x08 \x01(\x03\x12\x13\n\x0btotal_steps\x18\t \x01(\x03\x12\x11\n\tlast_loss\x18\n \x01(\x01\x12\x1c\n\x14\x62\x65st_validation_loss\x18\x0b \x01(\x01\x12.\n\x0f\x62\x65st_checkpoint\x18\x0c \x01(\x0b\x32\x15.mlxhub.v1.Checkpoint\x12*\n\x0b\x63heckpoints\x18\r \x03(\x0b\x32\x15.mlxhub.v1.Checkpoint\x12\x16\n\x0e\x66\x61ilure_reason\x18\x0e \x01(\t\x12\x16\n\x0eoutput_version\x18\x0f \x01(\t\x12\x15\n\rmlflow_run_id\x18\x10 \x01(\t\x12\x0e\n\x06worker\x18\x11 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x12 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x16 \x01(\t\x12\x14\n\x0coutput_model\x18\x17 \x01(\t\x12\x15\n\rartifact_path\x18\x18 \x01(\t\x12/\n\x0e\x61rtifact_files\x18\x19 \x03(\x0b\x32\x17.mlxhub.v1.ArtifactFile\x12\x15\n\rmlflow_status\x18\x1a \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x1b \x01(\x08\x12\x14\n\x0cretried_from\x18\x1c \x01(\t\x12\x17\n\x0fidempotency_key\x18\x1d \x01(\t\"\xb4\x01\n\x18\x43reateTrainingJobRequest\x12\x19\n\x05model\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf3\x18\x02@\x02\x12\x1b\n\x07\x64\x61taset\x18\x02 \x01(\tB\n\xe2\x41\x01\x02\xca\xf3\x18\x02@\x01\x12)\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x19.mlxhub.v1.TrainingConfig\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x1c\n\x0coutput_model\x18\x05 \x01(\tB\x06\xca\xf3\x18\x02@\x01\"@\n\x19\x43reateTrainingJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJob\")\n\x15GetTrainingJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"=\n\x16GetTrainingJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJob\"\x8a\x01\n\x17ListTrainingJobsRequest\x12*\n\x05state\x18\x01 \x01(\x0e\x32\x1b.mlxhub.v1.TrainingJobState\x12\r\n\x05model\x18\x02 \x01(\t\x12 \n\tpage_size\x18\x03 \x01(\x05\x42\r\xca\xf3\x18\t\t\x00\x00\x00\x00\x00\x00\x00\x00\x12\x12\n\npage_token\x18\x04 \x01(\t\"Y\n\x18ListTrainingJobsResponse\x12$\n\x04jobs\x18\x01 \x03(\x0b\x32\x16.mlxhub.v1.TrainingJob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x18\x43\x61ncelTrainingJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"@\n\x19\x43\x61ncelTrainingJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJob\",\n\x18ResumeTrainingJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"@\n\x19ResumeTrainingJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJob\"+\n\x17RetryTrainingJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"?\n\x18RetryTrainingJobResponse\x12#\n\x03job\x18\x01 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJob\"+\n\x17WatchTrainingJobRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xc6\x01\n\x10TrainingProgress\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04loss\x18\x02 \x01(\x01\x12\x15\n\rlearning_rate\x18\x03 \x01(\x01\x12\x19\n\x11tokens_per_second\x18\x04 \x01(\x01\x12\x16\n\x0etrained_tokens\x18\x05 \x01(\x03\x12\x16\n\x0epeak_memory_gb\x18\x06 \x01(\x01\x12\x17\n\x0fvalidation_loss\x18\x07 \x01(\x01\x12\x1b\n\x13has_validation_loss\x18\x08 \x01(\x08\"|\n\x18WatchTrainingJobResponse\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.mlxhub.v1.TrainingProgressH\x00\x12%\n\x03job\x18\x02 \x01(\x0b\x32\x16.mlxhub.v1.TrainingJobH\x00\x42\x08\n\x06update*\xd8\x01\n\x10TrainingJobState\x12\"\n\x1eTRAINING_JOB_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19TRAINING_JOB_STATE_QUEUED\x10\x01\x12\x1e\n\x1aTRAINING_JOB_STATE_RUNNING\x10\x02\x12 \n\x1cTRAINING_JOB_STATE_SUCCEEDED\x10\x03\x12\x1d\n\x19TRAINING_JOB_STATE_FAILED\x10\x04\x12 \n\x1cTRAINING_JOB_STATE_CANCELLED\x10\x05*`\n\x0c\x46ineTuneType\x12\x1e\n\x1a\x46INE_TUNE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x46INE_TUNE_TYPE_LORA\x10\x01\x12\x17\n\x13\x46INE_TUNE_TYPE_DORA\x10\x02*\xaf\x01\n\x14LearningRateSchedule\x12&\n\"LEARNING_RATE_SCHEDULE_UNSPECIFIED\x10\x00\x12#\n\x1fLEARNING_RATE_SCHEDULE_CONSTANT\x10\x01\x12\'\n#LEARNING_RATE_SCHEDULE_COSINE_DECAY\x10\x02\x12!\n\x1dLEARNING_RATE_SCHEDULE_LINEAR\x10\x03\x32\xa0\x07\n\x0eTrainerService\x12|\n\x11\x43reateTrainingJob\x12#.mlxhub.v1.CreateTrainingJobRequest\x1a$.mlxhub.v1.CreateTrainingJobResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/training/jobs:\x01*\x12u\n\x0eGetTrainingJob\x12 .mlxhub.v1.GetTrainingJobRequest\x1a!.mlxhub.v1.GetTrainingJobResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/training/jobs/{id}\x12v\n\x10ListTrainingJobs\x12\".mlxhub.v1.ListTrainingJobsRequest\x1a#.mlxhub.v1.ListTrainingJobsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/training/jobs\x12\x88\x01\n\x11\x43\x61ncelTrainingJob\x12#.mlxhub.v1.CancelTrainingJobRequest\x1a$.mlxhub.v1.CancelTrainingJobResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/training/jobs/{id}:cancel:\x01*\x12\x88\x01\n\x11ResumeTrainingJob\x12#.mlxhub.v1.ResumeTrainingJobRequest\x1a$.mlxhub.v1.ResumeTrainingJobResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/training/jobs/{id}:resume:\x01*\x12\x84\x01\n\x10RetryTrainingJob\x12\".mlxhub.v1.RetryTrainingJobRequest\x1a#.mlxhub.v1.RetryTrainingJobResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/training/jobs/{id}:retry:\x01*\x12\x83\x01\n\x10WatchTrainingJob\x12\".mlxhub.v1.WatchTrainingJobRequest\x1a#.mlxhub.v1.WatchTrainingJobResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/training/jobs/{id}:watch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mlxhub.v1.trainer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['rank']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['rank']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360?\021\000\000\000\000\000\000\220@'
+  _globals['_TRAININGCONFIG'].fields_by_name['scale']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['scale']._serialized_options = b'\312\363\030\024\t\000\000\000\000\000\000\000\000\021\000\000\000\000\200\204.A\030\001'
+  _globals['_TRAININGCONFIG'].fields_by_name['dropout']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['dropout']._serialized_options = b'\312\363\030\024\t\000\000\000\000\000\000\000\000\021\000\000\000\000\000\000\360? \001'
+  _globals['_TRAININGCONFIG'].fields_by_name['num_layers']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['num_layers']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360\277\021\000\000\000\000\000\000\220@'
+  _globals['_TRAININGCONFIG'].fields_by_name['learning_rate']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['learning_rate']._serialized_options = b'\312\363\030\024\t\000\000\000\000\000\000\000\000\021\000\000\000\000\000\000\360?\030\001'
+  _globals['_TRAININGCONFIG'].fields_by_name['warmup_steps']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['warmup_steps']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\000\000\021\000\000\000\000\320\022cA'
+  _globals['_TRAININGCONFIG'].fields_by_name['iters']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['iters']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360?\021\000\000\000\000\320\022cA'
+  _globals['_TRAININGCONFIG'].fields_by_name['epochs']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['epochs']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360?\021\000\000\000\000\000@\217@'
+  _globals['_TRAININGCONFIG'].fields_by_name['batch_size']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['batch_size']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360?\021\000\000\000\000\000\000\220@'
+  _globals['_TRAININGCONFIG'].fields_by_name['max_seq_length']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['max_seq_length']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360?\021\000\000\000\000\000\000\000A'
+  _globals['_TRAININGCONFIG'].fields_by_name['grad_accumulation_steps']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['grad_accumulation_steps']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360?\021\000\000\000\000\000\000\220@'
+  _globals['_TRAININGCONFIG'].fields_by_name['validation_split']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['validation_split']._serialized_options = b'\312\363\030\024\t\000\000\000\000\000\000\000\000\021\000\000\000\000\000\000\360? \001'
+  _globals['_TRAININGCONFIG'].fields_by_name['validation_dataset']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['validation_dataset']._serialized_options = b'\312\363\030\002@\001'
+  _globals['_TRAININGCONFIG'].fields_by_name['steps_per_eval']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['steps_per_eval']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360?\021\000\000\000\000\320\022cA'
+  _globals['_TRAININGCONFIG'].fields_by_name['val_batches']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['val_batches']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360\277\021\000\000\000\000\320\022cA'
+  _globals['_TRAININGCONFIG'].fields_by_name['steps_per_report']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['steps_per_report']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360?\021\000\000\000\000\320\022cA'
+  _globals['_TRAININGCONFIG'].fields_by_name['save_every']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['save_every']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360?\021\000\000\000\000\320\022cA'
+  _globals['_TRAININGCONFIG'].fields_by_name['seed']._loaded_options = None
+  _globals['_TRAININGCONFIG'].fields_by_name['seed']._serialized_options = b'\312\363\030\t\t\000\000\000\000\000\000\000\000'
+  _globals['_CREATETRAININGJOBREQUEST'].fields_by_name['model']._loaded_options = None
+  _globals['_CREATETRAININGJOBREQUEST'].fields_by_name['model']._serialized_options = b'\342A\001\002\312\363\030\002@\002'
+  _globals['_CREATETRAININGJOBREQUEST'].fields_by_name['dataset']._loaded_options = None
+  _globals['_CREATETRAININGJOBREQUEST'].fields_by_name['dataset']._serialized_options = b'\342A\001\002\312\363\030\002@\001'
+  _globals['_CREATETRAININGJOBREQUEST'].fields_by_name['output_model']._loaded_options = None
+  _globals['_CREATETRAININGJOBREQUEST'].fields_by_name['output_model']._serialized_options = b'\312\363\030\002@\001'
+  _globals['_GETTRAININGJOBREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_GETTRAININGJOBREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTTRAININGJOBSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTTRAININGJOBSREQUEST'].fields_by_name['page_size']._serialized_options = b'\312\363\030\t\t\000\000\000\000\000\000\000\000'
+  _globals['_CANCELTRAININGJOBREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_CANCELTRAININGJOBREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_RESUMETRAININGJOBREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_RESUMETRAININGJOBREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_RETRYTRAININGJOBREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_RETRYTRAININGJOBREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_WATCHTRAININGJOBREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_WATCHTRAININGJOBREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_TRAINERSERVICE'].methods_by_name['CreateTrainingJob']._loaded_options = None
   _globals['_TRAINERSERVICE'].methods_by_name['CreateTrainingJob']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/training/jobs:\001*'
   _globals['_TRAINERSERVICE'].methods_by_name['GetTrainingJob']._loaded_options = None
@@ -48,48 +104,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRAINERSERVICE'].methods_by_name['RetryTrainingJob']._serialized_options = b'\202\323\344\223\002!\"\034/v1/training/jobs/{id}:retry:\001*'
   _globals['_TRAINERSERVICE'].methods_by_name['WatchTrainingJob']._loaded_options = None
   _globals['_TRAINERSERVICE'].methods_by_name['WatchTrainingJob']._serialized_options = b'\202\323\344\223\002\036\022\034/v1/training/jobs/{id}:watch'
-  _globals['_TRAININGJOBSTATE']._serialized_start=2844
-  _globals['_TRAININGJOBSTATE']._serialized_end=3060
-  _globals['_FINETUNETYPE']._serialized_start=3062
-  _globals['_FINETUNETYPE']._serialized_end=3158
-  _globals['_LEARNINGRATESCHEDULE']._serialized_start=3161
-  _globals['_LEARNINGRATESCHEDULE']._serialized_end=3336
-  _globals['_TRAININGCONFIG']._serialized_start=126
-  _globals['_TRAININGCONFIG']._serialized_end=669
-  _globals['_CHECKPOINT']._serialized_start=672
-  _globals['_CHECKPOINT']._serialized_end=800
-  _globals['_TRAININGJOB']._serialized_start=803
-  _globals['_TRAININGJOB']._serialized_end=1626
-  _globals['_CREATETRAININGJOBREQUEST']._serialized_start=1629
-  _globals['_CREATETRAININGJOBREQUEST']._serialized_end=1777
-  _globals['_CREATETRAININGJOBRESPONSE']._serialized_start=1779
-  _globals['_CREATETRAININGJOBRESPONSE']._serialized_end=1843
-  _globals['_GETTRAININGJOBREQUEST']._serialized_start=1845
-  _globals['_GETTRAININGJOBREQUEST']._serialized_end=1880
-  _globals['_GETTRAININGJOBRESPONSE']._serialized_start=1882
-  _globals['_GETTRAININGJOBRESPONSE']._serialized_end=1943
-  _globals['_LISTTRAININGJOBSREQUEST']._serialized_start=1945
-  _globals['_LISTTRAININGJOBSREQUEST']._serialized_end=2068
-  _globals['_LISTTRAININGJOBSRESPONSE']._serialized_start=2070
-  _globals['_LISTTRAININGJOBSRESPONSE']._serialized_end=2159
-  _globals['_CANCELTRAININGJOBREQUEST']._serialized_start=2161
-  _globals['_CANCELTRAININGJOBREQUEST']._serialized_end=2199
-  _globals['_CANCELTRAININGJOBRESPONSE']._serialized_start=2201
-  _globals['_CANCELTRAININGJOBRESPONSE']._serialized_end=2265
-  _globals['_RESUMETRAININGJOBREQUEST']._serialized_start=2267
-  _globals['_RESUMETRAININGJOBREQUEST']._serialized_end=2305
-  _globals['_RESUMETRAININGJOBRESPONSE']._serialized_start=2307
-  _globals['_RESUMETRAININGJOBRESPONSE']._serialized_end=2371
-  _globals['_RETRYTRAININGJOBREQUEST']._serialized_start=2373
-  _globals['_RETRYTRAININGJOBREQUEST']._serialized_end=2410
-  _globals['_RETRYTRAININGJOBRESPONSE']._serialized_start=2412
-  _globals['_RETRYTRAININGJOBRESPONSE']._serialized_end=2475
-  _globals['_WATCHTRAININGJOBREQUEST']._serialized_start=2477
-  _globals['_WATCHTRAININGJOBREQUEST']._serialized_end=2514
-  _globals['_TRAININGPROGRESS']._serialized_start=2517
-  _globals['_TRAININGPROGRESS']._serialized_end=2715
-  _globals['_WATCHTRAININGJOBRESPONSE']._serialized_start=2717
-  _globals['_WATCHTRAININGJOBRESPONSE']._serialized_end=2841
-  _globals['_TRAINERSERVICE']._serialized_start=3339
-  _globals['_TRAINERSERVICE']._serialized_end=4267
+  _globals['_TRAININGJOBSTATE']._serialized_start=3394
+  _globals['_TRAININGJOBSTATE']._serialized_end=3610
+  _globals['_FINETUNETYPE']._serialized_start=3612
+  _globals['_FINETUNETYPE']._serialized_end=3708
+  _globals['_LEARNINGRATESCHEDULE']._serialized_start=3711
+  _globals['_LEARNINGRATESCHEDULE']._serialized_end=3886
+  _globals['_TRAININGCONFIG']._serialized_start=183
+  _globals['_TRAININGCONFIG']._serialized_end=1141
+  _globals['_CHECKPOINT']._serialized_start=1144
+  _globals['_CHECKPOINT']._serialized_end=1272
+  _globals['_TRAININGJOB']._serialized_start=1275
+  _globals['_TRAININGJOB']._serialized_end=2098
+  _globals['_CREATETRAININGJOBREQUEST']._serialized_start=2101
+  _globals['_CREATETRAININGJOBREQUEST']._serialized_end=2281
+  _globals['_CREATETRAININGJOBRESPONSE']._serialized_start=2283
+  _globals['_CREATETRAININGJOBRESPONSE']._serialized_end=2347
+  _globals['_GETTRAININGJOBREQUEST']._serialized_start=2349
+  _globals['_GETTRAININGJOBREQUEST']._serialized_end=2390
+  _globals['_GETTRAININGJOBRESPONSE']._serialized_start=2392
+  _globals['_GETTRAININGJOBRESPONSE']._serialized_end=2453
+  _globals['_LISTTRAININGJOBSREQUEST']._serialized_start=2456
+  _globals['_LISTTRAININGJOBSREQUEST']._serialized_end=2594
+  _globals['_LISTTRAININGJOBSRESPONSE']._serialized_start=2596
+  _globals['_LISTTRAININGJOBSRESPONSE']._serialized_end=2685
+  _globals['_CANCELTRAININGJOBREQUEST']._serialized_start=2687
+  _globals['_CANCELTRAININGJOBREQUEST']._serialized_end=2731
+  _globals['_CANCELTRAININGJOBRESPONSE']._serialized_start=2733
+  _globals['_CANCELTRAININGJOBRESPONSE']._serialized_end=2797
+  _globals['_RESUMETRAININGJOBREQUEST']._serialized_start=2799
+  _globals['_RESUMETRAININGJOBREQUEST']._serialized_end=2843
+  _globals['_RESUMETRAININGJOBRESPONSE']._serialized_start=2845
+  _globals['_RESUMETRAININGJOBRESPONSE']._serialized_end=2909
+  _globals['_RETRYTRAININGJOBREQUEST']._serialized_start=2911
+  _globals['_RETRYTRAININGJOBREQUEST']._serialized_end=2954
+  _globals['_RETRYTRAININGJOBRESPONSE']._serialized_start=2956
+  _globals['_RETRYTRAININGJOBRESPONSE']._serialized_end=3019
+  _globals['_WATCHTRAININGJOBREQUEST']._serialized_start=3021
+  _globals['_WATCHTRAININGJOBREQUEST']._serialized_end=3064
+  _globals['_TRAININGPROGRESS']._serialized_start=3067
+  _globals['_TRAININGPROGRESS']._serialized_end=3265
+  _globals['_WATCHTRAININGJOBRESPONSE']._serialized_start=3267
+  _globals['_WATCHTRAININGJOBRESPONSE']._serialized_end=3391
+  _globals['_TRAINERSERVICE']._serialized_start=3889
+  _globals['_TRAINERSERVICE']._serialized_end=4817
 # @@protoc_insertion_point(module_scope)
