@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from opentelemetry import propagate
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -31,22 +30,23 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import openai
+from gateway.body import read_body
 from gateway.errors import GatewayError, error_response, status_from_exception, status_json
 from gateway.health import deep_health
 from gateway.openapi import openapi_document
 from gateway.routes import Binding, RouteError, RouteTable, load_bindings
 from gateway.transcode import build_request, response_json
+from gateway.upstream import DisconnectWatch, Upstreams, upstream_metadata
 from mlxhub.auth import bearer_key
 from mlxhub.config import Settings
+from mlxhub.errors import HubError
 from mlxhub.telemetry import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-METADATA_HEADER_PREFIX = "grpc-metadata-"
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 READY_TIMEOUT_S = 2.0
-UPSTREAM_MAX_RECONNECT_BACKOFF_MS = 1000
 
 
 class RequestIdMiddleware:
@@ -58,7 +58,7 @@ class RequestIdMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
@@ -70,53 +70,6 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class Upstreams:
-    """One grpc.aio channel per upstream address, opened on first use in the serving loop."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._channels: dict[str, grpc.aio.Channel] = {}
-
-    def channel(self, upstream: str) -> grpc.aio.Channel:
-        address = self.settings.address(upstream)
-        if address not in self._channels:
-            # dns:/// + round_robin: with a headless Service, calls spread over every replica.
-            # A short reconnect backoff: a restarted upstream is used again within a second
-            # (gRPC's default backoff grows to two minutes, answering 503 all that while).
-            self._channels[address] = grpc.aio.insecure_channel(
-                f"dns:///{address}",
-                options=[
-                    ("grpc.lb_policy_name", "round_robin"),
-                    ("grpc.initial_reconnect_backoff_ms", 100),
-                    ("grpc.min_reconnect_backoff_ms", 100),
-                    ("grpc.max_reconnect_backoff_ms", UPSTREAM_MAX_RECONNECT_BACKOFF_MS),
-                ],
-            )
-        return self._channels[address]
-
-    async def close(self) -> None:
-        channels, self._channels = list(self._channels.values()), {}
-        await asyncio.gather(*(channel.close() for channel in channels))
-
-
-def _metadata(request: Request) -> list[tuple[str, str | bytes]]:
-    """gRPC metadata for the upstream call: the request id, Authorization, W3C trace context, Grpc-Metadata-*."""
-    metadata: list[tuple[str, str | bytes]] = [("x-request-id", request.state.request_id)]
-    metadata += [(name, request.headers[name]) for name in ("authorization",) if name in request.headers]
-    trace_context: dict[str, str] = {}
-    propagate.inject(trace_context)  # the gateway's span (itself a child of an incoming traceparent)
-    metadata += list(trace_context.items())
-    for name, value in request.headers.items():
-        if not name.startswith(METADATA_HEADER_PREFIX):
-            continue
-        key = name.removeprefix(METADATA_HEADER_PREFIX)
-        try:
-            metadata.append((key, base64.b64decode(value, validate=True) if key.endswith("-bin") else value))
-        except ValueError:
-            raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, f"header {name} must be base64", field=name) from None
-    return metadata
-
-
 def _response_headers(metadata: grpc.aio.Metadata | None) -> dict[str, str]:
     """Upstream initial metadata as `Grpc-Metadata-<key>` headers."""
     headers = {}
@@ -124,37 +77,6 @@ def _response_headers(metadata: grpc.aio.Metadata | None) -> dict[str, str]:
         text = base64.b64encode(value).decode() if isinstance(value, bytes) else value
         headers[f"Grpc-Metadata-{key}"] = text
     return headers
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    too_large = GatewayError(
-        grpc.StatusCode.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes", http_status=413
-    )
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
-
-
-class DisconnectWatch:
-    """Cancels the upstream call as soon as the HTTP client goes away."""
-
-    def __init__(self, request: Request, call: grpc.aio.Call) -> None:
-        self.disconnected = asyncio.Event()
-        self._task = asyncio.create_task(self._watch(request, call))
-
-    async def _watch(self, request: Request, call: grpc.aio.Call) -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        self.disconnected.set()
-        call.cancel()
-
-    def stop(self) -> None:
-        self._task.cancel()
 
 
 def _ndjson(kind: str, payload: object) -> bytes:
@@ -203,9 +125,9 @@ class Gateway:
                     http_status=405,
                 ) from None
             raise GatewayError(grpc.StatusCode.NOT_FOUND, f"no route for {request.method} {request.url.path}") from None
-        body = await _read_body(request, self.settings.max_request_bytes)
+        body = await read_body(request, self.settings.max_request_bytes)
         message = build_request(binding, params, request.query_params.multi_items(), body)
-        channel, metadata = self.upstreams.channel(binding.upstream), _metadata(request)
+        channel, metadata = self.upstreams.channel(binding.upstream), upstream_metadata(request)
         stub = channel.unary_stream if binding.server_streaming else channel.unary_unary
         call = stub(
             binding.grpc_path,
@@ -328,21 +250,36 @@ class HttpMetricsMiddleware:
             HTTP_REQUESTS.labels(route, scope["method"], str(status["code"])).inc()
 
 
+def _error_response(request: Request, error: BaseException, headers: dict[str, str] | None = None) -> Response:
+    """The one error shape of the route: OpenAI's under /openai/v1, else a google.rpc.Status."""
+    if openai.serves(request.url.path):
+        return openai.error_response(error, headers)
+    return error_response(error, headers)
+
+
 async def _handle_error(request: Request, error: Exception) -> Response:
     headers = (
         {"WWW-Authenticate": "Bearer"} if getattr(error, "code", None) == grpc.StatusCode.UNAUTHENTICATED else None
     )
-    return error_response(error, headers)
+    return _error_response(request, error, headers)
 
 
 async def _handle_unexpected(request: Request, error: Exception) -> Response:
-    """A gateway bug still answers in the one error shape (uvicorn logs the traceback)."""
-    return error_response(GatewayError(grpc.StatusCode.INTERNAL, "internal gateway error; see the gateway log"))
+    """A gateway bug still answers in the route's error shape (uvicorn logs the traceback)."""
+    return _error_response(request, GatewayError(grpc.StatusCode.INTERNAL, "internal gateway error; see the gateway log"))
 
 
 async def _handle_http_exception(request: Request, error: HTTPException) -> Response:
-    code = grpc.StatusCode.NOT_FOUND if error.status_code == 404 else grpc.StatusCode.UNIMPLEMENTED
-    return error_response(GatewayError(code, error.detail, http_status=error.status_code), error.headers)
+    """Starlette's own 404 / 405 (within the /openai/v1 mount), said as the transcoding routes say them."""
+    path, allowed = request.url.path, (error.headers or {}).get("Allow")
+    if error.status_code == 405 and allowed:
+        failure = GatewayError(grpc.StatusCode.UNIMPLEMENTED,
+                               f"{request.method} is not allowed on {path}; use {allowed}", http_status=405)
+    elif error.status_code == 404:
+        failure = GatewayError(grpc.StatusCode.NOT_FOUND, f"no route for {request.method} {path}")
+    else:
+        failure = GatewayError(grpc.StatusCode.UNIMPLEMENTED, error.detail, http_status=error.status_code)
+    return _error_response(request, failure, error.headers)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -361,11 +298,11 @@ def create_app(settings: Settings) -> Starlette:
             Route("/health/deep", gateway.authenticated(_deep_health), methods=["GET"]),
             Route("/readyz", gateway.authenticated(gateway.ready), methods=["GET"]),
             Route("/openapi.json", gateway.authenticated(gateway.openapi), methods=["GET"]),
-            Mount("/openai/v1", routes=openai.routes(gateway)),
+            Mount(openai.PREFIX, routes=openai.routes(gateway)),
             Route("/{path:path}", gateway.authenticated(gateway.transcode), methods=ALL_METHODS),
         ],
         exception_handlers={
-            GatewayError: _handle_error,
+            HubError: _handle_error,
             grpc.RpcError: _handle_error,
             HTTPException: _handle_http_exception,
             Exception: _handle_unexpected,

@@ -75,9 +75,11 @@ def status_json(status: status_pb2.Status) -> dict[str, Any]:
 
 
 def status_from_exception(error: BaseException) -> tuple[status_pb2.Status, int]:
-    """The Status and HTTP status for an upstream `grpc.RpcError` or a `GatewayError`."""
+    """The Status and HTTP status for an upstream `grpc.RpcError` or a `HubError` (a `GatewayError` among them)."""
     if isinstance(error, GatewayError):
         return error.to_status(), error.http_status
+    if isinstance(error, HubError):
+        return error.to_status(), http_status_from_code(error.code)
     if isinstance(error, grpc.RpcError):
         try:
             status = status_of(error)

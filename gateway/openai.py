@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -20,25 +20,75 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from gateway.body import json_kind, parse_json_object, read_body
 from gateway.errors import GatewayError, invalid_argument, status_from_exception, status_json
+from gateway.upstream import DisconnectWatch, upstream_metadata
+from mlxhub.errors import NotFound
+from mlxhub.names import parse_reference
 from mlxhub.v1 import inference_pb2 as pb
 from mlxhub.v1 import inference_pb2_grpc, registry_pb2, registry_pb2_grpc
 
+PREFIX = "/openai/v1"
 FINISH = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length", pb.FINISH_REASON_CANCELLED: "stop"}
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 409: "conflict_error", 429: "rate_limit_error"}
+               404: "not_found_error", 405: "invalid_request_error", 409: "conflict_error",
+               413: "invalid_request_error", 429: "rate_limit_error"}
+INT32_MAX, INT64_MIN, INT64_MAX = 2**31 - 1, -(2**63), 2**63 - 1
+MAX_TEMPERATURE = 2.0  # OpenAI's range is [0, 2]
 
 
-def error_response(error: BaseException) -> Response:
-    """OpenAI's error shape: {"error": {"message", "type", "param", "code"}}."""
+def _off(value: Any) -> bool:
+    return not value
+
+
+# Request fields of OpenAI's API that the hub does not implement yet, each with the test that the
+# value asks for nothing (clients may send the default). Anything else is a 400 naming the field:
+# ignoring it would answer something other than what the client asked for.
+NOT_IMPLEMENTED_CHAT: dict[str, Callable[[Any], bool]] = {
+    "tools": _off, "tool_choice": lambda v: v in (None, "none"), "functions": _off,
+    "function_call": lambda v: v in (None, "none"), "response_format": lambda v: v in (None, {"type": "text"}),
+    "logprobs": _off, "top_logprobs": _off, "logit_bias": _off, "audio": _off,
+    "modalities": lambda v: v in (None, ["text"]), "prediction": _off,
+    "presence_penalty": _off, "frequency_penalty": _off,
+}  # fmt: skip
+NOT_IMPLEMENTED_COMPLETIONS: dict[str, Callable[[Any], bool]] = {
+    "logprobs": _off, "logit_bias": _off, "echo": _off, "suffix": _off, "best_of": lambda v: v in (None, 1),
+    "presence_penalty": _off, "frequency_penalty": _off,
+}  # fmt: skip
+
+
+def serves(path: str) -> bool:
+    """Whether `path` is one of these routes, so its errors take OpenAI's shape."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def request_param(field: str | None, body: dict[str, Any]) -> str | None:
+    """The request field an upstream field violation is about: `sampling.temperature` -> `temperature`."""
+    if field is None or not field.startswith("sampling."):
+        return field
+    name = field.removeprefix("sampling.")
+    if name == "max_tokens" and body.get("max_completion_tokens") is not None:
+        return "max_completion_tokens"
+    return name
+
+
+def error_response(
+    error: BaseException, headers: dict[str, str] | None = None, body: dict[str, Any] | None = None
+) -> Response:
+    """OpenAI's error shape: {"error": {"message", "type", "param", "code"}}; with the request's
+    `body`, an upstream violation's field is named as the request named it."""
     status, http_status = status_from_exception(error)
     param = getattr(error, "field", None)
     for detail in status_json(status)["details"] if param is None else ():
         for violation in detail.get("fieldViolations", []):
             param = violation.get("field")
+    message = status.message
+    if body is not None and param is not None:
+        renamed = request_param(param, body)
+        message, param = message.replace(param, renamed), renamed
     code = next((c.name for c in grpc.StatusCode if c.value[0] == status.code), "UNKNOWN").lower()
-    body = {"message": status.message, "type": ERROR_TYPES.get(http_status, "api_error"), "param": param, "code": code}
-    return JSONResponse({"error": body}, status_code=http_status)
+    body = {"message": message, "type": ERROR_TYPES.get(http_status, "api_error"), "param": param, "code": code}
+    return JSONResponse({"error": body}, status_code=http_status, headers=headers)
 
 
 def _field(body: dict[str, Any], name: str, kinds: tuple[type, ...], default: Any = None) -> Any:
@@ -48,17 +98,37 @@ def _field(body: dict[str, Any], name: str, kinds: tuple[type, ...], default: An
     return value
 
 
+def _bounded(body: dict[str, Any], name: str, kinds: tuple[type, ...], low: float, high: float) -> Any:
+    """`body[name]` when it is of `kinds` and within [low, high] (None when absent)."""
+    value = _field(body, name, kinds)
+    if value is not None and not low <= value <= high:  # NaN fails both comparisons
+        raise invalid_argument(f"{name} must be between {low} and {high}, got {value}", field=name)
+    return value
+
+
+def _refuse_not_implemented(body: dict[str, Any], fields: dict[str, Callable[[Any], bool]]) -> None:
+    for name, asks_nothing in fields.items():
+        if name in body and not asks_nothing(body[name]):
+            raise invalid_argument(
+                f"{name} is not implemented by this server yet; leave it out (the answer would ignore it)", field=name
+            )
+
+
 def sampling(body: dict[str, Any]) -> pb.SamplingParams:
     number = (int, float)
+    max_tokens = _bounded(body, "max_completion_tokens", (int,), 1, INT32_MAX)
+    if max_tokens is None:
+        max_tokens = _bounded(body, "max_tokens", (int,), 1, INT32_MAX)
+    temperature = _bounded(body, "temperature", number, 0, MAX_TEMPERATURE)
     params = pb.SamplingParams(
-        temperature=_field(body, "temperature", number, 1.0),
-        top_p=_field(body, "top_p", number, 0.0) or 0.0,
-        max_tokens=_field(body, "max_completion_tokens", (int,)) or _field(body, "max_tokens", (int,)) or 0,
-        top_k=_field(body, "top_k", (int,), 0) or 0,
+        temperature=1.0 if temperature is None else temperature,
+        top_p=_bounded(body, "top_p", number, 0, 1) or 0.0,
+        max_tokens=max_tokens or 0,
+        top_k=_bounded(body, "top_k", (int,), 0, INT32_MAX) or 0,
         min_p=_field(body, "min_p", number, 0.0) or 0.0,
         repetition_penalty=_field(body, "repetition_penalty", number, 0.0) or 0.0,
     )
-    seed = _field(body, "seed", (int,))
+    seed = _bounded(body, "seed", (int,), INT64_MIN, INT64_MAX)
     if seed is not None:
         params.seed, params.has_seed = seed, True
     stop = body.get("stop")
@@ -72,6 +142,29 @@ def sampling(body: dict[str, Any]) -> pb.SamplingParams:
     return params
 
 
+def _message_text(message: Any, i: int) -> str:
+    """A chat message's content: a string, or text content parts (other kinds are not implemented yet)."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, list):
+        texts = []
+        for j, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind != "text":
+                raise invalid_argument(
+                    f"messages[{i}].content[{j}] is a {kind!r} part; only 'text' content parts are implemented yet",
+                    field=f"messages[{i}].content[{j}].type",
+                )
+            if not isinstance(part.get("text"), str):
+                raise invalid_argument(f"messages[{i}].content[{j}].text must be a string",
+                                       field=f"messages[{i}].content[{j}].text")
+            texts.append(part["text"])
+        content = "".join(texts)
+    if not isinstance(content, str):
+        raise invalid_argument(f"messages[{i}].content must be a string or a list of text parts, not "
+                               f"{json_kind(content)}", field=f"messages[{i}].content")
+    return content
+
+
 class OpenAI:
     def __init__(self, gateway) -> None:
         self.gateway = gateway
@@ -79,32 +172,25 @@ class OpenAI:
     def _inference(self):
         return inference_pb2_grpc.InferenceServiceStub(self.gateway.upstreams.channel("inference"))
 
-    async def _body(self, request: Request) -> dict[str, Any]:
-        from gateway.app import _read_body
+    def _registry(self):
+        return registry_pb2_grpc.RegistryServiceStub(self.gateway.upstreams.channel("registry"))
 
-        raw = await _read_body(request, self.gateway.settings.max_request_bytes)
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            raise invalid_argument("the body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise invalid_argument("the body must be a JSON object")
+    async def _body(self, request: Request) -> dict[str, Any]:
+        body = parse_json_object(await read_body(request, self.gateway.settings.max_request_bytes))
         if not isinstance(body.get("model"), str) or not body["model"]:
             raise invalid_argument("model is required", field="model")
+        _field(body, "stream_options", (dict,))
         return body
 
     async def chat_completions(self, request: Request) -> Response:
         body = await self._body(request)
+        _refuse_not_implemented(body, NOT_IMPLEMENTED_CHAT)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise invalid_argument("messages must be a non-empty list", field="messages")
         chat = []
         for i, message in enumerate(messages):
-            content = message.get("content") if isinstance(message, dict) else None
-            if isinstance(content, list):  # content parts: keep the text ones
-                content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-            if not isinstance(content, str):
-                raise invalid_argument(f"messages[{i}].content must be a string", field=f"messages[{i}].content")
+            content = _message_text(message, i)
             role = "system" if message.get("role") == "developer" else str(message.get("role", ""))
             chat.append(pb.ChatMessage(role=role, content=content))
         generate = pb.GenerateStreamRequest(model=body["model"], messages=chat, sampling=sampling(body))
@@ -112,6 +198,7 @@ class OpenAI:
 
     async def completions(self, request: Request) -> Response:
         body = await self._body(request)
+        _refuse_not_implemented(body, NOT_IMPLEMENTED_COMPLETIONS)
         prompt = body.get("prompt")
         if isinstance(prompt, list) and len(prompt) == 1:
             prompt = prompt[0]
@@ -121,12 +208,14 @@ class OpenAI:
         return await self._answer(request, body, generate, "text_completion")
 
     async def _answer(self, request: Request, body: dict[str, Any], generate, kind: str) -> Response:
-        from gateway.app import DisconnectWatch, _metadata
-
-        call = self._inference().GenerateStream(generate, metadata=_metadata(request))
+        call = self._inference().GenerateStream(generate, metadata=upstream_metadata(request))
         watch = DisconnectWatch(request, call)
         try:
             first = await call.read()
+        except grpc.RpcError as error:
+            watch.stop()
+            call.cancel()
+            return error_response(error, body=body)  # its field named as the request names it
         except BaseException:
             watch.stop()
             call.cancel()
@@ -180,20 +269,42 @@ class OpenAI:
             call.cancel()
 
     async def models(self, request: Request) -> Response:
-        from gateway.app import _metadata
-
-        stub = registry_pb2_grpc.RegistryServiceStub(self.gateway.upstreams.channel("registry"))
         data, token = [], ""
         while True:
-            page = await stub.ListModels(registry_pb2.ListModelsRequest(page_size=1000, page_token=token),
-                                         metadata=_metadata(request))
+            page = await self._registry().ListModels(
+                registry_pb2.ListModelsRequest(page_size=1000, page_token=token), metadata=upstream_metadata(request)
+            )
             for model in page.models:
-                entry = {"object": "model", "created": model.create_time.seconds, "owned_by": model.created_by or "mlx-hub"}
-                data.append({"id": model.name, **entry})
-                data += [{"id": f"{model.name}@{alias}", **entry} for alias in sorted(model.aliases)]
+                data.append(_model_entry(model.name, model))
+                data += [_model_entry(f"{model.name}@{alias}", model) for alias in sorted(model.aliases)]
             token = page.next_page_token
             if not token:
                 return JSONResponse({"object": "list", "data": data})
+
+    async def model(self, request: Request) -> Response:
+        """One model by an id that `models` lists (`name`, `name@alias`) or that answers name (`name/versions/N`)."""
+        ident = request.path_params["model"]
+        missing = NotFound(f"the model {ident!r} does not exist", resource_type="Model", resource_name=ident)
+        try:
+            reference = parse_reference(ident)
+        except ValueError:
+            raise missing from None
+        metadata = upstream_metadata(request)
+        model = (await self._registry().GetModel(registry_pb2.GetModelRequest(name=reference.name),
+                                                 metadata=metadata)).model
+        if reference.alias and reference.alias not in model.aliases:
+            raise missing
+        if reference.version:
+            version = (await self._registry().GetModelVersion(
+                registry_pb2.GetModelVersionRequest(name=reference.name, version=reference.version), metadata=metadata
+            )).version
+            return JSONResponse({**_model_entry(ident, model), "created": version.create_time.seconds})
+        return JSONResponse(_model_entry(ident, model))
+
+
+def _model_entry(ident: str, model: registry_pb2.Model) -> dict[str, Any]:
+    return {"id": ident, "object": "model", "created": model.create_time.seconds,
+            "owned_by": model.created_by or "mlx-hub"}
 
 
 def _usage(usage: pb.Usage) -> dict[str, Any]:
@@ -212,24 +323,12 @@ def _completion(kind: str, ident: str, created: int, final, text: str) -> dict[s
             "usage": _usage(final.usage)}
 
 
-def _openai_errors(endpoint: Callable[[Request], Awaitable[Response]]):
-    async def guarded(request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except (GatewayError, grpc.RpcError) as error:
-            return error_response(error)
-
-    return guarded
-
-
 def routes(gateway) -> list[Route]:
+    """The routes under PREFIX; their errors (and 404 / 405 within PREFIX) take OpenAI's shape in the app."""
     api = OpenAI(gateway)
-
-    def wrap(endpoint):
-        return _openai_errors(gateway.authenticated(endpoint))
-
     return [
-        Route("/chat/completions", wrap(api.chat_completions), methods=["POST"]),
-        Route("/completions", wrap(api.completions), methods=["POST"]),
-        Route("/models", wrap(api.models), methods=["GET"]),
+        Route("/chat/completions", gateway.authenticated(api.chat_completions), methods=["POST"]),
+        Route("/completions", gateway.authenticated(api.completions), methods=["POST"]),
+        Route("/models", gateway.authenticated(api.models), methods=["GET"]),
+        Route("/models/{model:path}", gateway.authenticated(api.model), methods=["GET"]),
     ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from gateway.body import parse_json, require_object
 from gateway.errors import invalid_argument
 from gateway.routes import Binding
 
@@ -121,15 +121,26 @@ def set_field(message: Message, path: str, values: list[str], source: str) -> st
     return ".".join(proto_path)
 
 
+def _body_is_object(binding: Binding) -> bool:
+    """Whether the body must be a JSON object: the whole request, or a message or map field."""
+    if binding.body == "*":
+        return True
+    field = binding.request_class.DESCRIPTOR.fields_by_name[binding.body]
+    if is_map(field):
+        return True
+    if field.type != _T.TYPE_MESSAGE or field.is_repeated:
+        return False
+    return not is_well_known(field.message_type) or field.message_type.full_name == "google.protobuf.Struct"
+
+
 def _parse_body(binding: Binding, message: Message, body: bytes) -> None:
     if not body.strip():
         return
     if not binding.body:
         raise invalid_argument(f"{binding.http_method} {binding.template.pattern} takes no request body")
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise invalid_argument(f"request body is not valid JSON: {error}") from None
+    payload = parse_json(body)
+    if _body_is_object(binding):
+        require_object(payload, None if binding.body == "*" else binding.body)
     try:
         json_format.ParseDict(payload if binding.body == "*" else {binding.body: payload}, message)
     except json_format.ParseError as error:

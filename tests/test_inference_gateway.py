@@ -76,4 +76,4 @@ def test_openai_errors_have_openai_shape(base_url):
     assert caught.value.body["type"] == "not_found_error"
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="tiny", messages=QUESTION, temperature=-1)
-    assert caught.value.body["param"] == "sampling.temperature"
+    assert caught.value.body["param"] == "temperature"
