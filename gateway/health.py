@@ -1,5 +1,6 @@
 """`/health/deep`: is every dependency of the hub usable right now, and how fast
-does it answer? (PostgreSQL, NATS, MLflow, the model store, free memory.)"""
+does it answer? (PostgreSQL, NATS, MLflow, the model store, free memory, and whether
+any service's log follower is stuck on an event, with its position.)"""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import psycopg
 
 from mlxhub import __version__
 from mlxhub.config import Settings
+from mlxhub.followers import failing_followers
 from mlxhub.redact import redact
 
 CHECK_TIMEOUT_S = 3.0
@@ -39,6 +41,22 @@ async def _nats(settings: Settings) -> str:
         return f"jetstream streams={info.streams}"
     finally:
         await connection.close()
+
+
+async def _followers(settings: Settings) -> str:
+    """Read models and NATS publishers: each stuck one named with the position it fails on."""
+    if not settings.database_url:
+        raise RuntimeError("MLXHUB_DATABASE_URL is not set")
+
+    def read():
+        with psycopg.connect(settings.database_url, connect_timeout=3, autocommit=True,
+                             options=f"-c search_path={settings.database_schema}") as conn:
+            return failing_followers(conn)
+
+    failures = await asyncio.to_thread(read)
+    if failures:
+        raise RuntimeError("; ".join(failure.describe() for failure in failures))
+    return "none stuck"
 
 
 async def _mlflow(settings: Settings) -> str:
@@ -73,6 +91,7 @@ async def _memory(settings: Settings) -> str:
 CHECKS: dict[str, Callable[[Settings], Awaitable[str]]] = {
     "postgres": _postgres,
     "nats": _nats,
+    "followers": _followers,
     "mlflow": _mlflow,
     "model_store": _model_store,
     "memory": _memory,

@@ -4,6 +4,11 @@ The publisher follows the log from the position it tracked in PostgreSQL, so
 after a NATS outage (or a crash) it resumes where it stopped and no event is
 missed. Each message carries `Nats-Msg-Id: <app>:<position>`, so JetStream drops
 the duplicate if a crash happened between publishing and saving the position.
+
+A NATS outage pauses publishing (the lag gauge shows it). An event that cannot be
+described or that JetStream refuses stops the publisher at its position: that is
+reported through a `FollowerWatch` (logged, counted, health NOT_SERVING) and retried
+with backoff, like a failing projection.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 from eventsourcing.utils import Environment
 from nats.js.api import StreamConfig
+
+from mlxhub.followers import EventFailed, FollowerWatch, event_type_of
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +55,21 @@ async def ensure_events_stream(js) -> None:
 class LogPublisher:
     """Follows `app`'s notification log and publishes each event to JetStream."""
 
-    def __init__(self, app: Application, tracking: TrackingRecorder, nats_url: str, describe: Describe) -> None:
+    def __init__(self, app: Application, tracking: TrackingRecorder, nats_url: str, describe: Describe,
+                 watch: FollowerWatch | None = None) -> None:
         self.app = app
         self.tracking = tracking
         self.nats_url = nats_url
         self.describe = describe
+        self.watch = watch
         self.position = 0
         self.connected = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run_thread, name=f"{app.name}-nats-publisher", daemon=True)
 
     def start(self) -> None:
+        if self.watch is not None:
+            self.watch.load()
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -86,6 +97,15 @@ class LogPublisher:
                 self.connected.set()
                 backoff = 0.2
                 await self._follow(js)
+            except EventFailed as exc:
+                if self.watch is not None:
+                    self.watch.failed(exc)
+                else:
+                    log.error("publishing to NATS stopped at position %s (%s): %s; retrying", exc.position,
+                              exc.event_type, exc)
+                if not self._stopping.is_set():
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
             except Exception as exc:  # noqa: BLE001  (NATS down or unreachable: retry from the tracked position)
                 if sys.is_finalizing():
                     return
@@ -111,9 +131,24 @@ class LogPublisher:
                     return  # flushed: everything recorded before stop() is published
                 await asyncio.sleep(POLL_SECONDS)
                 continue
-            for notification in notifications:
-                subject, payload = self.describe(self.app.mapper.to_domain_event(notification), notification.id)
-                await js.publish(subject, payload, headers={"Nats-Msg-Id": f"{self.app.name}:{notification.id}"})
-            last = notifications[-1].id
-            await asyncio.to_thread(self.tracking.insert_tracking, Tracking(self.app.name, last))
-            self.position = last
+            published = None
+            try:
+                for notification in notifications:
+                    await self._publish(js, notification)
+                    published = notification.id
+            finally:  # keep what was published, also when an event stopped the batch
+                if published is not None:
+                    await asyncio.to_thread(self.tracking.insert_tracking, Tracking(self.app.name, published))
+                    self.position = published
+            if self.watch is not None:
+                await asyncio.to_thread(self.watch.passed, published)
+
+    async def _publish(self, js, notification) -> None:
+        try:
+            subject, payload = self.describe(self.app.mapper.to_domain_event(notification), notification.id)
+        except Exception as exc:
+            raise EventFailed(notification.id, event_type_of(notification.topic), exc) from exc
+        try:
+            await js.publish(subject, payload, headers={"Nats-Msg-Id": f"{self.app.name}:{notification.id}"})
+        except (nats.errors.MaxPayloadError, nats.js.errors.BadRequestError) as exc:  # refused, not an outage
+            raise EventFailed(notification.id, event_type_of(notification.topic), exc) from exc

@@ -10,6 +10,7 @@ still found through the tracking table.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from eventsourcing.persistence import Tracking, WaitInterruptedError
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
+
+log = logging.getLogger(__name__)
 
 POLL_SLICE_SECONDS = 0.05
 
@@ -68,6 +71,21 @@ class ReadModel(PostgresTrackingRecorder):
                 raise WaitInterruptedError
             if time.monotonic() > deadline:
                 raise TimeoutError(f"read model did not reach notification {notification_id} within {timeout}s")
+
+    def wait_after_write(self, application_name: str, notification_id: int, timeout: float,
+                         stuck: threading.Event) -> None:
+        """Let a write's answer follow its read model for up to `timeout`, but never fail it: the
+        write is committed, and its answer is built from the aggregate. While the projection is
+        stuck (`stuck` set), there is nothing to wait for."""
+        if stuck.is_set():
+            return
+        try:
+            self.wait(application_name, notification_id, timeout, interrupt=stuck)
+        except (TimeoutError, WaitInterruptedError):
+            log.warning("the read model has not reached position %s; answering from the written aggregate",
+                        notification_id)
+        except Exception as exc:  # noqa: BLE001  (the database went away after the commit)
+            log.warning("cannot see whether the read model reached position %s (%s)", notification_id, exc)
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as curs:

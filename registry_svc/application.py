@@ -15,6 +15,8 @@ from mlxhub.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from mlxhub.eventstore import HubApplication
 from mlxhub.names import RESERVED_ALIASES, ModelReference, name_problem, parse_reference, version_name
 from mlxhub.v1 import registry_pb2
+from mlxhub.validation import check_line, check_numbers, check_values
+from mlxhub.validation import check_text as check_controls
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model, dataset_id, model_id
 from registry_svc.files import inspect_dataset, inspect_model_dir, resolve_under_roots
 
@@ -34,9 +36,11 @@ def check_name(value: str, field: str, what: str) -> None:
         raise InvalidArgument(problem, field=field)
 
 
-def check_text(value: str, field: str) -> None:
+def check_text(value: str, field: str, multiline: bool = True) -> None:
+    """Bounded text without control characters (free text may hold tabs and line breaks)."""
     if len(value) > MAX_TEXT:
         raise InvalidArgument(f"{field} is {len(value)} characters long; the limit is {MAX_TEXT}", field=field)
+    (check_controls if multiline else check_line)(value, field)
 
 
 def check_tags(tags: dict[str, str]) -> None:
@@ -48,6 +52,8 @@ def check_tags(tags: dict[str, str]) -> None:
                 f"tag {key!r}: keys need 1-{MAX_TAG_KEY} characters and values at most {MAX_TAG_VALUE}",
                 field=f"tags[{key}]"
             )
+        check_line(key, f"tags[{key!r}] key")
+        check_line(value, f"tags[{key}]")
 
 
 class RegistryApplication(HubApplication):
@@ -75,9 +81,10 @@ class RegistryApplication(HubApplication):
         self, name: str, base_model: str, description: str, tags: dict[str, str], idempotency_key: str, meta: dict
     ) -> Model:
         check_name(name, "name", "model name")
-        check_text(base_model, "base_model")
+        check_text(base_model, "base_model", multiline=False)
         check_text(description, "description")
         check_tags(tags)
+        check_line(idempotency_key, "idempotency_key")
         model = Model(
             name=name,
             base_model=base_model,
@@ -108,7 +115,7 @@ class RegistryApplication(HubApplication):
             )
         for field in ("base_model", "description"):
             if field in changes:
-                check_text(changes[field], field)
+                check_text(changes[field], field, multiline=field == "description")
         if "tags" in changes:
             check_tags(changes["tags"])
         model = self.get_model(name)
@@ -184,6 +191,10 @@ class RegistryApplication(HubApplication):
         meta: dict,
     ) -> tuple[Model, dict[str, Any]]:
         check_text(description, "description")
+        check_text(artifact_path, "artifact_path", multiline=False)
+        check_numbers(metrics, "metrics")
+        check_values(lineage, "lineage")
+        check_line(idempotency_key, "idempotency_key")
         model = self.get_model(name)
         if idempotency_key in model.version_keys:
             return model, model.versions[model.version_keys[idempotency_key]]
@@ -282,6 +293,8 @@ class RegistryApplication(HubApplication):
     def register_dataset(self, name: str, path: str, description: str, idempotency_key: str, meta: dict) -> Dataset:
         check_name(name, "name", "dataset name")
         check_text(description, "description")
+        check_text(path, "path", multiline=False)
+        check_line(idempotency_key, "idempotency_key")
         try:
             existing = self.repository.get(dataset_id(name))
         except AggregateNotFoundError:

@@ -1,5 +1,8 @@
 """Wire the registry together: event store, read-model projection, NATS
-publisher and the gRPC server with health, reflection and auth."""
+publisher and the gRPC server with health, reflection and auth.
+
+The projection and the publisher run on the leading replica only, each supervised
+(mlxhub.followers); every replica reports readiness (mlxhub.readiness)."""
 
 from __future__ import annotations
 
@@ -7,14 +10,15 @@ import logging
 
 import grpc
 from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.projection import BaseProjectionRunner
 from eventsourcing.utils import Environment
 from grpc_health.v1 import health
 
 from mlxhub.bus import LogPublisher, tracking_recorder
 from mlxhub.config import Settings
 from mlxhub.eventstore import ensure_schema, postgres_env
+from mlxhub.followers import FollowerWatch, SupervisedProjection
 from mlxhub.leadership import Leadership
+from mlxhub.readiness import Readiness
 from mlxhub.serving import listen_and_serve, new_server, stop_serving
 from mlxhub.telemetry import watch_lag
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc
@@ -35,11 +39,12 @@ class RegistryServer:
         self.env = postgres_env(settings)
         self.app: RegistryApplication | None = None
         self.view: RegistryReadModel | None = None
-        self.runner: BaseProjectionRunner | None = None
+        self.projection: SupervisedProjection | None = None
         self.publisher: LogPublisher | None = None
         self.leadership: Leadership | None = None
         self.server: grpc.Server | None = None
         self.health = health.HealthServicer()
+        self.readiness = Readiness(settings, self.health, "registry", SERVICE_NAME)
 
     @property
     def address(self) -> str:
@@ -51,7 +56,9 @@ class RegistryServer:
         view = self.view = InfrastructureFactory.construct(
             Environment(RegistryProjection.name, self.env)
         ).tracking_recorder(RegistryReadModel)
-        app.after_save = lambda notification_id: view.wait(app.name, notification_id, READ_MODEL_WAIT_SECONDS)
+        app.after_save = lambda notification_id: view.wait_after_write(
+            app.name, notification_id, READ_MODEL_WAIT_SECONDS, self.readiness.stuck
+        )
         self.leadership = Leadership(
             self.settings.database_url, f"{self.settings.database_schema}.registry-log-followers", self._follow_log
         ).start()
@@ -61,19 +68,17 @@ class RegistryServer:
             RegistryServicer(app, view, self.settings.api_keys), self.server
         )
         listen = listen_and_serve(self.server, self.health, "registry", SERVICE_NAME, self.settings)
+        self.readiness.start()
         log.info("registry listening on %s", listen)
         return self
 
     def _follow_log(self):
         """Start the read-model projection and the NATS publisher (on the leading replica)."""
         assert self.app is not None and self.view is not None
-        runner = BaseProjectionRunner(
-            projection=RegistryProjection(view=self.view),
-            application_class=RegistryApplication,
-            tracking_recorder=self.view,
-            topics=(),
-            env=self.env,
-        ).__enter__()
+        projection = SupervisedProjection(
+            FollowerWatch(self.settings, "registry", RegistryProjection.name, self.readiness.poke),
+            RegistryProjection(view=self.view), RegistryApplication, self.view, self.env,
+        ).start()
         publisher = None
         if self.settings.nats_url:
             names = NameBook(self.app)
@@ -82,15 +87,18 @@ class RegistryServer:
                 event = to_proto(domain_event, position, names)
                 return subject_of(event), payload_of(event)
 
-            publisher = LogPublisher(self.app, tracking_recorder("registry_nats", self.env), self.settings.nats_url, describe)
+            publisher = LogPublisher(
+                self.app, tracking_recorder("registry_nats", self.env), self.settings.nats_url, describe,
+                FollowerWatch(self.settings, "registry", "registry_nats", self.readiness.poke),
+            )
             publisher.start()
-        self.runner, self.publisher = runner, publisher
+        self.projection, self.publisher = projection, publisher
 
         def stop() -> None:
             if publisher is not None:
                 publisher.stop()
                 publisher.tracking.datastore.close()
-            runner.__exit__(None, None, None)  # closes the runner's own application
+            projection.stop()  # its runner closes its own application
 
         return stop
 
@@ -104,6 +112,7 @@ class RegistryServer:
 
     def stop(self, grace: float = 5.0) -> None:
         stop_serving(self.server, self.health, grace)
+        self.readiness.stop()
         if self.leadership is not None:
             self.leadership.stop()  # stops the followers (flushing the publisher) if this replica led
         if self.app is not None:

@@ -191,7 +191,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     @rpc
     def CreateModelVersion(self, request, context):
-        lineage = json_format.MessageToDict(request.lineage, preserving_proto_field_name=True)
+        try:
+            lineage = json_format.MessageToDict(request.lineage, preserving_proto_field_name=True)
+        except json_format.SerializeToJsonError as exc:  # a NaN or Infinity in lineage.parameters
+            raise InvalidArgument(f"lineage is not valid ({exc}); give finite numbers", field="lineage") from None
         for generated in ("model", "version", "files", "create_time", "created_by"):
             lineage.pop(generated, None)
         model, version = self.app.create_version(

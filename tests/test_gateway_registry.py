@@ -436,7 +436,7 @@ def test_deep_health_reports_each_dependency_with_latency(settings, hub_env):
     with running(settings) as base:
         healthy = httpx.get(f"{base}/health/deep").json()
     assert healthy["status"] == "ok"
-    assert {c["name"] for c in healthy["checks"]} == {"postgres", "nats", "mlflow", "model_store", "memory"}
+    assert {c["name"] for c in healthy["checks"]} == {"postgres", "nats", "followers", "mlflow", "model_store", "memory"}
     assert all(c["ok"] and c["latencyMs"] >= 0 for c in healthy["checks"])
     broken = load_settings({**hub_env, "MLXHUB_NATS_URL": f"nats://127.0.0.1:{free_port()}"})
     with running(broken) as base:
