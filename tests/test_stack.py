@@ -1,24 +1,32 @@
 """`mlx-hub up` as a newcomer runs it: a real subprocess with its own home, the
 curl tour from the README over HTTP, Ctrl-C, and a second start that still has
-everything (PostgreSQL data and NATS store under the same home)."""
+everything (PostgreSQL data and NATS store under the same home). With API keys:
+a training job run through it, its secrets kept out of sight, its output in a log."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
 import pytest
+from rich.console import Console
 
+from mlxhub.config import load_settings
 from mlxhub.embedded import free_port
+from mlxhub.stack import Child, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 MLX_HUB = Path(sys.executable).parent / "mlx-hub"
@@ -226,3 +234,101 @@ def test_up_rejects_bad_configuration(home: Path):
     result = subprocess.run([str(MLX_HUB), "up"], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and "MLXHUB_API_KEYS" in result.stderr
+
+
+def whole_on_a_line(text: str, items: list[str]) -> list[str]:
+    """The items (URLs, paths) that no single line of `text` holds whole."""
+    lines = text.splitlines()
+    return [item for item in items if not any(item in line for line in lines)]
+
+
+def test_endpoints_are_never_broken_across_lines(tmp_path: Path):
+    env = {"MLXHUB_HOME": str(tmp_path / "a-rather-long-hub-home-directory-name" / "hub"),
+           "MLXHUB_DATABASE_URL": "postgresql://mlxhub:pg-secret-pw@db.internal.example:5432/mlxhub",
+           "MLXHUB_NATS_URL": "nats://127.0.0.1:4222"}
+    settings = load_settings(env)
+    stack = Stack(settings, env)
+    for name in ("registry", "trainer", "inference", "gateway"):
+        endpoint = f"http://{settings.address(name)}" if name == "gateway" else settings.address(name)
+        stack.children.append(Child(name, [], stack.logs / f"{name}.log", endpoint, lambda: True, {}))
+    wanted = [f"http://{settings.metrics_address(n)}/metrics" for n in ("registry", "trainer", "inference")]
+    wanted += [f"http://{settings.address('gateway')}/metrics", "postgresql://mlxhub:***@db.internal.example:5432/mlxhub",
+               str(stack.logs)] + [str(stack.logs / f"{n}.log") for n in ("registry", "trainer", "inference", "gateway")]
+    for terminal, width in ((False, 80), (False, 300), (True, 80)):  # a log file or pipe, and a narrow window
+        out = io.StringIO()
+        stack.print_endpoints(Console(file=out, width=width, force_terminal=terminal, color_system=None))
+        printed = out.getvalue()
+        assert whole_on_a_line(printed, wanted) == [], printed
+        assert "pg-secret-pw" not in printed
+        assert re.search(r"^  registry metrics: http://\S+/metrics$", printed, re.MULTILINE), printed
+    wide = io.StringIO()
+    stack.print_endpoints(Console(file=wide, width=300, force_terminal=True, color_system=None))
+    assert "┃ component" in wide.getvalue() and whole_on_a_line(wide.getvalue(), wanted) == []  # the table fits
+
+
+def with_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    _, _, host = parts.netloc.rpartition("@")  # empty for a Unix-socket URL (host=... in the query)
+    return parts._replace(netloc=f"{parts.username or 'postgres'}:{password}@{host}").geturl()
+
+
+def test_up_with_api_keys_trains_for_the_requester_and_keeps_secrets_out_of_sight(
+        hub_home: Path, tmp_path: Path, postgres_url: str, db_schema: str, nats_url: str, tiny_model: Path,
+        training_chats: Path):
+    """B9, D18, D22 through a real `mlx-hub up`: output in a file (not a terminal, 80 columns), API keys on,
+    a database URL and an MLflow URI with passwords (the test server trusts any password)."""
+    env = stack_env(hub_home)
+    env.update(
+        COLUMNS="80",
+        MLXHUB_API_KEYS="alice=alice-key",
+        MLXHUB_DATABASE_URL=with_password(postgres_url, "pg-secret-pw"),
+        MLXHUB_DATABASE_SCHEMA=db_schema,
+        MLXHUB_NATS_URL=nats_url,
+        MLXHUB_IMPORT_DEMO="0",
+        MLFLOW_TRACKING_URI=f"http://tracker:mlflow-pw@127.0.0.1:{free_port()}",  # unreachable: best effort
+    )
+    secrets = ("pg-secret-pw", "mlflow-pw")
+    gateway = f"http://{env['MLXHUB_GATEWAY_ADDR']}"
+    up = Up(env, tmp_path / "up.out")
+    state = None
+    try:
+        state = up.wait_ready()
+        printed = up.output()
+        urls = [f"http://{env[f'MLXHUB_{n}_METRICS_ADDR']}/metrics" for n in ("REGISTRY", "TRAINER", "INFERENCE")]
+        urls += [gateway, f"{gateway}/metrics", str(hub_home / "logs" / "trainer.log")]
+        assert whole_on_a_line(printed, urls) == [], printed
+        assert not any(secret in printed for secret in secrets) and "postgres:***@" in printed, printed
+        for private in ("stack.json", "service.key"):
+            assert stat.S_IMODE((hub_home / private).stat().st_mode) == 0o600, private
+        assert "pg-secret-pw" not in (hub_home / "stack.json").read_text()
+
+        alice = {"Authorization": "Bearer alice-key"}
+        with httpx.Client(base_url=gateway, timeout=60, headers=alice) as http:
+            assert http.post("/v1/models", json={"name": "tiny"}).status_code == 200
+            version = http.post("/v1/models/tiny/versions", json={"artifactPath": str(tiny_model)})
+            assert version.status_code == 200, version.text
+            assert http.post("/v1/datasets", json={"name": "chats", "path": str(training_chats)}).status_code == 200
+            created = http.post("/v1/training/jobs", json={
+                "model": "tiny", "dataset": "chats", "config": {"iters": 4, "batchSize": 2, "learningRate": 0.001}})
+            assert created.status_code == 200, created.text
+            job_id = created.json()["job"]["id"]
+            deadline = time.monotonic() + 240
+            while (job := http.get(f"/v1/training/jobs/{job_id}").json()["job"])["state"] in (
+                    "TRAINING_JOB_STATE_QUEUED", "TRAINING_JOB_STATE_RUNNING"):
+                assert time.monotonic() < deadline, f"job still {job['state']}\n{up.logs()}"
+                time.sleep(0.5)
+            assert job["state"] == "TRAINING_JOB_STATE_SUCCEEDED", f"{job.get('failureReason')}\n{up.logs()}"
+            assert job["createdBy"] == "alice" and job["outputVersion"] == "tiny/versions/2"
+            trained = http.get("/v1/models/tiny/versions/2").json()["version"]
+            assert trained["createdBy"] == "alice"  # the requester, not the trainer's service credential
+            assert job["mlflowStatus"].startswith("MLflow unreachable at http://tracker:***@")
+            answers = json.dumps(job) + http.get("/v1/events").text + http.get("/health/deep").text
+            assert not any(secret in answers for secret in secrets)
+
+        started = pids(state)
+        assert up.interrupt() == 0, up.output()
+        assert wait_gone(started) == []
+        logs = up.logs()
+        assert not any(secret in logs for secret in secrets), logs
+    finally:
+        up.kill_leftovers(state)
