@@ -4,9 +4,10 @@
     python healthcheck.py http URL                   HTTP GET; healthy on a 2xx answer
 
 Used by docker-compose health checks (and by the Kubernetes exec probe of the
-gateway's /readyz). When the environment has an API key (MLXHUB_API_KEY, else the
-first key of MLXHUB_API_KEYS) it is sent as `authorization: Bearer <key>`: the
-gateway's /readyz needs it; gRPC health checks are open and ignore it.
+gateway's /readyz). When the environment has a key (the services' own MLXHUB_SERVICE_KEY,
+else MLXHUB_API_KEY, else the first key of MLXHUB_API_KEYS) it is sent as
+`authorization: Bearer <key>`: the gateway's /readyz needs it; gRPC health checks are
+open and ignore it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ USAGE = "usage: healthcheck.py grpc HOST:PORT [SERVICE] | healthcheck.py http UR
 
 
 def api_key(env: dict[str, str]) -> str:
-    key = env.get("MLXHUB_API_KEY", "").strip()
-    if key:
-        return key
+    for name in ("MLXHUB_SERVICE_KEY", "MLXHUB_API_KEY"):
+        key = env.get(name, "").strip()
+        if key:
+            return key
     for item in env.get("MLXHUB_API_KEYS", "").split(","):
         item = item.strip()
         if item:

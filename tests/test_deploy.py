@@ -36,7 +36,7 @@ import pytest
 import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from mlxhub.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS, load_settings
+from mlxhub.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS, SERVICE_PRINCIPAL, load_settings
 from mlxhub.stack import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,7 +230,8 @@ def interpolate(value: str, env: dict[str, str]) -> str:
     return re.sub(pattern, substitute, value)
 
 
-COMPOSE_ENV = {"MLXHUB_API_KEY": "test-service-key", "MLXHUB_API_KEYS": "alice=test-alice-key"}
+COMPOSE_ENV = {"MLXHUB_API_KEY": "test-hub-key", "MLXHUB_API_KEYS": "alice=test-alice-key",
+               "MLXHUB_SERVICE_KEY": "test-service-key"}
 
 
 @cache
@@ -542,6 +543,9 @@ def test_healthcheck_http_needs_2xx_and_sends_the_api_key():
         assert probe.main(["http", f"{base}/readyz"], env={"MLXHUB_API_KEYS": "ops=k2,ci=k3"}) == 0
         assert probe.main(["http", f"{base}/readyz"], env={"MLXHUB_API_KEY": "k2", "MLXHUB_API_KEYS": "x=k9"}) == 0
         assert seen[-1] == "Bearer k2"
+        # In a container the probe is a service: it uses the services' own credential.
+        assert probe.main(["http", f"{base}/readyz"], env={"MLXHUB_SERVICE_KEY": "k2", "MLXHUB_API_KEYS": "x=k9"}) == 0
+        assert seen[-1] == "Bearer k2"
     finally:
         server.shutdown()
     assert probe.main(["http", f"http://127.0.0.1:{free_port()}/healthz"], env={}) == 1
@@ -575,6 +579,18 @@ def test_compose_refuses_to_start_without_an_api_key():
     with pytest.raises(KeyError, match="MLXHUB_API_KEY"):
         for service in hub_compose_services().values():
             compose_env(service, env={})
+    without_service_key = {k: v for k, v in COMPOSE_ENV.items() if k != "MLXHUB_SERVICE_KEY"}
+    with pytest.raises(KeyError, match="MLXHUB_SERVICE_KEY"):
+        for service in hub_compose_services().values():
+            compose_env(service, env=without_service_key)
+
+
+def assert_services_have_their_own_credential(name: str, env: dict[str, str]) -> None:
+    """The services call each other with MLXHUB_SERVICE_KEY (principal mlxhub-service), which no client holds."""
+    settings = load_settings(env)
+    assert settings.service_key and settings.service_key == env["MLXHUB_SERVICE_KEY"], name
+    assert settings.api_keys[settings.service_key] == SERVICE_PRINCIPAL, name
+    assert list(settings.api_keys.values()).count(SERVICE_PRINCIPAL) == 1, name
 
 
 def test_compose_env_vars_are_read_by_the_code_and_make_valid_settings():
@@ -584,8 +600,9 @@ def test_compose_env_vars_are_read_by_the_code_and_make_valid_settings():
         assert not unknown, f"compose service {name} sets env vars no code reads: {unknown}"
         settings = load_settings(env)  # raises on, e.g., 0.0.0.0 without API keys
         assert settings.auth_enabled
-        assert env["MLXHUB_API_KEY"] in settings.api_keys, f"{name}: MLXHUB_API_KEY is not one of MLXHUB_API_KEYS"
+        assert settings.api_keys.get("test-hub-key") == "hub", f"{name}: MLXHUB_API_KEY is not a client key"
         assert settings.api_keys.get("test-alice-key") == "alice", "extra MLXHUB_API_KEYS are not passed on"
+        assert_services_have_their_own_credential(name, env)
 
 
 def test_compose_addresses_point_at_the_services_that_serve_them():
@@ -885,7 +902,8 @@ def test_k8s_env_vars_are_read_by_the_code_and_make_valid_settings():
         unknown = [k for k in env if k.startswith(("MLXHUB_", "MLFLOW_", "OTEL_")) and not env_var_is_read(k)]
         assert not unknown, f"{name} sets env vars no code reads: {unknown}"
         settings = load_settings(env)  # raises on 0.0.0.0 without API keys
-        assert settings.auth_enabled and env["MLXHUB_API_KEY"] in settings.api_keys, name
+        assert settings.auth_enabled, name
+        assert_services_have_their_own_credential(name, env)
         for svc, package, _ in SERVICES:  # every address names the Service in front of that package
             host, port = settings.address(svc).rsplit(":", 1)
             service = find(resources, "Service", host)
