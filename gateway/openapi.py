@@ -3,17 +3,24 @@
 Generated descriptors carry no comments, so summaries are method and message
 names. Schemas follow protobuf's canonical JSON mapping: 64-bit integers are
 strings, enums are their value names, well-known types have their JSON forms.
+The constraints come from the protos' field options, the ones the services
+enforce (mlxhub.bounds): `google.api.field_behavior` gives `required` and
+`readOnly`, `(mlxhub.v1.bounds)` the ranges, lengths, sizes and name patterns.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.rpc import status_pb2
 
 from gateway.routes import Binding
 from gateway.transcode import find_field, is_map
+from mlxhub import bounds, names
+from mlxhub.v1 import bounds_pb2
 
 _T = FieldDescriptor
 _SCALARS: dict[int, dict[str, Any]] = {
@@ -60,6 +67,58 @@ _WELL_KNOWN: dict[str, dict[str, Any]] = {
     },
     **{f"google.protobuf.{name}Value": _SCALARS[kind] for name, kind in _WRAPPERS.items()},
 }
+# The range of each 32-bit type (JSON numbers; proto JSON refuses values outside it).
+_INT32_RANGE = {"int32": (-(2**31), 2**31 - 1), "uint32": (0, 2**32 - 1)}
+_64_BIT = {_T.TYPE_INT64, _T.TYPE_SINT64, _T.TYPE_SFIXED64, _T.TYPE_UINT64, _T.TYPE_FIXED64}
+# ECMA-262 patterns (JSON Schema's dialect) of the string forms: Python's named groups dropped.
+_FORM_PATTERNS = {
+    bounds_pb2.STRING_FORM_NAME: f"^{names.NAME_PATTERN}$",
+    bounds_pb2.STRING_FORM_MODEL_REFERENCE: "^" + re.sub(r"\(\?P<\w+>", "(", names.REFERENCE_PATTERN) + "$",
+}
+
+
+def _number_keywords(field: FieldDescriptor, b: bounds_pb2.FieldBounds, schema: dict[str, Any]) -> None:
+    """minimum / maximum (JSON numbers) or a digits pattern (64-bit integers travel as strings)."""
+    if field.type in _64_BIT:
+        if b.HasField("minimum") and not b.HasField("maximum") and b.minimum in (0, 1) and not b.exclusive_minimum:
+            schema["pattern"] = "^[0-9]+$" if b.minimum == 0 else "^0*[1-9][0-9]*$"
+        elif b.HasField("minimum") or b.HasField("maximum"):
+            schema["description"] = f"An integer {bounds.range_text(b)}."
+        return
+    low, high = _INT32_RANGE.get(schema.get("format", ""), (None, None))
+    if b.HasField("minimum"):
+        low = b.minimum if low is None else max(low, b.minimum)
+    if b.HasField("maximum"):
+        high = b.maximum if high is None else min(high, b.maximum)
+    integral = schema["type"] == "integer"
+    for key, value, exclusive in (("minimum", low, b.exclusive_minimum), ("maximum", high, b.exclusive_maximum)):
+        if value is None:
+            continue
+        value = int(value) if integral or float(value).is_integer() else value
+        schema[f"exclusive{key.title()}" if exclusive else key] = value
+
+
+def _constrained(field: FieldDescriptor, b: bounds_pb2.FieldBounds, schema: dict[str, Any]) -> dict[str, Any]:
+    """A scalar schema with the bounds the services enforce on one value."""
+    if field.type == _T.TYPE_STRING:
+        if b.min_length:
+            schema["minLength"] = b.min_length
+        if b.max_length:
+            schema["maxLength"] = b.max_length
+        if b.form in _FORM_PATTERNS:
+            schema["pattern"] = _FORM_PATTERNS[b.form]
+    elif schema.get("type") in ("integer", "number") or field.type in _64_BIT:
+        _number_keywords(field, b, schema)
+    return schema
+
+
+def _excludes_zero(field: FieldDescriptor, b: bounds_pb2.FieldBounds) -> bool:
+    """A singular number whose zero value (unset: the default) lies outside its declared range."""
+    if field.is_repeated or field.type not in _SCALARS or field.type in (_T.TYPE_STRING, _T.TYPE_BYTES, _T.TYPE_BOOL):
+        return False
+    if not (b.HasField("minimum") or b.HasField("maximum")):
+        return False
+    return not bounds.accepts(b, 0)
 
 
 class _Schemas:
@@ -80,19 +139,55 @@ class _Schemas:
     def _define(self, descriptor: Descriptor | EnumDescriptor) -> dict[str, Any]:
         if isinstance(descriptor, EnumDescriptor):
             return {"type": "string", "enum": [v.name for v in descriptor.values], "title": descriptor.name}
-        properties = {f.json_name: self.field(f) for f in descriptor.fields}
-        return {"type": "object", "title": descriptor.name, "properties": properties}
+        return self.message(descriptor)
+
+    def message(self, descriptor: Descriptor, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """An object schema of the message's fields (less `skip`: fields a request takes from its path).
+        Unknown fields are refused by the gateway, so none are allowed."""
+        fields = [f for f in descriptor.fields if f.name not in skip]
+        schema: dict[str, Any] = {
+            "type": "object",
+            "title": descriptor.name,
+            "properties": {f.json_name: self.field(f) for f in fields},
+            "additionalProperties": False,
+        }
+        required = [f.json_name for f in fields if bounds.is_required(f)]
+        if required:
+            schema["required"] = required
+        return schema
 
     def field(self, field: FieldDescriptor) -> dict[str, Any]:
+        b = bounds.bounds(field)
         if is_map(field):
-            return {"type": "object", "additionalProperties": self.field(field.message_type.fields_by_name["value"])}
-        if field.type == _T.TYPE_MESSAGE:
-            schema = self.ref(field.message_type)
-        elif field.type == _T.TYPE_ENUM:
-            schema = self.ref(field.enum_type)
+            key, value = (field.message_type.fields_by_name[n] for n in ("key", "value"))
+            schema: dict[str, Any] = {"type": "object", "additionalProperties": self.value(value, b.items)}
+            if b.max_items:
+                schema["maxProperties"] = b.max_items
+            keys = _constrained(key, b.keys, {"type": "string"})
+            if len(keys) > 1:
+                schema["propertyNames"] = keys
+        elif field.is_repeated:
+            schema = {"type": "array", "items": self.value(field, b.items)}
+            if b.max_items:
+                schema["maxItems"] = b.max_items
         else:
-            schema = dict(_SCALARS[field.type])
-        return {"type": "array", "items": schema} if field.is_repeated else schema
+            schema = self.value(field, b)
+            if _excludes_zero(field, b) and not bounds.is_required(field):
+                schema["description"] = "0 or omitted: the default."
+        behaviors = bounds.behaviors(field)
+        if field_behavior_pb2.OUTPUT_ONLY in behaviors:
+            schema["readOnly"] = True
+        if field_behavior_pb2.IMMUTABLE in behaviors:
+            schema["description"] = "Set when the resource is created; it cannot change."
+        return schema
+
+    def value(self, field: FieldDescriptor, b: bounds_pb2.FieldBounds) -> dict[str, Any]:
+        """The schema of one value of `field` (the field, an element, or a map value)."""
+        if field.type == _T.TYPE_MESSAGE:
+            return self.ref(field.message_type)
+        if field.type == _T.TYPE_ENUM:
+            return self.ref(field.enum_type)
+        return _constrained(field, b, dict(_SCALARS[field.type]))
 
 
 def _query_fields(descriptor: Descriptor, skip: set[str], prefix: str = "", depth: int = 0):
@@ -127,7 +222,8 @@ def _operation(binding: Binding, schemas: _Schemas) -> dict[str, Any]:
     if binding.body != "*":
         skip = path_fields | {binding.body}
         parameters += [
-            {"name": name, "in": "query", "required": False, "schema": schemas.field(field)}
+            {"name": name, "in": "query", "required": "." not in name and bounds.is_required(field),
+             "schema": schemas.field(field)}
             for name, field in _query_fields(request, skip)
         ]
     operation: dict[str, Any] = {
@@ -137,9 +233,12 @@ def _operation(binding: Binding, schemas: _Schemas) -> dict[str, Any]:
         "parameters": parameters,
     }
     if binding.body:
-        body_schema = (
-            schemas.ref(request) if binding.body == "*" else schemas.field(request.fields_by_name[binding.body])
-        )
+        if binding.body != "*":
+            body_schema = schemas.field(request.fields_by_name[binding.body])
+        elif path_fields:  # the path's fields come from the path, the rest from the body
+            body_schema = schemas.message(request, frozenset(path_fields))
+        else:
+            body_schema = schemas.ref(request)
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
     result = schemas.ref(method.output_type)
     if binding.response_body:

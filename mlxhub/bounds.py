@@ -93,11 +93,12 @@ def _number_problem(path: str, value: float, b: bounds_pb2.FieldBounds, zero_is_
         ok = value < b.maximum if b.exclusive_maximum else value <= b.maximum
     if ok:
         return None
-    unset = " (0 or unset: the default)" if zero_is_unset and not _accepts(b, 0) else ""
+    unset = " (0 or unset: the default)" if zero_is_unset and not accepts(b, 0) else ""
     return Problem(path, f"{path} must be {range_text(b)}{unset}, got {value}")
 
 
-def _accepts(b: bounds_pb2.FieldBounds, value: float) -> bool:
+def accepts(b: bounds_pb2.FieldBounds, value: float) -> bool:
+    """Whether a number lies within `b`'s range."""
     return _number_problem("", value, b, False) is None
 
 

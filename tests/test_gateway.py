@@ -500,4 +500,5 @@ def test_openapi_documents_every_http_rule(client):
     assert {p["name"] for p in list_jobs["parameters"]} == {"state", "model", "pageSize", "pageToken"}
     schemas = document["components"]["schemas"]
     assert schemas["mlxhub.v1.TrainingJobState"]["enum"][2] == "TRAINING_JOB_STATE_RUNNING"
-    assert schemas["mlxhub.v1.Model"]["properties"]["createTime"] == {"type": "string", "format": "date-time"}
+    assert schemas["mlxhub.v1.Model"]["properties"]["createTime"] == {"type": "string", "format": "date-time",
+                                                                       "readOnly": True}
