@@ -33,7 +33,7 @@ def test_job_trains_writes_adapter_and_registers_version_with_lineage(hub, setti
     assert done.best_checkpoint.step == 4 and done.best_validation_loss > 0
     files = {f.path: f.sha256 for f in done.artifact_files}
     assert set(files) == {"adapter_config.json", "adapters.safetensors"}
-    adapter_dir = settings.models_dir / "tiny" / "adapters" / job.id
+    adapter_dir = settings.models_dir / "tiny" / "adapters" / f"{job.id}-attempt-1"  # one directory per attempt
     assert done.artifact_path == str(adapter_dir)
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
     assert config["lora_parameters"] == {"rank": 8, "scale": 20.0, "dropout": 0.0}

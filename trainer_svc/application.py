@@ -149,6 +149,24 @@ class TrainerApplication(Application[UUID]):
 
         return self.update(id, change)
 
+    def save_adapter(self, id: UUID, attempt: int, adapter: dict[str, Any], meta: dict) -> TrainingJob:
+        """Record `attempt`'s adapter as the job's result, only while that attempt still holds the job and
+        no adapter is recorded yet; the job as it is now. This is the fence before registering: an attempt
+        that no longer holds the job (superseded, or ended) must register nothing."""
+
+        def change(job: TrainingJob) -> bool:
+            if job.state != RUNNING or job.attempt != attempt or job.adapter is not None:
+                return False
+            job.save_adapter(attempt=attempt, meta=meta, **adapter)
+            return True
+
+        return self.update(id, change)
+
+    def holds(self, id: UUID, attempt: int) -> bool:
+        """Whether `attempt` is still the job's current, running attempt (not superseded, not ended)."""
+        job = self.get_job(id)
+        return job.state == RUNNING and job.attempt == attempt
+
     def finish(self, id: UUID, attempt: int, outcome: str, meta: dict, **fields: Any) -> TrainingJob:
         """Record the attempt's end (succeeded / failed / cancelled) unless the job moved on without it."""
 

@@ -1,10 +1,13 @@
 """Write a trained adapter so that readers see all of it or nothing: every file goes
 into a temp directory beside the destination, is fsynced and hashed, and the
 directory is renamed into place last. A failure (disk full) removes the temp
-directory, so no partial artifact is ever visible."""
+directory, so no partial artifact is ever visible. A written adapter is never
+replaced: each attempt writes a directory of its own, since a registered version
+points at one and records its files' hashes."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -43,8 +46,11 @@ def _fsync(path: Path) -> None:
 
 
 def write_adapter(dest: Path, weights: dict[str, Any], adapter_config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Write adapters.safetensors + adapter_config.json to `dest` atomically; return files with sha256."""
+    """Write adapters.safetensors + adapter_config.json to `dest` atomically; return files with sha256.
+    `dest` must not exist yet (FileExistsError otherwise)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        raise FileExistsError(errno.EEXIST, "an adapter directory is never replaced", str(dest))
     tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()
@@ -55,9 +61,7 @@ def write_adapter(dest: Path, weights: dict[str, Any], adapter_config: dict[str,
             _fsync(file)
             files.append({"path": file.name, "sha256": sha256_file(file), "size_bytes": file.stat().st_size})
         _fsync(tmp)
-        if dest.exists():  # left by an attempt that crashed before registering: replace it whole
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        os.rename(tmp, dest)
         _fsync(dest.parent)
         return files
     except BaseException:

@@ -1,16 +1,21 @@
 """Datasets as mlx-lm's tuner reads them (chat / completions / text JSONL), split and
 checked against the model's tokenizer: the checks run when a job is created, so a
-dataset the tokenizer cannot train on fails with INVALID_ARGUMENT, not in a worker."""
+dataset the tokenizer cannot train on fails with INVALID_ARGUMENT, not in a worker.
+A worker reads the training file once more, and trains only on those bytes if they
+still hash to what the registry recorded and the path still resolves under a data
+root, so lineage never names a hash other than the data trained on."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from mlxhub.errors import InvalidArgument
+from mlxhub.errors import FailedPrecondition, InvalidArgument
 
 
 @dataclass
@@ -24,6 +29,28 @@ class Splits:
 def read_jsonl(path: str) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_registered(path: str, sha256: str, roots: tuple[Path, ...]) -> list[dict[str, Any]]:
+    """The records of a registered dataset file, read once: FAILED_PRECONDITION if the path no longer
+    resolves (symlinks followed) to a file under one of `roots`, or if its bytes no longer hash to
+    the registered `sha256`."""
+    allowed = ", ".join(str(r) for r in roots)
+    try:
+        real = Path(path).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise FailedPrecondition(f"dataset file {path} is gone since it was registered; restore it, or register "
+                                 "the data again and create a new job", field="dataset") from None
+    if not any(real == root.resolve() or real.is_relative_to(root.resolve()) for root in roots):
+        raise FailedPrecondition(f"dataset file {path} now resolves to {real}, outside the data roots ({allowed}); "
+                                 "restore the registered file", field="dataset")
+    content = real.read_bytes()
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != sha256:
+        raise FailedPrecondition(f"dataset file {path} changed since it was registered: its sha256 is now {actual}, "
+                                 f"registered {sha256}; restore the file, or register the changed file as a new "
+                                 "dataset and train on that", field="dataset")
+    return [json.loads(line) for line in content.decode("utf-8").splitlines() if line.strip()]
 
 
 def split(records: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list, list]:
@@ -43,8 +70,11 @@ def wrap(records: list[dict[str, Any]], tokenizer, config: dict[str, Any]):
     return create_dataset(records, tokenizer, types.SimpleNamespace(mask_prompt=config["mask_prompt"]))
 
 
-def load_splits(dataset_path: str, validation_path: str, tokenizer, config: dict[str, Any]) -> Splits:
-    records = read_jsonl(dataset_path)
+def load_splits(dataset_path: str, validation_path: str, tokenizer, config: dict[str, Any],
+                registered: tuple[str, tuple[Path, ...]] | None = None) -> Splits:
+    """The train and validation sets; given `registered` (the dataset's sha256 and the data roots),
+    the training file is verified as it is read (`read_registered`)."""
+    records = read_registered(dataset_path, *registered) if registered else read_jsonl(dataset_path)
     if validation_path:
         train, valid = records, read_jsonl(validation_path)
     else:

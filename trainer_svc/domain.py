@@ -33,6 +33,9 @@ class TrainingJob(Aggregate):
     # Attempts that ended by a worker's graceful shutdown; they do not count against max attempts.
     # A class default, so jobs (and snapshots) from before this field load with 0.
     handoffs = 0
+    # The trained adapter an attempt wrote and recorded before registering it (see `save_adapter`);
+    # None until then. A class default, like `handoffs`.
+    adapter: dict[str, Any] | None = None
 
     @staticmethod
     def create_id(principal: str, idempotency_key: str, **_: Any) -> UUID:
@@ -158,6 +161,18 @@ class TrainingJob(Aggregate):
         self.resume_from = self.last_checkpoint
         self.step = max(self.step, step)
         self.handoffs += 1
+
+    @event("TrainingJobAdapterSaved")
+    def save_adapter(
+        self, attempt: int, path: str, files: list[dict[str, Any]], step: int, loss: float,
+        metrics: dict[str, float], mlflow_run_id: str, mlflow_status: str, meta: dict[str, str],
+    ) -> None:
+        """Training is over and the adapter is on disk, complete: from now on the job's result is this
+        directory, never retrained or rewritten. What is left (registering it, recording success)
+        is idempotent, so any later attempt can finish it."""
+        self.adapter = {"attempt": attempt, "path": path, "files": list(files), "step": step, "loss": loss,
+                        "metrics": dict(metrics), "mlflow_run_id": mlflow_run_id, "mlflow_status": mlflow_status}
+        self.step = max(self.step, step)
 
     @event("TrainingJobResumed")
     def resume(self, meta: dict[str, str]) -> None:

@@ -6,6 +6,7 @@ and step counter, and a resumed run continues exactly where it stopped."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -30,6 +31,7 @@ from trainer_svc.artifacts import sha256_file
 from trainer_svc.config import lora_parameters
 from trainer_svc.data import load_splits
 
+log = logging.getLogger(__name__)
 
 class TrainingFailed(Exception):
     """The run cannot go on (NaN loss, bad model); the message is the job's failure reason."""
@@ -87,12 +89,13 @@ def restore_checkpoint(path: str, model: nn.Module, optimizer) -> dict[str, Any]
 
 
 def train(spec: dict[str, Any], work_dir: Path, hooks: Hooks) -> Result:
-    """Train the job described by `spec` (base_path, dataset paths, config, total_steps, resume_from)."""
+    """Train the job described by `spec` (base_path, dataset paths, config, total_steps, resume_from, and
+    `registered`: the dataset's registered sha256 and the data roots, to verify it against)."""
     from mlx_lm import load
 
     config, total = spec["config"], spec["total_steps"]
     model, tokenizer = load(spec["base_path"])
-    splits = load_splits(spec["dataset_path"], spec["validation_path"], tokenizer, config)
+    splits = load_splits(spec["dataset_path"], spec["validation_path"], tokenizer, config, spec.get("registered"))
     train_set = CacheDataset(splits.train)
     valid_set = CacheDataset(splits.valid) if splits.valid is not None else None
 
@@ -139,6 +142,9 @@ def train(spec: dict[str, Any], work_dir: Path, hooks: Hooks) -> Result:
         loss = evaluate(model=model, dataset=valid_set, batch_size=config["batch_size"],
                         num_batches=config["val_batches"], max_seq_length=config["max_seq_length"])
         model.train()
+        if not math.isfinite(loss):  # e.g. no target tokens in the validation batches: 0/0
+            log.warning("validation loss is %s; reported as absent, never recorded as a number", loss)
+            return None
         return loss
 
     checkpoints = work_dir / "checkpoints"

@@ -13,13 +13,16 @@ import asyncio
 import errno
 import json
 import logging
+import math
 import os
+import shutil
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from uuid import UUID
 
+import grpc
 import nats
 from google.protobuf import json_format
 from opentelemetry import propagate, trace
@@ -33,7 +36,7 @@ from mlxhub.v1 import common_pb2, registry_pb2, trainer_pb2
 from trainer_svc import artifacts, engine, metrics
 from trainer_svc.application import TrainerApplication
 from trainer_svc.config import adapter_config
-from trainer_svc.domain import RUNNING, TERMINAL, TrainingJob
+from trainer_svc.domain import RUNNING, SUCCEEDED, TERMINAL, TrainingJob
 from trainer_svc.lineage import code_commit, library_versions
 from trainer_svc.queue import QueueNames, ensure_streams, heartbeat_subject, progress_subject, work_item
 from trainer_svc.registry_client import RegistryClient
@@ -233,12 +236,19 @@ class Worker:
         watcher = asyncio.create_task(self.heartbeat(message, job, control))
         try:
             outcome = await run_in_own_thread(self.execute, job, control, name=f"train-{job_id}")
+        except Exception:  # e.g. the database refused the last save: the retry finishes the job
+            log.exception("job %s: attempt %s ended without recording how; putting the work item back for a retry, "
+                          "which finishes the job from what this attempt recorded", job_id, job.attempt)
+            outcome = "interrupted"
         finally:
             watcher.cancel()
             self.busy.clear()
             metrics.RUNNING.dec()
-            await self.connection.flush()
         metrics.ATTEMPTS.labels(outcome).inc()
+        if outcome == "interrupted":
+            await message.nak(delay=self.options.heartbeat)  # redelivered: another attempt takes over
+            return
+        await self.connection.flush()
         if outcome == "handed_back":
             handed = await asyncio.to_thread(self.app.get_job, job_id)
             body, headers = work_item(job_id, handed.queue_seq)
@@ -247,14 +257,27 @@ class Worker:
         await message.ack()
 
     async def heartbeat(self, message, job: TrainingJob, control: Control) -> None:
-        last_beat = 0.0
+        """Until cancelled: every `heartbeat` seconds tell JetStream and the reaper that the attempt is alive,
+        and every tick check the job for a cancel request or a newer attempt (fencing). A failed beat (NATS
+        away) or check (database away) is logged and tried again next time; it never ends the task, or the
+        attempt would go on without noticing that it was cancelled or superseded."""
+        last_beat, failing = 0.0, False
         while True:
             if time.monotonic() - last_beat >= self.options.heartbeat:
                 last_beat = time.monotonic()
-                await message.in_progress()
-                beat = {"worker": self.name, "attempt": job.attempt, "time": time.time()}
-                await self.connection.publish(heartbeat_subject(job.id), json.dumps(beat).encode(),
-                                              headers=trace_headers())
+                try:
+                    await message.in_progress()
+                    beat = {"worker": self.name, "attempt": job.attempt, "time": time.time()}
+                    await self.connection.publish(heartbeat_subject(job.id), json.dumps(beat).encode(),
+                                                  headers=trace_headers())
+                    if failing:
+                        log.info("job %s: heartbeats are getting through again", job.id)
+                    failing = False
+                except Exception as exc:  # noqa: BLE001  (NATS away or its buffer full: beat again next time)
+                    if not failing:
+                        log.warning("job %s: heartbeat failed (%s: %s); retrying every %.1fs", job.id,
+                                    type(exc).__name__, exc, self.options.heartbeat)
+                    failing = True
             try:
                 current = await asyncio.to_thread(self.app.get_job, job.id)
             except Exception:  # noqa: BLE001  (database hiccup: try again next tick)
@@ -267,7 +290,12 @@ class Worker:
             await asyncio.sleep(CONTROL_POLL_SECONDS)
 
     def execute(self, job: TrainingJob, control: Control) -> str:
-        """Train, write the adapter, log MLflow, register the version; record how it ended (the outcome)."""
+        """Train, write the adapter, record it (fenced), register the version, record success; the outcome.
+        When an earlier attempt already recorded its adapter, only the idempotent rest is done."""
+        if job.adapter is not None:
+            log.info("job %s: attempt %s trained and recorded its adapter; registering it and finishing the job",
+                     job.id, job.adapter["attempt"])
+            return self.register(job, job.adapter)
         meta, attempt = self.meta(job), job.attempt
         mlflow = MlflowRun(self.settings.home)
         mlflow.start(str(job.id), {**job.config, "model": job.base_version, "dataset": job.dataset,
@@ -281,11 +309,14 @@ class Worker:
             return "failed"
 
         spec = {"base_path": job.base_path, "dataset_path": job.dataset_path, "validation_path": job.validation_path,
-                "config": job.config, "total_steps": job.total_steps, "resume_from": job.resume_from}
+                "config": job.config, "total_steps": job.total_steps, "resume_from": job.resume_from,
+                "registered": (job.dataset_sha256, self.settings.data_roots)}
         try:
             result = engine.train(spec, self.settings.home / "jobs" / str(job.id), JobHooks(self, job, control, mlflow))
         except engine.TrainingFailed as exc:
             return fail(str(exc), self.app.get_job(job.id).step)
+        except HubError as exc:  # the dataset changed since it was registered
+            return fail(exc.message, self.app.get_job(job.id).step)
         except OSError as exc:
             disk = "disk full" if exc.errno == errno.ENOSPC else "cannot write"
             return fail(f"{disk} while saving a checkpoint ({exc})", self.app.get_job(job.id).step)
@@ -304,7 +335,8 @@ class Worker:
             log.info("job %s: %s", job.id, reason)
             self.app.hand_back(job.id, attempt, result.step, reason, meta)
             return "handed_back"
-        dest = self.settings.models_dir / job.output_model / "adapters" / str(job.id)
+        # A directory per attempt: one that a registered version points at is never rewritten.
+        dest = self.settings.models_dir / job.output_model / "adapters" / f"{job.id}-attempt-{attempt}"
         try:
             files = artifacts.write_adapter(dest, result.weights, adapter_config(job.config, job.base_path))
         except OSError as exc:
@@ -312,27 +344,72 @@ class Worker:
             return fail(f"{what} while writing the adapter to {dest} ({exc}); no partial artifact was left",
                         result.step)
         mlflow.end(dest, "FINISHED")
-        final_metrics = {"train_loss": result.loss, "trained_tokens": float(result.trained_tokens)}
-        if result.validation_loss is not None:
-            final_metrics["validation_loss"] = result.validation_loss
+        final_metrics = finite(job.id, {"train_loss": result.loss, "trained_tokens": float(result.trained_tokens),
+                                        "validation_loss": result.validation_loss})
+        adapter = {"path": str(dest), "files": files, "step": result.step,
+                   "loss": final_metrics.get("train_loss", 0.0), "metrics": final_metrics,
+                   "mlflow_run_id": mlflow.run_id, "mlflow_status": mlflow.report()}
+        current = self.app.save_adapter(job.id, attempt, adapter, meta)  # the fence
+        recorded = current.adapter is not None and current.adapter["path"] == str(dest)
+        if not recorded:
+            shutil.rmtree(dest, ignore_errors=True)  # nothing points at it
+        if current.state != RUNNING or current.attempt != attempt:
+            log.warning("job %s: attempt %s was superseded before registering; registering nothing", job.id, attempt)
+            return "superseded"
+        return self.register(current, current.adapter)
+
+    def register(self, job: TrainingJob, adapter: dict) -> str:
+        """Register `adapter` (recorded on the job) as a version and record the job as succeeded. Both steps
+        are idempotent (the version's idempotency key is the job's), so after a crash between them a
+        later attempt does them again and finds the version already registered."""
+        meta, attempt = self.meta(job), job.attempt
+        if not self.app.holds(job.id, attempt):
+            log.warning("job %s: attempt %s was superseded before registering; registering nothing", job.id, attempt)
+            return "superseded"
         parameters = common_pb2.Lineage().parameters
         parameters.update({k: v for k, v in job.config.items()})
         lineage = common_pb2.Lineage(
             base_model=job.base_version, parent_version=job.base_version, dataset=job.dataset,
             dataset_sha256=job.dataset_sha256, parameters=parameters, seed=job.config["seed"],
             library_versions=library_versions(), code_commit=code_commit(), training_job=str(job.id),
-            mlflow_run_id=mlflow.run_id, source="trained",
+            mlflow_run_id=adapter["mlflow_run_id"], source="trained",
         )
         try:
             version = self.registry.create_version(registry_pb2.CreateModelVersionRequest(
-                name=job.output_model, artifact_path=str(dest), description=f"LoRA adapter trained by job {job.id}",
-                metrics=final_metrics, lineage=lineage, idempotency_key=f"training-job/{job.id}",
+                name=job.output_model, artifact_path=adapter["path"],
+                description=f"LoRA adapter trained by job {job.id}", metrics=adapter["metrics"], lineage=lineage,
+                idempotency_key=version_key(job.id),
             ), on_behalf_of=job.created_by)  # the version is the job creator's, not the service's
         except HubError as exc:
-            return fail(f"the adapter was written to {dest} but registering it failed: {exc.message}", result.step)
-        self.app.finish(
-            job.id, attempt, "succeed", meta, step=result.step, loss=result.loss,
-            output_version=f"{version.model}/versions/{version.version}", artifact_path=str(dest),
-            artifact_files=files, mlflow_run_id=mlflow.run_id, mlflow_status=mlflow.report(),
+            if exc.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise  # the registry is away for now: a later attempt registers the recorded adapter
+            reason = f"the adapter was written to {adapter['path']} but registering it failed: {exc.message}"
+            log.warning("job %s failed: %s", job.id, reason)
+            self.app.finish(job.id, attempt, "fail", meta, reason=reason, step=adapter["step"])
+            return "failed"
+        finished = self.app.finish(
+            job.id, attempt, "succeed", meta, step=adapter["step"], loss=adapter["loss"],
+            output_version=f"{version.model}/versions/{version.version}", artifact_path=version.artifact_path,
+            artifact_files=[{"path": f.path, "sha256": f.sha256, "size_bytes": f.size_bytes} for f in version.files],
+            mlflow_run_id=adapter["mlflow_run_id"], mlflow_status=adapter["mlflow_status"],
         )
-        return "succeeded"
+        return "succeeded" if finished.state == SUCCEEDED else "superseded"
+
+
+def version_key(job_id: UUID) -> str:
+    """The idempotency key of the version a job registers: one version per job, whichever attempt asks."""
+    return f"training-job/{job_id}"
+
+
+def finite(job_id: UUID, values: dict[str, float | None]) -> dict[str, float]:
+    """`values` without the absent and the non-finite ones (a NaN or infinity is no measurement; it is
+    logged and left out, never recorded in an event or sent as a version metric)."""
+    kept = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if not math.isfinite(value):
+            log.warning("job %s: %s is %s; left out of the version's metrics", job_id, name, value)
+            continue
+        kept[name] = value
+    return kept
