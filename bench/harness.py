@@ -124,6 +124,7 @@ def service_process(stack: Stack, package: str, log_path: Path, timeout: float =
 def gateway_process(stack: Stack, log_path: Path, timeout: float = 60.0) -> Iterator[str]:
     """A second gateway, as its own process (as `mlx-hub up` runs it); yields its base URL."""
     address = f"127.0.0.1:{free_port()}"
-    with _process("gateway", {**stack.env, "MLXHUB_GATEWAY_ADDR": address}, log_path,
+    env = {**stack.env, "MLXHUB_GATEWAY_ADDR": address, "MLXHUB_GATEWAY_METRICS_ADDR": "127.0.0.1:0"}
+    with _process("gateway", env, log_path,
                   http_ready(f"http://{address}/healthz"), timeout):
         yield f"http://{address}"

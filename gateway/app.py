@@ -266,7 +266,8 @@ async def _handle_error(request: Request, error: Exception) -> Response:
 
 async def _handle_unexpected(request: Request, error: Exception) -> Response:
     """A gateway bug still answers in the route's error shape (uvicorn logs the traceback)."""
-    return _error_response(request, GatewayError(grpc.StatusCode.INTERNAL, "internal gateway error; see the gateway log"))
+    failure = GatewayError(grpc.StatusCode.INTERNAL, "internal gateway error; see the gateway log")
+    return _error_response(request, failure)
 
 
 async def _handle_http_exception(request: Request, error: HTTPException) -> Response:
@@ -294,7 +295,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             Route("/healthz", _healthz, methods=["GET"]),
-            Route("/metrics", _metrics, methods=["GET"]),
+            Route("/metrics", gateway.authenticated(_metrics), methods=["GET"]),
             Route("/health/deep", gateway.authenticated(_deep_health), methods=["GET"]),
             Route("/readyz", gateway.authenticated(gateway.ready), methods=["GET"]),
             Route("/openapi.json", gateway.authenticated(gateway.openapi), methods=["GET"]),

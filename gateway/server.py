@@ -12,8 +12,10 @@ import uvicorn
 
 from gateway.app import create_app
 from mlxhub.config import Settings, load_settings
+from mlxhub.telemetry import start_metrics
 
 log = logging.getLogger(__name__)
+
 
 def _server(settings: Settings, log_level: str) -> uvicorn.Server:
     config = uvicorn.Config(
@@ -36,6 +38,9 @@ def serve(settings: Settings | None = None) -> None:
     settings = settings or load_settings()
     server = _server(settings, "info")
     log.info("gateway listening on %s (openapi: %s/openapi.json)", url(settings), url(settings))
+    # Prometheus scrapes this port without an API key, as it does every service's metrics port;
+    # /metrics on the gateway's own port needs a key like every route but /healthz.
+    log.info("metrics on %s", start_metrics(settings, "gateway"))
     server.run()
 
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORTS = {"registry": 50051, "trainer": 50052, "inference": 50053, "gateway": 8080}
-# Prometheus /metrics per process (the gateway serves /metrics on its own port; "worker" is a
-# standalone trainer worker, `python -m trainer_svc worker`).
-DEFAULT_METRICS_PORTS = {"registry": 9101, "trainer": 9102, "inference": 9103, "worker": 9104}
+# Prometheus /metrics per process, open to the scraper without an API key ("worker" is a standalone
+# trainer worker, `python -m trainer_svc worker`; the gateway's HTTP port also has a keyed /metrics).
+DEFAULT_METRICS_PORTS = {"registry": 9101, "trainer": 9102, "inference": 9103, "worker": 9104, "gateway": 9105}
 LOOPBACK = "127.0.0.1"
 # The principal of MLXHUB_SERVICE_KEY: the hub's own services calling each other. Only it may
 # act on behalf of a user (see mlxhub/auth.py), so no MLXHUB_API_KEYS entry may take the name.

@@ -364,9 +364,7 @@ class Stack:
             out.print(line, markup=False, soft_wrap=True)
 
     def metrics_url(self, child: Child) -> str:
-        """Where Prometheus scrapes `child` (the gateway serves /metrics itself; NATS has none)."""
-        if child.name == "gateway":
-            return f"{child.endpoint}/metrics"
+        """Where Prometheus scrapes `child` (NATS has none)."""
         if f"{child.name}_metrics" not in self.settings.addresses:  # NATS
             return ""
         address = self.settings.metrics_address(child.name)

@@ -1,15 +1,21 @@
 """Bad input at the gateway's edge, through the REAL registry: bodies that are not JSON
 objects or nest without end, request ids smuggled in as Grpc-Metadata-*, and which
-routes stay open when API keys are set. Every answer is a 4xx naming the problem, never a 500."""
+routes stay open when API keys are set. Every bad input is a 4xx naming the problem, never a 500."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import httpx
 import pytest
 
 from gateway.server import running
+from mlxhub.config import load_settings
+from mlxhub.embedded import free_port
 
 INVALID_ARGUMENT = 3
 NOT_OBJECTS = [b"null", b"5", b"true", b"1.5", b'"ab"', b"[]", b'[{"name": "x"}]']
@@ -83,3 +89,41 @@ def test_grpc_metadata_cannot_replace_the_checked_request_id(client):
     response = client.post("/v1/models", json={"name": "other"}, headers={"Grpc-Metadata-X-Request-Id": "forged"})
     last = json.loads(client.get("/v1/events").text.splitlines()[-1])["result"]["event"]
     assert last["metadata"]["requestId"] == response.headers["x-request-id"] != "forged"
+
+
+def test_with_api_keys_only_healthz_is_open_on_the_gateway_port(registry, hub_env):
+    settings = load_settings({**hub_env, "MLXHUB_API_KEYS": "alice=alice-key"})
+    with running(settings) as url, httpx.Client(base_url=url, timeout=15) as http:
+        assert http.get("/healthz").status_code == 200
+        for path in ["/metrics", "/readyz", "/health/deep", "/openapi.json", "/v1/models", "/openai/v1/models"]:
+            assert http.get(path).status_code == 401, path
+        scraped = http.get("/metrics", headers={"Authorization": "Bearer alice-key"})
+        assert scraped.status_code == 200 and "mlxhub_http_requests_total" in scraped.text
+
+
+def test_prometheus_scrapes_the_gateway_metrics_port_without_a_key(hub_env, tmp_path):
+    """`python -m gateway` as deployed: its own metrics port (MLXHUB_GATEWAY_METRICS_ADDR), like every service's."""
+    metrics = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, **hub_env, "MLXHUB_API_KEYS": "alice=alice-key", "MLXHUB_GATEWAY_METRICS_ADDR": metrics}
+    gateway = f"http://{hub_env['MLXHUB_GATEWAY_ADDR']}"
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def get(url: str) -> httpx.Response:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return httpx.get(url, timeout=5)
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+
+    try:
+        assert get(f"{gateway}/healthz").status_code == 200
+        assert get(f"{gateway}/metrics").status_code == 401
+        scraped = get(f"http://{metrics}/metrics")
+        assert scraped.status_code == 200 and "mlxhub_http_requests_total" in scraped.text
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -43,8 +43,7 @@ def stack_env(home: Path) -> dict[str, str]:
     )
     for service in ("registry", "trainer", "inference", "gateway"):
         env[f"MLXHUB_{service.upper()}_ADDR"] = f"127.0.0.1:{free_port()}"
-        if service != "gateway":
-            env[f"MLXHUB_{service.upper()}_METRICS_ADDR"] = f"127.0.0.1:{free_port()}"
+        env[f"MLXHUB_{service.upper()}_METRICS_ADDR"] = f"127.0.0.1:{free_port()}"
     return env
 
 
@@ -251,8 +250,8 @@ def test_endpoints_are_never_broken_across_lines(tmp_path: Path):
     for name in ("registry", "trainer", "inference", "gateway"):
         endpoint = f"http://{settings.address(name)}" if name == "gateway" else settings.address(name)
         stack.children.append(Child(name, [], stack.logs / f"{name}.log", endpoint, lambda: True, {}))
-    wanted = [f"http://{settings.metrics_address(n)}/metrics" for n in ("registry", "trainer", "inference")]
-    wanted += [f"http://{settings.address('gateway')}/metrics", "postgresql://mlxhub:***@db.internal.example:5432/mlxhub",
+    wanted = [f"http://{settings.metrics_address(n)}/metrics" for n in ("registry", "trainer", "inference", "gateway")]
+    wanted += ["postgresql://mlxhub:***@db.internal.example:5432/mlxhub",
                str(stack.logs)] + [str(stack.logs / f"{n}.log") for n in ("registry", "trainer", "inference", "gateway")]
     for terminal, width in ((False, 80), (False, 300), (True, 80)):  # a log file or pipe, and a narrow window
         out = io.StringIO()
@@ -294,8 +293,9 @@ def test_up_with_api_keys_trains_for_the_requester_and_keeps_secrets_out_of_sigh
     try:
         state = up.wait_ready()
         printed = up.output()
-        urls = [f"http://{env[f'MLXHUB_{n}_METRICS_ADDR']}/metrics" for n in ("REGISTRY", "TRAINER", "INFERENCE")]
-        urls += [gateway, f"{gateway}/metrics", str(hub_home / "logs" / "trainer.log")]
+        names = ("REGISTRY", "TRAINER", "INFERENCE", "GATEWAY")
+        urls = [f"http://{env[f'MLXHUB_{n}_METRICS_ADDR']}/metrics" for n in names]
+        urls += [gateway, str(hub_home / "logs" / "trainer.log")]
         assert whole_on_a_line(printed, urls) == [], printed
         assert not any(secret in printed for secret in secrets) and "postgres:***@" in printed, printed
         for private in ("stack.json", "service.key"):
