@@ -24,9 +24,9 @@ import psutil
 import pytest
 from rich.console import Console
 
-from mlxhub.config import load_settings
+from mlxhub.config import SERVICE_PRINCIPAL, load_settings
 from mlxhub.embedded import free_port
-from mlxhub.stack import Child, Stack
+from mlxhub.stack import Child, Stack, with_service_key
 
 ROOT = Path(__file__).resolve().parent.parent
 MLX_HUB = Path(sys.executable).parent / "mlx-hub"
@@ -332,3 +332,20 @@ def test_up_with_api_keys_trains_for_the_requester_and_keeps_secrets_out_of_sigh
         assert not any(secret in logs for secret in secrets), logs
     finally:
         up.kill_leftovers(state)
+
+
+def test_the_service_key_is_made_once_per_home_and_kept_private(tmp_path: Path):
+    env = {"MLXHUB_HOME": str(tmp_path / "hub"), "MLXHUB_API_KEYS": "alice=k1"}
+    first_env, first = with_service_key(env, load_settings(env))
+    key_file = tmp_path / "hub" / "service.key"
+    assert first.service_key and first_env["MLXHUB_SERVICE_KEY"] == first.service_key
+    assert first.api_keys[first.service_key] == SERVICE_PRINCIPAL
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    _, again = with_service_key(env, load_settings(env))
+    assert again.service_key == first.service_key  # the same home keeps its key across restarts
+    given_env, given = with_service_key({**env, "MLXHUB_SERVICE_KEY": "operator-chosen"},
+                                        load_settings({**env, "MLXHUB_SERVICE_KEY": "operator-chosen"}))
+    assert given.service_key == "operator-chosen" and given_env["MLXHUB_SERVICE_KEY"] == "operator-chosen"
+    open_home = {"MLXHUB_HOME": str(tmp_path / "open")}
+    open_env, open_settings = with_service_key(open_home, load_settings(open_home))
+    assert not open_settings.service_key and "MLXHUB_SERVICE_KEY" not in open_env and not (tmp_path / "open" / "service.key").exists()
