@@ -1,16 +1,17 @@
 """Read model for ListTrainingJobs (filter by state and model, newest first) and for
 the reaper's sweeps: a projection of the trainer's log whose rows and tracking
-position are written in one transaction, like the registry's."""
+position are written in one transaction, like the registry's (mlxhub.read_model)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
-from psycopg.sql import SQL, Identifier
+from psycopg import Cursor
+from psycopg.sql import SQL
 
+from mlxhub.read_model import ReadModel
 from trainer_svc.domain import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TrainingJob
 
 COLUMNS = (
@@ -28,30 +29,26 @@ STATE_OF = {
 }
 
 
-class TrainerReadModel(PostgresTrackingRecorder):
+class TrainerReadModel(ReadModel):
     def __init__(self, datastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        self.schema = Identifier(self.datastore.schema)
         self.sql_create_statements.append(
             SQL("CREATE TABLE IF NOT EXISTS {}.trainer_jobs (" + COLUMNS + ")").format(self.schema)
         )
 
-    def process(self, domain_event: Any, tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
-            if isinstance(domain_event, TrainingJob.TrainingJobQueued):
-                curs.execute(
-                    "INSERT INTO trainer_jobs (id, position, model, output_model, state, create_time, update_time)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                    (domain_event.originator_id, tracking.notification_id, domain_event.model.split("/")[0].split("@")[0],
-                     domain_event.output_model, QUEUED, domain_event.timestamp, domain_event.timestamp),
-                )
-            elif type(domain_event) in STATE_OF:
-                curs.execute(
-                    "UPDATE trainer_jobs SET state = %s, update_time = %s WHERE id = %s",
-                    (STATE_OF[type(domain_event)], domain_event.timestamp, domain_event.originator_id),
-                )
-            self._insert_tracking(curs, tracking)
+    def apply(self, domain_event: Any, curs: Cursor, position: int) -> None:
+        if isinstance(domain_event, TrainingJob.TrainingJobQueued):
+            curs.execute(
+                "INSERT INTO trainer_jobs (id, position, model, output_model, state, create_time, update_time)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                (domain_event.originator_id, position, domain_event.model.split("/")[0].split("@")[0],
+                 domain_event.output_model, QUEUED, domain_event.timestamp, domain_event.timestamp),
+            )
+        elif type(domain_event) in STATE_OF:
+            curs.execute(
+                "UPDATE trainer_jobs SET state = %s, update_time = %s WHERE id = %s",
+                (STATE_OF[type(domain_event)], domain_event.timestamp, domain_event.originator_id),
+            )
 
     def list_jobs(self, state: str, model: str, before: int | None, limit: int) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as curs:
@@ -69,4 +66,4 @@ class TrainerProjection(Projection[TrainerReadModel]):
     name = "trainer_read_model"
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.view.process(domain_event, tracking)
+        self.view.process([(domain_event, tracking)])
