@@ -1,10 +1,10 @@
 """gRPC adapter: proto requests in, application commands and queries, proto responses
 out; HubErrors become rich statuses. WatchTrainingJob reads the job's progress
-stream from its start (replay), follows it live, and ends with the final job."""
+stream from its start (replay), follows it live, and ends with the final job; all
+watchers share the process's one NATS connection (`watch.ProgressFeed`)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -12,9 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 
-import nats
 from google.protobuf import json_format, timestamp_pb2
-from nats.js.api import DeliverPolicy
 
 from mlxhub.auth import call_metadata
 from mlxhub.config import Settings
@@ -26,6 +24,7 @@ from trainer_svc.application import TrainerApplication
 from trainer_svc.domain import TERMINAL, TrainingJob
 from trainer_svc.read_model import TrainerReadModel
 from trainer_svc.registry_client import RegistryClient
+from trainer_svc.watch import ProgressFeed
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +77,10 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
     def __init__(self, app: TrainerApplication, read_model: TrainerReadModel, registry: RegistryClient,
                  settings: Settings) -> None:
         self.app, self.read_model, self.registry, self.settings = app, read_model, registry, settings
+        self.feed = ProgressFeed(settings)  # one NATS connection for all of this process's watchers
+
+    def close(self) -> None:
+        self.feed.close()
 
     def meta(self, context) -> dict[str, str]:
         return call_metadata(context, self.settings.api_keys)
@@ -146,28 +149,16 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
     def WatchTrainingJob(self, request, context) -> Iterator[trainer_pb2.WatchTrainingJobResponse]:
         job = self.app.get_job(request.id)
         yield trainer_pb2.WatchTrainingJobResponse(job=job_message(job))
-        loop = asyncio.new_event_loop()
-        connection = None
-        try:
-            connection = loop.run_until_complete(nats.connect(self.settings.nats_url, connect_timeout=2))
-            js = connection.jetstream(timeout=5)
-            loop.run_until_complete(queue.ensure_streams(js, queue.QueueNames.of(self.settings)))
-            subscription = loop.run_until_complete(js.subscribe(
-                queue.progress_subject(job.id), stream=queue.PROGRESS_STREAM, ordered_consumer=True,
-                deliver_policy=DeliverPolicy.ALL,
-            ))
+        with self.feed.follow(job.id) as following:
             version, final, checked = job.version, None, time.monotonic()
             while context.is_active():
-                try:
-                    message = loop.run_until_complete(subscription.next_msg(timeout=WATCH_POLL_SECONDS))
-                except (TimeoutError, nats.errors.TimeoutError):
-                    if final is not None:
-                        break  # the job has ended and its progress is drained
-                    message = None
-                if message is not None:
-                    progress = json_format.Parse(message.data, trainer_pb2.TrainingProgress())
+                data = following.next(WATCH_POLL_SECONDS)
+                if data is None and final is not None:
+                    break  # the job has ended and its progress is drained
+                if data is not None:
+                    progress = json_format.Parse(data, trainer_pb2.TrainingProgress())
                     yield trainer_pb2.WatchTrainingJobResponse(progress=progress)
-                if final is None and (message is None or time.monotonic() - checked >= WATCH_POLL_SECONDS):
+                if final is None and (data is None or time.monotonic() - checked >= WATCH_POLL_SECONDS):
                     checked = time.monotonic()
                     current = self.app.get_job(job.id)
                     if current.state in TERMINAL:
@@ -175,9 +166,5 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
                     elif current.version != version:
                         version = current.version
                         yield trainer_pb2.WatchTrainingJobResponse(job=job_message(current))
-            if final is not None:
-                yield trainer_pb2.WatchTrainingJobResponse(job=job_message(final))
-        finally:
-            if connection is not None:
-                loop.run_until_complete(connection.close())
-            loop.close()
+        if final is not None:
+            yield trainer_pb2.WatchTrainingJobResponse(job=job_message(final))

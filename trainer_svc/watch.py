@@ -1,0 +1,134 @@
+"""Job progress for WatchTrainingJob from one NATS connection per process: every watcher
+gets its own ordered JetStream consumer of its job's progress subject (replay from the
+start, then live), but all of them on one shared connection, served by one event-loop
+thread. A connection per watcher used to cost a socket, a thread's event loop and a
+server-side client for every open stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from typing import Self
+from uuid import UUID
+
+import grpc
+import nats
+from nats.js.api import DeliverPolicy
+
+from mlxhub.config import Settings
+from mlxhub.errors import HubError
+from trainer_svc.queue import PROGRESS_STREAM, QueueNames, ensure_streams, progress_subject
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBE_TIMEOUT = 15.0
+
+
+class ProgressUnavailable(HubError):
+    """NATS, which carries job progress, cannot be reached now: UNAVAILABLE, worth retrying."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "PROGRESS_UNAVAILABLE"
+
+
+class Following:
+    """One watcher's progress messages, in order; read from the watcher's own (gRPC) thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, subscription, inbox: queue.Queue[bytes]) -> None:
+        self.loop, self.subscription, self.inbox = loop, subscription, inbox
+
+    def next(self, timeout: float) -> bytes | None:
+        """The next progress message's payload, or None if none came within `timeout` seconds."""
+        try:
+            return self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        future = asyncio.run_coroutine_threadsafe(self.subscription.unsubscribe(), self.loop)
+        with contextlib.suppress(Exception):  # the connection is already gone: nothing left to remove
+            future.result(5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class ProgressFeed:
+    """The process's one NATS connection for watchers, opened on the first watch (and again after
+    the client gave up reconnecting); `connects` counts the connections it has opened."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.connects = 0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._connection = None
+        self._connecting = asyncio.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._loop.run_forever, name="trainer-watch-nats", daemon=True)
+                self._thread.start()
+            return self._loop
+
+    async def _jetstream(self):
+        async with self._connecting:
+            if self._connection is None or self._connection.is_closed:
+                connection = await nats.connect(self.settings.nats_url, connect_timeout=2, name="mlxhub-trainer-watch")
+                self.connects += 1
+                try:
+                    await ensure_streams(connection.jetstream(timeout=5), QueueNames.of(self.settings))
+                except BaseException:
+                    await connection.close()
+                    raise
+                self._connection = connection
+            return self._connection.jetstream(timeout=5)
+
+    def follow(self, job: UUID | str) -> Following:
+        """Subscribe to `job`'s progress, from its first message; UNAVAILABLE if NATS cannot be reached."""
+        loop = self._running_loop()
+        inbox: queue.Queue[bytes] = queue.Queue()
+
+        async def subscribe():
+            js = await self._jetstream()
+
+            async def deliver(message) -> None:
+                inbox.put(message.data)
+
+            return await js.subscribe(progress_subject(job), stream=PROGRESS_STREAM, ordered_consumer=True,
+                                      deliver_policy=DeliverPolicy.ALL, cb=deliver)
+
+        try:
+            subscription = asyncio.run_coroutine_threadsafe(subscribe(), loop).result(SUBSCRIBE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001  (NATS refused, timed out, or is unreachable)
+            raise ProgressUnavailable(f"job progress cannot be followed now: NATS at {self.settings.nats_url} did not answer "
+                              f"({type(exc).__name__}: {exc}); retry shortly") from None
+        return Following(loop, subscription, inbox)
+
+    def close(self) -> None:
+        """Close the connection (ending every watcher's subscription) and stop the loop's thread."""
+        with self._lock:
+            loop, thread, self._loop = self._loop, self._thread, None
+        if loop is None:
+            return
+
+        async def shut() -> None:
+            if self._connection is not None and not self._connection.is_closed:
+                with contextlib.suppress(Exception):
+                    await self._connection.close()
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(shut(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(5)
+        loop.close()
