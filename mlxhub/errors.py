@@ -12,7 +12,9 @@ import functools
 import logging
 from collections.abc import Callable
 
+import eventsourcing.persistence
 import grpc
+import psycopg
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -100,6 +102,35 @@ class Unauthenticated(HubError):
     reason = "UNAUTHENTICATED"
 
 
+class Unavailable(HubError):
+    """A dependency (the database) cannot be reached right now; the same call may succeed on retry."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "UNAVAILABLE"
+
+
+# Connection-level failures of PostgreSQL, raw (psycopg, its pool's timeout) or as the event
+# store wraps them. Constraint violations (IntegrityError) and SQL errors are not among them.
+DATABASE_UNAVAILABLE = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    eventsourcing.persistence.OperationalError,
+    eventsourcing.persistence.InterfaceError,
+)
+
+
+def database_unavailable(error: BaseException) -> Unavailable:
+    """UNAVAILABLE with the database's own words for what went wrong."""
+    cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return Unavailable(
+        f"the database is unavailable ({cause}); retry shortly (a create with the same idempotency key"
+        " is safe to repeat)",
+        reason="DATABASE_UNAVAILABLE",
+        resource_type="database",
+        resource_name="postgresql",
+    )
+
+
 class PermissionDenied(HubError):
     code = grpc.StatusCode.PERMISSION_DENIED
     reason = "PERMISSION_DENIED"
@@ -133,7 +164,12 @@ def status_of(error: grpc.RpcError) -> status_pb2.Status:
 
 def handlers(service: str) -> tuple[Callable[[Callable], Callable], Callable[[Callable], Callable]]:
     """Decorators for a servicer's unary and server-streaming methods: HubErrors become rich
-    statuses; anything else INTERNAL, logged, with a message that names `service`'s log."""
+    statuses; an unreachable database UNAVAILABLE (retryable) with its cause; anything else
+    INTERNAL, logged, with a message that names `service`'s log."""
+
+    def unavailable(context: grpc.ServicerContext, method: Callable, error: BaseException) -> None:
+        logging.getLogger(method.__module__).warning("%s: database unavailable (%s)", method.__name__, error)
+        abort(context, database_unavailable(error))
 
     def internal(context: grpc.ServicerContext, method: Callable) -> None:
         logging.getLogger(method.__module__).exception("%s failed", method.__name__)
@@ -146,6 +182,8 @@ def handlers(service: str) -> tuple[Callable[[Callable], Callable], Callable[[Ca
                 return method(self, request, context)
             except HubError as error:
                 abort(context, error)
+            except DATABASE_UNAVAILABLE as error:
+                unavailable(context, method, error)
             except Exception:  # noqa: BLE001  (logged by internal())
                 internal(context, method)
 
@@ -158,6 +196,8 @@ def handlers(service: str) -> tuple[Callable[[Callable], Callable], Callable[[Ca
                 yield from method(self, request, context)
             except HubError as error:
                 abort(context, error)
+            except DATABASE_UNAVAILABLE as error:
+                unavailable(context, method, error)
             except Exception:  # noqa: BLE001  (logged by internal())
                 if context.is_active():  # a client that went away is no failure of ours
                     internal(context, method)

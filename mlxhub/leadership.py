@@ -18,6 +18,7 @@ import psycopg
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 2.0
+CONNECT_TIMEOUT_S = 5
 
 
 class Leadership:
@@ -43,7 +44,7 @@ class Leadership:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(self.database_url, autocommit=True) as conn:
+                with psycopg.connect(self.database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                     self._contend(conn)
             except psycopg.Error as exc:
                 log.warning("leadership for %s lost its database session (%s); retrying", self.lock_name, exc)

@@ -21,6 +21,8 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
+from mlxhub.eventstore import reconnect_promptly
+
 log = logging.getLogger(__name__)
 
 POLL_SLICE_SECONDS = 0.05
@@ -29,6 +31,7 @@ POLL_SLICE_SECONDS = 0.05
 class ReadModel(PostgresTrackingRecorder):
     def __init__(self, datastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        reconnect_promptly(self.datastore)
         self.schema = Identifier(self.datastore.schema)
         self._progress = threading.Condition()
         self._processed = 0
