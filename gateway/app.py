@@ -2,7 +2,8 @@
 
 One catch-all route dispatches through the route table built from the proto
 descriptors; upstream methods are called generically by their gRPC path, so
-the app knows no RPC by name. Every failure goes through `errors.error_response`.
+the app knows no RPC by name. Every failure goes through `errors.error_response`
+(`openai.error_response` under /openai/v1, 404 and 405 included).
 """
 
 from __future__ import annotations

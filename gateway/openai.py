@@ -1,5 +1,5 @@
-"""OpenAI-compatible endpoints under `/openai/v1` (chat/completions, completions, models),
-so the official `openai` client and tools built on it work against the hub.
+"""OpenAI-compatible endpoints under `/openai/v1` (chat/completions, completions, models,
+models/{id}), so the official `openai` client and tools built on it work against the hub.
 
 Requests become InferenceService / RegistryService calls on the gateway's upstream
 channels (same auth, request id and trace headers as every route); answers and
@@ -87,8 +87,8 @@ def error_response(
         renamed = request_param(param, body)
         message, param = message.replace(param, renamed), renamed
     code = next((c.name for c in grpc.StatusCode if c.value[0] == status.code), "UNKNOWN").lower()
-    body = {"message": message, "type": ERROR_TYPES.get(http_status, "api_error"), "param": param, "code": code}
-    return JSONResponse({"error": body}, status_code=http_status, headers=headers)
+    error_body = {"message": message, "type": ERROR_TYPES.get(http_status, "api_error"), "param": param, "code": code}
+    return JSONResponse({"error": error_body}, status_code=http_status, headers=headers)
 
 
 def _field(body: dict[str, Any], name: str, kinds: tuple[type, ...], default: Any = None) -> Any:
@@ -110,7 +110,7 @@ def _refuse_not_implemented(body: dict[str, Any], fields: dict[str, Callable[[An
     for name, asks_nothing in fields.items():
         if name in body and not asks_nothing(body[name]):
             raise invalid_argument(
-                f"{name} is not implemented by this server yet; leave it out (the answer would ignore it)", field=name
+                f"{name} is not implemented by MLX Hub yet; leave it out of the request", field=name
             )
 
 
@@ -179,6 +179,7 @@ class OpenAI:
         body = parse_json_object(await read_body(request, self.gateway.settings.max_request_bytes))
         if not isinstance(body.get("model"), str) or not body["model"]:
             raise invalid_argument("model is required", field="model")
+        _field(body, "stream", (bool,))
         _field(body, "stream_options", (dict,))
         return body
 
