@@ -16,25 +16,27 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from prometheus_client import REGISTRY
+from trainer_util import create, register
 
 from gateway.health import deep_health
 from mlxhub.bus import LogPublisher, tracking_recorder
 from mlxhub.eventstore import postgres_env
 from mlxhub.followers import FollowerWatch
-from mlxhub.v1 import common_pb2
+from mlxhub.v1 import common_pb2, trainer_pb2
 from mlxhub.v1 import registry_pb2 as pb
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import Model
 
 SERVICE = "mlxhub.v1.RegistryService"
+TRAINER = "mlxhub.v1.TrainerService"
 
 
 def failures(follower: str) -> float:
     return REGISTRY.get_sample_value("mlxhub_projection_failures_total", {"follower": follower}) or 0.0
 
 
-def health_of(settings, service: str = SERVICE) -> int:
-    with grpc.insecure_channel(settings.address("registry")) as channel:
+def health_of(settings, service: str = SERVICE, server: str = "registry") -> int:
+    with grpc.insecure_channel(settings.address(server)) as channel:
         return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
 
 
@@ -106,6 +108,32 @@ def test_a_follower_that_gets_past_its_failure_reports_serving_again(registry, r
     assert followers_check(settings)["ok"]
     names = [m.name for m in registry_stub.ListModels(pb.ListModelsRequest()).models]
     assert names == ["first", "second"]
+
+
+@pytest.fixture
+def trainer_workers() -> int:
+    return 0  # the trainer test below needs its projection, not training
+
+
+def test_the_trainer_projection_is_supervised_too(trainer, trainer_stub, registry_stub, tiny_model, training_chats,
+                                                  settings):
+    register(registry_stub, tiny_model, training_chats)
+    with psycopg.connect(settings.database_url, autocommit=True,
+                         options=f"-c search_path={settings.database_schema}") as conn:
+        conn.execute("ALTER TABLE trainer_jobs RENAME TO trainer_jobs_away")
+        counted = failures("trainer_read_model")
+        started = time.monotonic()
+        job = create(trainer_stub, key="while-stuck")
+        assert time.monotonic() - started < 5.0
+        eventually(lambda: health_of(settings, TRAINER, "trainer") == health_pb2.HealthCheckResponse.NOT_SERVING,
+                   what="NOT_SERVING")
+        assert failures("trainer_read_model") > counted
+        assert "trainer_read_model is stuck at position" in followers_check(settings)["detail"]
+        conn.execute("ALTER TABLE trainer_jobs_away RENAME TO trainer_jobs")
+    eventually(lambda: health_of(settings, TRAINER, "trainer") == health_pb2.HealthCheckResponse.SERVING,
+               timeout=30, what="SERVING")
+    listed = trainer_stub.ListTrainingJobs(trainer_pb2.ListTrainingJobsRequest()).jobs
+    assert [j.id for j in listed] == [job.id]
 
 
 def test_a_publisher_stopped_by_an_event_is_reported_and_resumes(settings, nats_url):
