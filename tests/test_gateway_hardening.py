@@ -90,6 +90,12 @@ def test_grpc_metadata_cannot_replace_the_checked_request_id(client):
     last = json.loads(client.get("/v1/events").text.splitlines()[-1])["result"]["event"]
     assert last["metadata"]["requestId"] == response.headers["x-request-id"] != "forged"
 
+    # A repeated X-Request-Id: the first one counts, as for Authorization.
+    response = client.post("/v1/models", json={"name": "third"}, headers=[("X-Request-Id", "req-first"),
+                                                                         ("X-Request-Id", "req-second")])
+    last = json.loads(client.get("/v1/events").text.splitlines()[-1])["result"]["event"]
+    assert response.headers["x-request-id"] == last["metadata"]["requestId"] == "req-first"
+
 
 def test_with_api_keys_only_healthz_is_open_on_the_gateway_port(registry, hub_env):
     settings = load_settings({**hub_env, "MLXHUB_API_KEYS": "alice=alice-key"})
