@@ -50,3 +50,24 @@ def test_two_trainers_share_one_projection_publisher_and_reaper(registry_stub, h
     finally:
         first.stop(grace=1)
         second.stop(grace=1)
+
+
+def test_a_non_finite_loss_in_an_event_does_not_stop_the_publisher():
+    """An event recorded with a NaN validation loss (as an older worker could) is still described for NATS."""
+    import json
+    import math
+    import uuid
+    from datetime import UTC, datetime
+
+    from trainer_svc.domain import TrainingJob
+    from trainer_svc.server import describe
+
+    now = datetime.now(UTC)
+    event = TrainingJob.CheckpointSaved(
+        originator_id=uuid.uuid4(), originator_version=3, timestamp=now, step=5, path="/ckpt", sha256="0" * 64,
+        validation_loss=math.nan, loss=math.inf, save_time=now, meta={},
+    )
+    subject, payload = describe(event, 7)
+    assert subject == "mlxhub.events.training_job.CheckpointSaved"
+    data = json.loads(payload)["data"]
+    assert (data["validation_loss"], data["loss"]) == ("NaN", "Infinity")

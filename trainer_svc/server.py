@@ -9,6 +9,7 @@ reaper run on the leading replica only (mlxhub.leadership), the first two superv
 from __future__ import annotations
 
 import logging
+import math
 import os
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,10 @@ ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "origina
 
 
 def json_safe(value: Any) -> Any:
+    """Event data as JSON can carry it: a NaN or infinite loss (which an older worker could record)
+    becomes the string protobuf's JSON uses, so that it cannot stop the NATS publisher."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
