@@ -61,8 +61,9 @@ class Failure:
     error: str
 
     def describe(self) -> str:
-        where = f"at position {self.position} ({self.event_type})" if self.position is not None else "before any event"
-        return f"{self.follower} is stuck {where}: {self.error}"
+        if self.position is None:
+            return f"{self.follower} is failing: {self.error}"
+        return f"{self.follower} is stuck at position {self.position} ({self.event_type}): {self.error}"
 
 
 def event_type_of(topic: str) -> str:
@@ -109,7 +110,7 @@ class FollowerWatch:
             self.failing.set()
         return self
 
-    def failed(self, error: BaseException, after: int | None = None) -> Failure:
+    def failed(self, error: BaseException) -> Failure:
         """Log, count and record a failure; `error` is an EventFailed when the event is known."""
         if isinstance(error, EventFailed):
             failure = Failure(self.follower, error.position, error.event_type, str(error))
