@@ -70,7 +70,7 @@ def parse_json(raw: bytes) -> Any:
     """The body as a JSON value; INVALID_ARGUMENT when it is not JSON or nests too deep."""
     try:
         value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:  # not UTF-8, not JSON, or an integer longer than Python converts
         raise invalid_argument(f"request body is not valid JSON: {error}") from None
     except RecursionError:  # json's parser gives up near the interpreter's recursion limit
         raise _too_deep() from None

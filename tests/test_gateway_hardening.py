@@ -53,6 +53,10 @@ def test_a_body_that_is_not_a_json_object_is_400_on_every_route_with_a_body(clie
     assert events == ["ModelRegistered"]
 
 
+def test_a_number_too_long_to_convert_is_400(client):
+    assert_invalid(client.post("/v1/models", content=b'{"name": "x", "tags": {"a": ' + b"1" * 5000 + b"}}"), "JSON")
+
+
 def test_a_json_string_body_is_not_read_character_by_character(client):
     body = assert_invalid(client.post("/v1/models", content=b'"abc"'), "not a string")
     assert "unknown field" not in body["message"]
