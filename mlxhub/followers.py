@@ -83,6 +83,13 @@ def failing_followers(conn: psycopg.Connection, service: str | None = None) -> l
     return [Failure(*row) for row in rows]
 
 
+def create_failures_table(conn: psycopg.Connection) -> None:
+    try:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {FAILURES_TABLE} ({FAILURES_COLUMNS})")
+    except psycopg.errors.UniqueViolation:
+        pass  # another follower created it at the same moment
+
+
 class FollowerWatch:
     """What one follower reports: each failure (logged, counted, recorded) and getting past it."""
 
@@ -100,7 +107,7 @@ class FollowerWatch:
         """Take over a failure that an earlier leader recorded, so that getting past it clears it."""
         try:
             with connect(self.settings, autocommit=True, connect_timeout=DB_TIMEOUT_S) as conn:
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {FAILURES_TABLE} ({FAILURES_COLUMNS})")
+                create_failures_table(conn)
                 found = [f for f in failing_followers(conn, self.service) if f.follower == self.follower]
         except psycopg.Error as exc:
             log.warning("cannot read the recorded failures of %s (%s)", self.follower, exc)
@@ -144,6 +151,7 @@ class FollowerWatch:
     def _record(self, failure: Failure | None) -> None:
         try:
             with connect(self.settings, autocommit=True, connect_timeout=DB_TIMEOUT_S) as conn:
+                create_failures_table(conn)
                 if failure is None:
                     conn.execute(f"DELETE FROM {FAILURES_TABLE} WHERE follower = %s", (self.follower,))
                 else:
