@@ -105,7 +105,8 @@ NOT_IMPLEMENTED = {
 def test_fields_not_implemented_yet_are_refused_by_name(tiny_url):
     client = openai_client(tiny_url)
     with pytest.raises(openai.BadRequestError) as caught:  # asked for JSON: must not get prose and a 200
-        client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=2, response_format={"type": "json_object"})
+        client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=2,
+                                       response_format={"type": "json_object"})
     assert caught.value.body["param"] == "response_format" and "not implemented" in caught.value.body["message"]
 
     for name, value in NOT_IMPLEMENTED.items():
