@@ -59,6 +59,7 @@ def write_adapter(dest: Path, weights: dict[str, Any], adapter_config: dict[str,
         files = []
         for file in sorted(tmp.iterdir()):
             _fsync(file)
+            file.chmod(0o444)  # read-only: a registered version records these bytes' hashes
             files.append({"path": file.name, "sha256": sha256_file(file), "size_bytes": file.stat().st_size})
         _fsync(tmp)
         os.rename(tmp, dest)

@@ -15,4 +15,4 @@ LOSS = Gauge("mlxhub_trainer_loss", "Training loss of the last step", ["worker"]
 PEAK_MEMORY = Gauge("mlxhub_trainer_peak_memory_bytes", "Peak memory of the running job", ["worker"])
 RUNNING = Gauge("mlxhub_trainer_running_jobs", "Jobs this process's workers are training now")
 ATTEMPTS = Counter("mlxhub_trainer_attempts_total", "Attempts that ended, by outcome (succeeded, failed, cancelled, "
-                   "handed_back, superseded)", ["outcome"])
+                   "handed_back, superseded, interrupted: ended without recording how, retried)", ["outcome"])
