@@ -74,12 +74,15 @@ _64_BIT = {_T.TYPE_INT64, _T.TYPE_SINT64, _T.TYPE_SFIXED64, _T.TYPE_UINT64, _T.T
 _FORM_PATTERNS = {
     bounds_pb2.STRING_FORM_NAME: f"^{names.NAME_PATTERN}$",
     bounds_pb2.STRING_FORM_MODEL_REFERENCE: "^" + re.sub(r"\(\?P<\w+>", "(", names.REFERENCE_PATTERN) + "$",
+    bounds_pb2.STRING_FORM_UUID: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
 }
+_UNSIGNED_64 = {_T.TYPE_UINT64, _T.TYPE_FIXED64}
 
 
 def _number_keywords(field: FieldDescriptor, b: bounds_pb2.FieldBounds, schema: dict[str, Any]) -> None:
     """minimum / maximum (JSON numbers) or a digits pattern (64-bit integers travel as strings)."""
     if field.type in _64_BIT:
+        schema["pattern"] = "^[0-9]+$" if field.type in _UNSIGNED_64 else "^-?[0-9]+$"
         if b.HasField("minimum") and not b.HasField("maximum") and b.minimum in (0, 1) and not b.exclusive_minimum:
             schema["pattern"] = "^[0-9]+$" if b.minimum == 0 else "^0*[1-9][0-9]*$"
         elif b.HasField("minimum") or b.HasField("maximum"):
@@ -107,6 +110,10 @@ def _constrained(field: FieldDescriptor, b: bounds_pb2.FieldBounds, schema: dict
             schema["maxLength"] = b.max_length
         if b.form in _FORM_PATTERNS:
             schema["pattern"] = _FORM_PATTERNS[b.form]
+        if b.form == bounds_pb2.STRING_FORM_UUID:
+            schema["format"] = "uuid"
+        if b.allowed:
+            schema["enum"] = list(b.allowed)
     elif schema.get("type") in ("integer", "number") or field.type in _64_BIT:
         _number_keywords(field, b, schema)
     return schema
@@ -174,6 +181,11 @@ class _Schemas:
             schema = self.value(field, b)
             if _excludes_zero(field, b) and not bounds.is_required(field):
                 schema["description"] = "0 or omitted: the default."
+        if bounds.is_required(field):  # proto3 reads an empty value as unset, so it must not be empty
+            if field.is_repeated:
+                schema["minItems" if schema["type"] == "array" else "minProperties"] = 1
+            elif field.type == _T.TYPE_STRING:
+                schema["minLength"] = max(1, schema.get("minLength", 0))
         behaviors = bounds.behaviors(field)
         if field_behavior_pb2.OUTPUT_ONLY in behaviors:
             schema["readOnly"] = True

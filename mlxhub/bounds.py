@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ _NUMBERS = frozenset({
 FORM_HINTS = {
     bounds_pb2.STRING_FORM_NAME: names.NAME_RULE,
     bounds_pb2.STRING_FORM_MODEL_REFERENCE: f"NAME, NAME@ALIAS or NAME/versions/N ({names.NAME_RULE})",
+    bounds_pb2.STRING_FORM_UUID: "a UUID",
 }
 
 
@@ -117,6 +119,13 @@ def _string_problem(path: str, value: str, b: bounds_pb2.FieldBounds, label: str
             names.parse_reference(value)
         except ValueError as error:
             return Problem(path, str(error))
+    if b.form == bounds_pb2.STRING_FORM_UUID:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            return Problem(path, f"{label} {value!r} is not a UUID")
+    if b.allowed and value not in b.allowed:
+        return Problem(path, f"{label} must be one of {', '.join(b.allowed)}, got {value!r}")
     return None
 
 

@@ -48,6 +48,13 @@ def test_required_read_only_and_enums_are_declared(document):
     fine_tune = document["components"]["schemas"]["mlxhub.v1.FineTuneType"]
     assert fine_tune["enum"] == ["FINE_TUNE_TYPE_UNSPECIFIED", "FINE_TUNE_TYPE_LORA", "FINE_TUNE_TYPE_DORA"]
 
+    role = schema_of(document, inference_pb2.ChatMessage)["properties"]["role"]
+    assert role["enum"] == ["system", "user", "assistant"] and role["minLength"] == 1
+    job_id = document["paths"]["/v1/training/jobs/{id}"]["get"]["parameters"][0]["schema"]
+    assert job_id["format"] == "uuid" and re.fullmatch(job_id["pattern"][1:-1], "0f8e5c1a-9d2b-4c3e-8f00-123456789abc")
+    seed = schema_of(document, inference_pb2.SamplingParams)["properties"]["seed"]
+    assert seed == {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"}
+
     resolve = document["paths"]["/v1/models:resolve"]["get"]["parameters"]
     assert [(p["name"], p["required"]) for p in resolve] == [("reference", True)]
     # A body that shares the request with the path: the path's field is neither in it nor required there.
