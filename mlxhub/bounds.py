@@ -159,7 +159,8 @@ def _field_problem(message: Message, field: FieldDescriptor, b: bounds_pb2.Field
             return Problem(path, f"{path} has {len(values)} elements; the limit is {b.max_items}")
         for i, value in enumerate(values):
             if found := _value_problem(f"{path}[{i}]", field, value, b.items, False):
-                return found
+                # an element of a list of scalars is reported as the list (the message says which one)
+                return found if field.type == _T.TYPE_MESSAGE else Problem(path, found.message)
         return None
     if field.type == _T.TYPE_MESSAGE:
         if _is_well_known(field) or not message.HasField(field.name):
