@@ -6,11 +6,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from mlxhub import bounds
 from mlxhub.errors import InvalidArgument
+from mlxhub.v1 import inference_pb2
 
 DEFAULT_MAX_TOKENS = 512
-MAX_STOP_STRINGS = 8
-MAX_STOP_LENGTH = 128
+# Declared in inference.proto (`(mlxhub.v1.bounds)` on SamplingParams.stop).
+_STOP_BOUNDS = bounds.of(inference_pb2.SamplingParams, "stop")
+MAX_STOP_STRINGS = _STOP_BOUNDS.max_items
+MAX_STOP_LENGTH = _STOP_BOUNDS.items.max_length
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ from inference_svc.cache import ModelSpec
 from inference_svc.engine import CANCELLED, LENGTH, STOP, Chunk, Done, Engine, Failed, Job
 from inference_svc.genai import generation_span
 from inference_svc.sampling import from_proto
+from mlxhub import bounds
 from mlxhub.errors import InvalidArgument, UpstreamError, handlers
 from mlxhub.names import parse_reference, version_name
 from mlxhub.v1 import inference_pb2 as pb
 from mlxhub.v1 import inference_pb2_grpc, registry_pb2, registry_pb2_grpc
 
 FORWARDED_METADATA = ("authorization", "x-request-id")  # trace context: by the channel's interceptor
-ROLES = ("system", "user", "assistant")
+ROLES = tuple(bounds.of(pb.ChatMessage, "role").allowed)  # declared in inference.proto
 MAX_GROUP = 64  # most tokens one stream message carries
 POLL_S = 0.25  # how often a waiting handler checks that its client is still there
 RESOLVE_TIMEOUT_S = 10.0
