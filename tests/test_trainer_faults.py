@@ -12,6 +12,7 @@ from datetime import UTC
 from pathlib import Path
 from uuid import UUID
 
+import grpc
 import nats
 import pytest
 from google.protobuf import json_format
@@ -20,6 +21,7 @@ from trainer_util import create, register, wait
 from mlxhub.v1 import registry_pb2
 from mlxhub.v1 import trainer_pb2 as S
 from trainer_svc import artifacts, engine
+from trainer_svc.worker import Worker
 
 
 @pytest.fixture
@@ -85,10 +87,12 @@ def test_an_attempt_superseded_after_training_registers_nothing(hub, trainer, se
     assert [str(p) for p in (settings.models_dir / "tiny" / "adapters").iterdir()] == [job.artifact_path]
 
 
+@pytest.mark.parametrize("trainer_workers", [0])  # a worker starts once the file has changed
 @pytest.mark.parametrize("change", ["edited", "swapped_for_a_symlink"])
-def test_a_dataset_changed_after_registration_fails_the_job_naming_both_hashes(hub, training_chats, tmp_path,
-                                                                              change):
+def test_a_dataset_changed_after_registration_is_refused_naming_both_hashes(hub, trainer, settings, trainer_options,
+                                                                           training_chats, tmp_path, change):
     trainer_stub, registry_stub = hub
+    job = create(trainer_stub)  # queued while the file is as registered
     registered = hashlib.sha256(training_chats.read_bytes()).hexdigest()
     if change == "edited":
         with training_chats.open("a") as handle:
@@ -101,10 +105,18 @@ def test_a_dataset_changed_after_registration_fails_the_job_naming_both_hashes(h
         training_chats.unlink()
         os.symlink(outside, training_chats)
         words = [str(training_chats), str(outside), "outside the data roots"]
-    job = wait(trainer_stub, create(trainer_stub).id)
-    assert job.state == S.TRAINING_JOB_STATE_FAILED, job
-    for word in words:
-        assert word in job.failure_reason
+    with pytest.raises(grpc.RpcError) as caught:  # a new job is refused at once
+        create(trainer_stub, key="after-the-change")
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert all(word in caught.value.details() for word in words), caught.value.details()
+    worker = Worker(settings, trainer.app, trainer_options, name="late").start()
+    try:
+        failed = wait(trainer_stub, job.id)  # the queued one: its worker checks before training
+    finally:
+        worker.stop()
+    assert failed.state == S.TRAINING_JOB_STATE_FAILED, failed
+    assert all(word in failed.failure_reason for word in words), failed.failure_reason
+    assert failed.step == 0
     assert registry_stub.GetModel(registry_pb2.GetModelRequest(name="tiny")).model.latest_version == 1
 
 

@@ -89,8 +89,10 @@ def total_steps(config: dict[str, Any], train_records: int) -> int:
     return config["iters"]
 
 
-def check(dataset_format: str, dataset_path: str, validation_path: str, tokenizer, config: dict[str, Any]) -> Splits:
-    """Raise INVALID_ARGUMENT naming the field if the job could not train on this data."""
+def check(dataset_format: str, dataset_path: str, validation_path: str, tokenizer, config: dict[str, Any],
+          registered: tuple[str, tuple[Path, ...]] | None = None) -> Splits:
+    """Raise INVALID_ARGUMENT naming the field if the job could not train on this data (FAILED_PRECONDITION
+    if, given `registered`, the file is no longer what was registered)."""
     if dataset_format in ("CHAT", "COMPLETIONS") and not getattr(tokenizer, "chat_template", None):
         raise InvalidArgument(
             f"dataset is in {dataset_format.lower()} format but the model's tokenizer has no chat template; "
@@ -101,7 +103,7 @@ def check(dataset_format: str, dataset_path: str, validation_path: str, tokenize
         raise InvalidArgument("config.mask_prompt needs a chat or completions dataset; this one is text",
                               field="config.mask_prompt")
     try:
-        splits = load_splits(dataset_path, validation_path, tokenizer, config)
+        splits = load_splits(dataset_path, validation_path, tokenizer, config, registered)
     except (OSError, ValueError, KeyError) as exc:
         raise InvalidArgument(f"dataset cannot be read for training: {exc}", field="dataset") from None
     for name, data, field in (("training", splits.train, "dataset"), ("validation", splits.valid, "config")):

@@ -31,8 +31,10 @@ def load_tokenizer(model_dir: str):
     return load(Path(model_dir))
 
 
-def prepare(request: trainer_pb2.CreateTrainingJobRequest, registry: RegistryClient, metadata) -> dict[str, Any]:
-    """Keyword arguments for `TrainerApplication.create_job` (minus who and why)."""
+def prepare(request: trainer_pb2.CreateTrainingJobRequest, registry: RegistryClient, metadata,
+            data_roots: tuple[Path, ...]) -> dict[str, Any]:
+    """Keyword arguments for `TrainerApplication.create_job` (minus who and why). The dataset is read
+    as the worker will read it: only if it is still the file registered, under one of `data_roots`."""
     if not request.model:
         raise InvalidArgument("model is empty; give NAME, NAME@ALIAS or NAME/versions/N", field="model")
     if not request.dataset:
@@ -60,7 +62,7 @@ def prepare(request: trainer_pb2.CreateTrainingJobRequest, registry: RegistryCli
     except Exception as exc:  # noqa: BLE001  (transformers raises many kinds)
         raise InvalidArgument(f"the tokenizer of {request.model!r} cannot be loaded: {exc}", field="model") from None
     fmt = registry_pb2.DatasetFormat.Name(dataset.format).removeprefix("DATASET_FORMAT_")
-    splits = data.check(fmt, dataset.path, validation_path, tokenizer, config)
+    splits = data.check(fmt, dataset.path, validation_path, tokenizer, config, (dataset.sha256, data_roots))
     return {
         "model": request.model,
         "base_version": version_name(version.model, version.version),

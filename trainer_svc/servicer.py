@@ -96,7 +96,7 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         meta = self.meta(context)
         job = self.app.existing_job(meta["principal"], request.idempotency_key)
         if job is None:
-            fields = intake.prepare(request, self.registry, forwarded(context))
+            fields = intake.prepare(request, self.registry, forwarded(context), self.settings.data_roots)
             job = self.app.create_job(principal=meta["principal"], idempotency_key=request.idempotency_key,
                                       meta=meta, **fields)
             self.enqueue(job)
