@@ -4,6 +4,10 @@ mid-job leaves its work item to be redelivered after `ack_wait`. While training 
 calls `msg.in_progress()` and publishes a heartbeat every few seconds, and watches
 the job for a cancel request or for another attempt having taken over (fencing).
 Asked to stop, it checkpoints at the next step and hands the job back to the queue.
+A trained adapter goes to a directory of the attempt's own and is recorded on the job
+before it is registered; an attempt interrupted after that (its last save refused, the
+registry away, the process killed) is finished by the next one, which registers the
+recorded adapter under the job's idempotency key and finds the version if it exists.
 The work item carries the creating request's trace context, so the training span
 continues the trace that started at the gateway."""
 
