@@ -145,4 +145,4 @@ def test_an_idle_trainer_stops_at_once_on_sigterm(hub_env, hub_home):
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        assert took < 3.0, f"stop {attempt + 1} took {took:.1f}s:\n{log.read_text()[-3000:]}"
+        assert took < 4.0, f"stop {attempt + 1} took {took:.1f}s:\n{log.read_text()[-3000:]}"
