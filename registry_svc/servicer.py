@@ -14,6 +14,7 @@ from typing import Any
 from eventsourcing.projection import ApplicationSubscription
 from google.protobuf import json_format, timestamp_pb2
 
+from mlxhub import bounds
 from mlxhub.auth import call_metadata
 from mlxhub.errors import InvalidArgument, NotFound, handlers
 from mlxhub.names import version_name
@@ -26,6 +27,8 @@ from registry_svc.read_model import RegistryReadModel
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 50
+# The lineage fields the registry sets itself (OUTPUT_ONLY in common.proto); a caller's values are dropped.
+LINEAGE_OUTPUT_ONLY = tuple(f.name for f in common_pb2.Lineage.DESCRIPTOR.fields if bounds.is_output_only(f))
 MAX_PAGE_SIZE = 1000
 
 
@@ -195,7 +198,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             lineage = json_format.MessageToDict(request.lineage, preserving_proto_field_name=True)
         except json_format.SerializeToJsonError as exc:  # a NaN or Infinity in lineage.parameters
             raise InvalidArgument(f"lineage is not valid ({exc}); give finite numbers", field="lineage") from None
-        for generated in ("model", "version", "files", "create_time", "created_by"):
+        for generated in LINEAGE_OUTPUT_ONLY:
             lineage.pop(generated, None)
         model, version = self.app.create_version(
             request.name, request.artifact_path, request.description, dict(request.metrics), lineage,

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16mlxhub/v1/common.proto\x12\tmlxhub.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n\x0c\x41rtifactFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\"\x9e\x04\n\x07Lineage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x16\n\x0eparent_version\x18\x04 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x61taset_sha256\x18\x06 \x01(\t\x12+\n\nparameters\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04seed\x18\x08 \x01(\x03\x12\x41\n\x10library_versions\x18\t \x03(\x0b\x32\'.mlxhub.v1.Lineage.LibraryVersionsEntry\x12\x13\n\x0b\x63ode_commit\x18\n \x01(\t\x12\x14\n\x0ctraining_job\x18\x0b \x01(\t\x12\x15\n\rmlflow_run_id\x18\x0c \x01(\t\x12\x0e\n\x06source\x18\r \x01(\t\x12\x15\n\rsource_sha256\x18\x0e \x01(\t\x12\x12\n\nsource_uri\x18\x0f \x01(\t\x12&\n\x05\x66iles\x18\x10 \x03(\x0b\x32\x17.mlxhub.v1.ArtifactFile\x12/\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x12 \x01(\t\x1a\x36\n\x14LibraryVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"H\n\rEventMetadata\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x10\n\x08trace_id\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16mlxhub/v1/common.proto\x12\tmlxhub.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n\x0c\x41rtifactFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\"\xbc\x04\n\x07Lineage\x12\x13\n\x05model\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07version\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x12\n\nbase_model\x18\x03 \x01(\t\x12\x16\n\x0eparent_version\x18\x04 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x05 \x01(\t\x12\x16\n\x0e\x64\x61taset_sha256\x18\x06 \x01(\t\x12+\n\nparameters\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04seed\x18\x08 \x01(\x03\x12\x41\n\x10library_versions\x18\t \x03(\x0b\x32\'.mlxhub.v1.Lineage.LibraryVersionsEntry\x12\x13\n\x0b\x63ode_commit\x18\n \x01(\t\x12\x14\n\x0ctraining_job\x18\x0b \x01(\t\x12\x15\n\rmlflow_run_id\x18\x0c \x01(\t\x12\x0e\n\x06source\x18\r \x01(\t\x12\x15\n\rsource_sha256\x18\x0e \x01(\t\x12\x12\n\nsource_uri\x18\x0f \x01(\t\x12,\n\x05\x66iles\x18\x10 \x03(\x0b\x32\x17.mlxhub.v1.ArtifactFileB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x12 \x01(\tB\x04\xe2\x41\x01\x03\x1a\x36\n\x14LibraryVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"H\n\rEventMetadata\x12\x11\n\tprincipal\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x10\n\x08trace_id\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +36,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LINEAGE_LIBRARYVERSIONSENTRY']._loaded_options = None
   _globals['_LINEAGE_LIBRARYVERSIONSENTRY']._serialized_options = b'8\001'
-  _globals['_ARTIFACTFILE']._serialized_start=100
-  _globals['_ARTIFACTFILE']._serialized_end=164
-  _globals['_LINEAGE']._serialized_start=167
-  _globals['_LINEAGE']._serialized_end=709
-  _globals['_LINEAGE_LIBRARYVERSIONSENTRY']._serialized_start=655
-  _globals['_LINEAGE_LIBRARYVERSIONSENTRY']._serialized_end=709
-  _globals['_EVENTMETADATA']._serialized_start=711
-  _globals['_EVENTMETADATA']._serialized_end=783
+  _globals['_LINEAGE'].fields_by_name['model']._loaded_options = None
+  _globals['_LINEAGE'].fields_by_name['model']._serialized_options = b'\342A\001\003'
+  _globals['_LINEAGE'].fields_by_name['version']._loaded_options = None
+  _globals['_LINEAGE'].fields_by_name['version']._serialized_options = b'\342A\001\003'
+  _globals['_LINEAGE'].fields_by_name['files']._loaded_options = None
+  _globals['_LINEAGE'].fields_by_name['files']._serialized_options = b'\342A\001\003'
+  _globals['_LINEAGE'].fields_by_name['create_time']._loaded_options = None
+  _globals['_LINEAGE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_LINEAGE'].fields_by_name['created_by']._loaded_options = None
+  _globals['_LINEAGE'].fields_by_name['created_by']._serialized_options = b'\342A\001\003'
+  _globals['_ARTIFACTFILE']._serialized_start=133
+  _globals['_ARTIFACTFILE']._serialized_end=197
+  _globals['_LINEAGE']._serialized_start=200
+  _globals['_LINEAGE']._serialized_end=772
+  _globals['_LINEAGE_LIBRARYVERSIONSENTRY']._serialized_start=718
+  _globals['_LINEAGE_LIBRARYVERSIONSENTRY']._serialized_end=772
+  _globals['_EVENTMETADATA']._serialized_start=774
+  _globals['_EVENTMETADATA']._serialized_end=846
 # @@protoc_insertion_point(module_scope)
