@@ -1,6 +1,9 @@
 """Loaded model versions under a memory budget: LRU eviction of idle versions and an
-idle unload after `keep_alive` seconds (like Ollama's keep_alive). Only the engine
-thread mutates it; readers (ListLoadedModels) take the lock for a snapshot."""
+idle unload after `keep_alive` seconds (like Ollama's keep_alive). A version's size is
+estimated from its files before it loads (`inference_svc.footprint`), so one that cannot
+fit is refused, and idle versions make room for one that can, before anything is
+allocated. Only the engine thread mutates it; readers (ListLoadedModels) take the lock
+for a snapshot."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_svc import metrics
+from inference_svc.integrity import RecordedFile
 from mlxhub.errors import ResourceExhausted
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,9 @@ class ModelSpec:
     path: str
     adapter_path: str = ""
     base_version: str = ""
+    # The sha256 the registry recorded for the files of `path` and of `adapter_path`.
+    files: tuple[RecordedFile, ...] = ()
+    adapter_files: tuple[RecordedFile, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -46,8 +53,11 @@ class Entry:
 
 class ModelCache:
     def __init__(self, load: Callable[[ModelSpec], Any], budget_bytes: int, keep_alive_s: float,
-                 on_unload: Callable[[Entry], None] | None = None) -> None:
+                 on_unload: Callable[[Entry], None] | None = None,
+                 estimate: Callable[[ModelSpec], int] | None = None) -> None:
+        """`estimate`: a version's bytes once loaded, from its files (None: only known after loading)."""
         self._load = load
+        self._estimate = estimate
         self.budget_bytes = budget_bytes
         self.keep_alive_s = keep_alive_s
         self._on_unload = on_unload or (lambda entry: None)
@@ -73,24 +83,11 @@ class ModelCache:
         return entry
 
     def _admit(self, spec: ModelSpec) -> Entry:
+        if self._estimate is not None:
+            self._make_room(spec, self._estimate(spec), "an estimated ")
         loaded = self._load(spec)
         need = loaded.nbytes
-        if need > self.budget_bytes:
-            raise ResourceExhausted(
-                f"{spec.version} needs {need / GB:.2f} GB, more than the inference memory budget of "
-                f"{self.budget_bytes / GB:.2f} GB; raise MLXHUB_INFERENCE_MEMORY_GB",
-                resource_type="model version", resource_name=spec.version, reason="MEMORY_BUDGET",
-            )
-        for victim in [e for e in self._entries.values() if e.active == 0]:  # least recently used first
-            if self.used_bytes + need <= self.budget_bytes:
-                break
-            self._unload(victim, "lru")
-        if self.used_bytes + need > self.budget_bytes:
-            raise ResourceExhausted(
-                f"cannot load {spec.version}: the versions in use fill the {self.budget_bytes / GB:.2f} GB budget; "
-                "retry when they are idle", resource_type="model version", resource_name=spec.version,
-                reason="MEMORY_BUDGET",
-            )
+        self._make_room(spec, need, "")
         entry = Entry(spec, loaded)
         with self.lock:
             self._entries[spec.version] = entry
@@ -98,6 +95,29 @@ class ModelCache:
         metrics.LOADED_BYTES.labels(spec.version).set(need)
         log.info("loaded %s (%s, %.0f MB)", spec.version, spec.kind, need / 2**20)
         return entry
+
+    def _make_room(self, spec: ModelSpec, need: int, estimated: str) -> None:
+        """Unload idle versions, least recently used first, until `need` bytes fit; ResourceExhausted
+        naming the sizes when they cannot."""
+        if need > self.budget_bytes:
+            raise ResourceExhausted(
+                f"{spec.version} needs {estimated}{need / GB:.2f} GB, more than the inference memory budget of "
+                f"{self.budget_bytes / GB:.2f} GB; raise MLXHUB_INFERENCE_MEMORY_GB",
+                resource_type="model version", resource_name=spec.version, reason="MEMORY_BUDGET",
+                metadata={"needed_bytes": str(need), "budget_bytes": str(self.budget_bytes)},
+            )
+        for victim in [e for e in self._entries.values() if e.active == 0]:  # least recently used first
+            if self.used_bytes + need <= self.budget_bytes:
+                break
+            self._unload(victim, "lru")
+        if self.used_bytes + need > self.budget_bytes:
+            raise ResourceExhausted(
+                f"cannot load {spec.version} ({estimated}{need / GB:.2f} GB): the versions in use hold "
+                f"{self.used_bytes / GB:.2f} GB of the {self.budget_bytes / GB:.2f} GB budget; retry when they are idle",
+                resource_type="model version", resource_name=spec.version, reason="MEMORY_BUDGET",
+                metadata={"needed_bytes": str(need), "budget_bytes": str(self.budget_bytes),
+                          "used_bytes": str(self.used_bytes)},
+            )
 
     def unload_idle(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now

@@ -7,6 +7,12 @@ request resolves afresh). A request alone on its version decodes on mlx-lm's pla
 `generate_step` instead (`inference_svc.solo`: a batch of one pays for batching) and moves
 into the batch when a second one arrives.
 
+What one request brings stays its own: its prompt is tokenized in the caller's thread
+(`submit`), its sampling parameters are checked against the loaded model before it joins
+a batch, and an error of its sampler during a batched step fails it alone
+(`sampling.Guarded`). Should the engine thread itself die, a supervisor fails the requests
+it was running, reports the service NOT_SERVING, and starts a fresh thread.
+
 Each version keeps a prompt cache (mlx-lm's `LRUPromptCache`, as `mlx_lm.server` does):
 the KV state of finished requests, keyed by their tokens, so a request that shares a
 prefix with an earlier one (the chat template's system prompt, the earlier turns of a
@@ -25,11 +31,11 @@ from typing import Any
 
 from mlx_lm.models.cache import LRUPromptCache, can_trim_prompt_cache, trim_prompt_cache
 
-from inference_svc import metrics, sampling
+from inference_svc import metrics, prompts, sampling
 from inference_svc.batching import Batches
 from inference_svc.cache import Entry, ModelCache, ModelSpec
 from inference_svc.solo import Solo, can_go_alone
-from mlxhub.errors import HubError, InvalidArgument, ResourceExhausted
+from mlxhub.errors import HubError, ResourceExhausted
 from mlxhub.mlx_threads import release_streams
 
 log = logging.getLogger(__name__)
@@ -38,6 +44,8 @@ STOP, LENGTH, CANCELLED = "stop", "length", "cancelled"
 IDLE_WAIT_S = 0.5
 PREFILL_STEP = 512
 PROMPT_CACHE_ENTRIES = 10  # per version, like mlx_lm.server's --prompt-cache-size
+RESTART_DELAY_S = (0.5, 30.0)  # first and longest wait before a dead engine thread is replaced
+STEADY_S = 60.0  # an engine thread that ran this long before it died restarts after the first wait again
 
 
 @dataclass
@@ -69,6 +77,8 @@ class Job:
     sampling: sampling.Sampling
     messages: list[dict[str, str]] | None = None
     prompt: str = ""
+    sampler: Any = None  # a sampler of the caller's own; None: one made from `sampling`
+    tokens: list[int] | None = None  # the prompt's token ids, set by `Engine.submit`
     streaming: bool = True  # False: text collects in `collected` and only Done/Failed wake the caller
     collected: list[str] = field(default_factory=list)
     received: float = field(default_factory=time.perf_counter)
@@ -76,6 +86,7 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     # Engine-side state.
     uid: int = -1  # in the version's BatchGenerator; negative while decoding alone (`solo`)
+    guard: sampling.Guarded | None = None  # its sampler, when it is one that can fail
     solo: Solo | None = None
     budget: int = 0
     entry: Entry | None = None
@@ -94,46 +105,115 @@ class Job:
 
 class Engine:
     def __init__(self, load, budget_bytes: int, keep_alive_s: float, max_running: int = 8, max_queued: int = 32,
-                 prompt_cache_bytes: int = 0) -> None:
+                 prompt_cache_bytes: int = 0, tokenizer=None, estimate=None, on_health=None) -> None:
+        """`load(spec)` loads a version; `tokenizer(spec)` gives its tokenizer (by default loaded from
+        `spec.path`); `estimate(spec)` its size before loading (`ModelCache`); `on_health(serving)` hears
+        when the engine thread died (False) and when its replacement runs (True)."""
         self.max_running = max_running
         self.max_queued = max_queued
         self.prompt_cache_bytes = prompt_cache_bytes  # per version; 0 turns the prompt cache off
-        self.cache = ModelCache(load, budget_bytes, keep_alive_s, on_unload=self._close_entry)
+        self.cache = ModelCache(load, budget_bytes, keep_alive_s, on_unload=self._close_entry, estimate=estimate)
+        if tokenizer is None:
+            tokenizers = prompts.Tokenizers()
+            tokenizer = lambda spec: tokenizers.get(spec.path)
+        self.tokenizer = tokenizer
+        self._on_health = on_health or (lambda serving: None)
         self._pending: collections.deque[Job] = collections.deque()
         self._running: dict[tuple[str, int], Job] = {}
+        self._starting: Job | None = None  # taken from the queue, not yet running
         self._solo_ids = itertools.count(-1, -1)
         self._wake = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="inference-engine", daemon=True)
+        self._thread: threading.Thread | None = None
+        self._supervisor = threading.Thread(target=self._supervise, name="inference-engine-supervisor", daemon=True)
         metrics.QUEUE_DEPTH.set_function(lambda: len(self._pending))
         metrics.RUNNING.set_function(lambda: len(self._running))
 
     def start(self) -> Engine:
-        self._thread.start()
+        self._thread = self._new_thread()
+        self._supervisor.start()
         return self
 
     def stop(self) -> None:
         with self._wake:
             self._stopping = True
-            self._wake.notify()
-        self._thread.join(30)
+            self._wake.notify_all()
+        self._supervisor.join(30)
+
+    @property
+    def alive(self) -> bool:
+        """Whether an engine thread runs (False while a dead one waits for its replacement)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def submit(self, job: Job) -> Job:
+        """Queue `job`, its prompt tokenized first, here in the caller's thread (the engine's decodes on)."""
+        self._check_room()
+        job.tokens = prompts.encode(self.tokenizer(job.spec), job.spec.version, job.messages, job.prompt)
         with self._wake:
-            if len(self._pending) >= self.max_queued:
-                raise ResourceExhausted(
-                    f"the inference queue is full ({self.max_queued} waiting, {len(self._running)} running); retry later",
-                    reason="QUEUE_FULL", metadata={"max_queued": str(self.max_queued)},
-                )
+            self._check_room()
             self._pending.append(job)
             self._wake.notify()
         return job
 
+    def _check_room(self) -> None:
+        if len(self._pending) >= self.max_queued:
+            raise ResourceExhausted(
+                f"the inference queue is full ({self.max_queued} waiting, {len(self._running)} running); retry later",
+                reason="QUEUE_FULL", metadata={"max_queued": str(self.max_queued)},
+            )
+
     def active_streams(self, version: str) -> int:
         return sum(1 for key in list(self._running) if key[0] == version)
 
+    # -- supervision -----------------------------------------------------------------------
+    def _new_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="inference-engine", daemon=True)
+        thread.start()
+        return thread
+
+    def _supervise(self) -> None:
+        """Wait on the engine thread; replace it when it dies, with a growing wait if it keeps dying."""
+        delay = 0.0
+        while True:
+            started = time.monotonic()
+            self._thread.join()
+            if self._stopping:
+                return
+            metrics.ENGINE_RESTARTS.inc()
+            self._on_health(False)
+            self._recover()
+            steady = time.monotonic() - started > STEADY_S
+            delay = RESTART_DELAY_S[0] if steady or not delay else min(delay * 2, RESTART_DELAY_S[1])
+            with self._wake:
+                self._wake.wait_for(lambda: self._stopping, timeout=delay)
+                if self._stopping:
+                    return
+            log.warning("restarting the inference engine thread")
+            self._thread = self._new_thread()
+            self._on_health(True)
+
+    def _recover(self) -> None:
+        """After the engine thread died: fail what it was running and drop its batches and prompt caches
+        (their state is whatever the failed step left). Loaded weights stay; queued requests wait for the
+        next thread. No MLX call here: this thread must not own MLX streams."""
+        for job in {id(j): j for j in [self._starting, *self._running.values()] if j is not None}.values():
+            job.events.put(Failed(HubError("the inference engine failed while running this request and was "
+                                           "restarted; retry the request")))
+        self._running.clear()
+        self._starting = None
+        for entry in self.cache.snapshot():
+            entry.state, entry.prompts, entry.active = None, None, 0
+
     # -- the engine thread ---------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException:  # the supervisor replaces the thread
+            log.exception("the inference engine thread died")
+        finally:
+            release_streams()
+
+    def _loop(self) -> None:
         while True:
             with self._wake:
                 if self._stopping:
@@ -153,7 +233,6 @@ class Engine:
         for job in [*self._pending, *self._running.values()]:
             job.events.put(Failed(HubError("the inference service is shutting down")))
         self.cache.clear()
-        release_streams()
 
     def _admit(self) -> None:
         while len(self._running) < self.max_running:
@@ -164,6 +243,7 @@ class Engine:
             if job.cancelled.is_set():
                 job.events.put(Done(CANCELLED, 0, 0, 0.0, 0.0))
                 continue
+            self._starting = job
             try:
                 self._start(job)
             except HubError as error:
@@ -171,21 +251,15 @@ class Engine:
             except Exception:  # a model that cannot load must not stop the engine
                 log.exception("cannot start a request on %s", job.spec.version)
                 job.events.put(Failed(HubError(f"cannot load {job.spec.version}; see the inference log")))
+            self._starting = None
 
     def _start(self, job: Job) -> None:
         entry = self.cache.get(job.spec)
         loaded = entry.loaded
         tokenizer = loaded.tokenizer
-        if job.messages is not None:
-            if not getattr(tokenizer, "chat_template", None):
-                raise InvalidArgument(f"{job.spec.version} has no chat template; send a raw `prompt` instead",
-                                      field="messages")
-            tokens = tokenizer.apply_chat_template(job.messages, add_generation_prompt=True)
-        else:
-            tokens = tokenizer.encode(job.prompt)
-        if not tokens:
-            raise InvalidArgument("the prompt encodes to no tokens", field="prompt")
+        tokens = job.tokens  # set by submit
         budget = sampling.completion_budget(job.sampling, len(tokens), loaded.context)
+        sampling.check_for_model(job.sampling, getattr(loaded, "vocab_size", 0))
         if entry.state is None:
             entry.state = Batches(
                 loaded.model, stop_tokens=[[t] for t in tokenizer.eos_token_ids],
@@ -202,7 +276,9 @@ class Engine:
             else:
                 cache, rest = None, tokens
         reused = len(tokens) - len(rest)
-        sampler, processors = sampling.make_sampler(job.sampling), sampling.make_processors(job.sampling)
+        sampler, processors = job.sampler or sampling.make_sampler(job.sampling), sampling.make_processors(job.sampling)
+        if sampler is not sampling.greedy:  # greedy cannot fail, and a batch of greedy requests samples in one call
+            sampler = job.guard = sampling.Guarded(sampler)
         lone = next((j for j in self._running.values() if j.entry is entry and j.solo is not None), None)
         if lone is not None:  # company: the request decoding alone moves into the batch first
             self._join_batch(lone)
@@ -242,6 +318,8 @@ class Engine:
     def _step(self) -> None:
         for job in [j for j in self._running.values() if j.solo is not None]:
             token = job.solo.next()
+            if self._failed_sampling(job):
+                continue
             if token in job.entry.loaded.tokenizer.eos_token_ids:
                 reason = STOP
             else:
@@ -250,6 +328,8 @@ class Engine:
         for entry in {id(j.entry): j.entry for j in self._running.values() if j.solo is None}.values():
             _, responses = entry.state.next()
             now = time.perf_counter()
+            for job in [j for j in self._running.values() if j.entry is entry]:
+                self._failed_sampling(job)  # before its token is used: it leaves the batch
             for response in responses:
                 job = self._running.get((entry.spec.version, response.uid))
                 if job is None:
@@ -257,6 +337,15 @@ class Engine:
                 if response.finish_reason is not None:
                     self._keep_prompt(entry, response.all_tokens, response.prompt_cache)
                 self._on_token(job, response.token, response.finish_reason, now)
+
+    def _failed_sampling(self, job: Job) -> bool:
+        """Fail `job` alone if its sampler raised during the last step."""
+        if job.guard is None or job.guard.error is None:
+            return False
+        error = job.guard.error
+        log.error("sampling failed for a request on %s: %r", job.spec.version, error)
+        self._finish_failed(job, HubError(f"sampling failed for this request ({error}); the other requests go on"))
+        return True
 
     def _on_token(self, job: Job, token: int, finish_reason: str | None, now: float) -> None:
         version = job.spec.version

@@ -26,8 +26,9 @@ import mlx.core as mx
 from mlx import nn
 from mlx.utils import tree_flatten, tree_unflatten
 from mlx_lm.tuner.utils import load_adapters
-from mlx_lm.utils import dequantize_model, load_model, load_tokenizer
+from mlx_lm.utils import dequantize_model, load_model
 
+from inference_svc import prompts
 from inference_svc.activation import use_fast_gate
 from inference_svc.head import use_streaming_head
 from inference_svc.rope import use_table_rope
@@ -56,6 +57,7 @@ class Loaded:
     tokenizer: Any
     context: int
     nbytes: int
+    vocab_size: int = 0  # rows of the logits; 0: unknown
 
 
 def _context(config: dict[str, Any], tokenizer) -> int:
@@ -72,8 +74,9 @@ def use_cpu_modules(model: nn.Module, context: int) -> None:
     use_streaming_head(model)
 
 
-def load(path: str, adapter_path: str = "", fmt: str = FLOAT32) -> Loaded:
-    """Load the mlx-lm directory `path` (plus the adapter directory `adapter_path`) in format `fmt`."""
+def load(path: str, adapter_path: str = "", fmt: str = FLOAT32, tokenizer: Any = None) -> Loaded:
+    """Load the mlx-lm directory `path` (plus the adapter directory `adapter_path`) in format `fmt`;
+    `tokenizer`: the directory's tokenizer when the caller has it loaded already."""
     model, config = load_model(Path(path))
     if fmt == FLOAT32:
         model = dequantize_model(model)
@@ -87,11 +90,12 @@ def load(path: str, adapter_path: str = "", fmt: str = FLOAT32) -> Loaded:
                 model.update_modules(tree_unflatten(fused))
     model.eval()
     mx.eval(model.parameters())
-    eos = config.get("eos_token_id")
-    tokenizer = load_tokenizer(Path(path), eos_token_ids=[eos] if isinstance(eos, int) else eos)
+    if tokenizer is None:
+        tokenizer = prompts.load(path)
     context = _context(config, tokenizer)
     if fmt == FLOAT32 and backend() == "cpu":
         use_cpu_modules(model, context)
     nbytes = sum(v.nbytes for _, v in tree_flatten(model.parameters()))
-    return Loaded(model, tokenizer, context, nbytes)
+    vocab_size = getattr(getattr(model, "args", None), "vocab_size", None) or config.get("vocab_size") or 0
+    return Loaded(model, tokenizer, context, nbytes, int(vocab_size))
 

@@ -24,4 +24,6 @@ RUNNING = Gauge("mlxhub_inference_running_requests", "Requests in the decode bat
 LOADED = Gauge("mlxhub_inference_loaded_models", "Loaded model versions (1 while loaded)", ["model_version", "kind"])
 LOADED_BYTES = Gauge("mlxhub_inference_loaded_model_bytes", "Weight bytes of a loaded version", ["model_version"])
 EVICTIONS = Counter("mlxhub_inference_cache_evictions_total", "Versions unloaded from the cache", ["reason"])
+ENGINE_RESTARTS = Counter("mlxhub_inference_engine_restarts_total",
+                          "Times the engine thread died and was replaced (its running requests failed)")
 BACKEND = Info("mlxhub_inference_backend", "Compute backend, BLAS and weight format in use")

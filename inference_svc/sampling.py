@@ -1,5 +1,7 @@
-"""Sampling parameters: validated with errors that name the field, then turned into
-mlx-lm samplers and logits processors (one per request, so a batch can mix them)."""
+"""Sampling parameters: validated with errors that name the field (first on their own, then
+against the loaded model), then turned into mlx-lm samplers and logits processors (one per
+request, so a batch can mix them). In a batch every request's sampler runs in one step, so
+an error in one must not end the step for all: `Guarded` keeps it to its own request."""
 
 from __future__ import annotations
 
@@ -74,6 +76,38 @@ def completion_budget(sampling: Sampling, prompt_tokens: int, context: int) -> i
         raise InvalidArgument(f"sampling.max_tokens must be at most the model's context ({context}), got {sampling.max_tokens}",
                               field="sampling.max_tokens")
     return min(sampling.max_tokens or DEFAULT_MAX_TOKENS, room)
+
+
+def check_for_model(sampling: Sampling, vocab_size: int) -> None:
+    """InvalidArgument for parameters the loaded model cannot honour (checked before the request joins a batch)."""
+    if vocab_size > 0:
+        _check(sampling.top_k < vocab_size, "top_k",
+               f"sampling.top_k must be less than the model's vocabulary of {vocab_size} tokens (0: off), "
+               f"got {sampling.top_k}")
+
+
+class Guarded:
+    """A request's sampler that cannot fail its batch: an error is kept in `error` (the engine
+    then fails that request alone) and the step goes on with the most likely token, which
+    is never used."""
+
+    def __init__(self, sampler) -> None:
+        self.sampler, self.error = sampler, None
+        self.takes_logits = getattr(sampler, "takes_logits", False)
+
+    def __call__(self, logits):
+        import mlx.core as mx
+
+        try:
+            return self.sampler(logits)
+        except Exception as error:  # noqa: BLE001  (any error of this request's sampler is its own)
+            self.error = self.error or error
+            return mx.argmax(logits, axis=-1)
+
+    def rewind(self) -> None:
+        rewind = getattr(self.sampler, "rewind", None)
+        if rewind is not None:
+            rewind()
 
 
 def greedy(logits):

@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health
+from grpc_health.v1 import health, health_pb2
 
-from inference_svc import loader, metrics
+from inference_svc import footprint, integrity, loader, metrics, prompts
+from inference_svc.cache import ModelSpec
 from inference_svc.engine import Engine
 from inference_svc.servicer import InferenceServicer
 from mlxhub import blas
@@ -82,10 +83,19 @@ class InferenceServer:
         log.info("backend %s, BLAS %s, weights %s", info.backend, info.blas, info.weight_format)
         if not blas.state().active and blas.state().reason:
             log.warning("fast BLAS not active: %s", blas.state().reason)
+        tokenizers, verifier = prompts.Tokenizers(), integrity.Verifier()
+
+        def load(spec: ModelSpec) -> loader.Loaded:
+            """A version's weights, once its files are checked against their recorded sha256."""
+            verifier.verify(spec.version, spec.path, spec.files)
+            verifier.verify(spec.version, spec.adapter_path, spec.adapter_files)
+            return loader.load(spec.path, spec.adapter_path, options.weights, tokenizer=tokenizers.get(spec.path))
+
         self.engine = Engine(
-            lambda spec: loader.load(spec.path, spec.adapter_path, options.weights),
-            int(options.memory_gb * 1024**3), options.keep_alive_s, options.max_running, options.max_queued,
-            int(options.prompt_cache_gb * 1024**3),
+            load, int(options.memory_gb * 1024**3), options.keep_alive_s, options.max_running, options.max_queued,
+            int(options.prompt_cache_gb * 1024**3), tokenizer=lambda spec: tokenizers.get(spec.path),
+            estimate=lambda spec: footprint.served_bytes(spec.path, spec.adapter_path, options.weights),
+            on_health=self._engine_health,
         ).start()
         self.registry_channel = traced_channel(self.settings.address("registry"))
         # room for every running and queued request plus health checks and info calls
@@ -95,6 +105,12 @@ class InferenceServer:
         listen = listen_and_serve(self.server, self.health, "inference", SERVICE_NAME, self.settings)
         log.info("inference listening on %s", listen)
         return self
+
+    def _engine_health(self, serving: bool) -> None:
+        """NOT_SERVING while a dead engine thread waits for its replacement."""
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, status)
 
     def wait(self) -> None:
         assert self.server is not None

@@ -11,6 +11,7 @@ import grpc
 from inference_svc.cache import ModelSpec
 from inference_svc.engine import CANCELLED, LENGTH, STOP, Chunk, Done, Engine, Failed, Job
 from inference_svc.genai import generation_span
+from inference_svc.integrity import RecordedFile
 from inference_svc.sampling import from_proto
 from mlxhub import bounds
 from mlxhub.errors import InvalidArgument, UpstreamError, handlers
@@ -27,6 +28,11 @@ FINISH = {STOP: pb.FINISH_REASON_STOP, LENGTH: pb.FINISH_REASON_LENGTH, CANCELLE
 
 
 rpc, rpc_stream = handlers("inference")
+
+
+def recorded(version: registry_pb2.ModelVersion) -> tuple[RecordedFile, ...]:
+    """The files of a version with the sha256 the registry recorded, for checking before it loads."""
+    return tuple(RecordedFile(f.path, f.sha256) for f in version.files)
 
 
 def usage(done: Done) -> pb.Usage:
@@ -59,8 +65,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         name = version_name(version.model, version.version)
         if version.kind == registry_pb2.MODEL_VERSION_KIND_ADAPTER:
             base = resolved.base_version
-            return ModelSpec(name, base.artifact_path, version.artifact_path, version_name(base.model, base.version))
-        return ModelSpec(name, version.artifact_path)
+            return ModelSpec(name, base.artifact_path, version.artifact_path, version_name(base.model, base.version),
+                             files=recorded(base), adapter_files=recorded(version))
+        return ModelSpec(name, version.artifact_path, files=recorded(version))
 
     def job(self, request, context, streaming: bool = True) -> Job:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
@@ -75,7 +82,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         sampling = from_proto(request.sampling, request.HasField("sampling"))
         job = Job(self.resolve(request.model, context), sampling, messages or None, request.prompt, streaming=streaming)
         context.add_callback(job.cancel)  # the RPC ended (finished, cancelled, deadline): stop decoding
-        return self.engine.submit(job)
+        return self.engine.submit(job)  # tokenizes the prompt here, in this handler's thread
 
     @staticmethod
     def _next(job: Job, context):

@@ -19,7 +19,8 @@ SECOND = [{"role": "user", "content": "Explain how a bicycle works to a ten year
 @pytest.fixture(scope="module")
 def engine(smollm2):
     loaded = load(str(smollm2), "", FLOAT32)
-    engine = Engine(lambda spec: loaded, 4 * GB, 60.0, max_running=4, max_queued=8).start()
+    engine = Engine(lambda spec: loaded, 4 * GB, 60.0, max_running=4, max_queued=8,
+                    tokenizer=lambda spec: loaded.tokenizer).start()
     yield engine
     engine.stop()
 
