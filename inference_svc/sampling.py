@@ -127,7 +127,8 @@ def make_sampler(sampling: Sampling):
 
     if sampling.temperature == 0:
         return greedy
-    key = [mx.random.key(sampling.seed)] if sampling.seed is not None else None
+    # MLX keys take an unsigned 64-bit seed; a negative int64 seed (OpenAI's clients send them) wraps around
+    key = [mx.random.key(sampling.seed % 2**64)] if sampling.seed is not None else None
     previous = [None]
 
     def sample(logits):

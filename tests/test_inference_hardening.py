@@ -68,6 +68,17 @@ def test_top_k_beyond_the_vocabulary_is_refused_while_a_long_stream_goes_on(infe
     assert first.text + rest == alone  # unharmed: the same greedy text as alone
 
 
+def test_a_negative_seed_samples_reproducibly(inference_stub, registry_stub, tiny_model):
+    register(registry_stub, "tiny", tiny_model)
+    texts = set()
+    for _ in range(2):
+        answer = inference_stub.Generate(pb.GenerateRequest(model="tiny", prompt="hi", sampling=pb.SamplingParams(
+            temperature=0.8, seed=-5, has_seed=True, max_tokens=8)))
+        assert answer.usage.completion_tokens == 8
+        texts.add(answer.text)
+    assert len(texts) == 1
+
+
 class FailsOnCall:
     """A real sampler that raises on its `fail_at`-th call (an error inside a batched step)."""
 
