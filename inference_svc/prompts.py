@@ -89,4 +89,4 @@ def encode(tokenizer: Any, version: str, messages: list[dict[str, str]] | None, 
         tokens = tokenizer.encode(prompt)
     if not tokens:
         raise InvalidArgument("the prompt encodes to no tokens", field="prompt")
-    return list(tokens)
+    return tokens if isinstance(tokens, list) else list(tokens)

@@ -21,8 +21,9 @@ import pytest
 from conftest import make_tiny_model
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from inference_util import chat, field_violations, register
+from prometheus_client import REGISTRY
 
-from inference_svc import loader, metrics, prompts, sampling
+from inference_svc import loader, prompts, sampling
 from inference_svc.cache import ModelCache, ModelSpec
 from inference_svc.engine import Chunk, Done, Engine, Failed, Job
 from inference_svc.footprint import served_bytes
@@ -96,23 +97,24 @@ class FailsOnCall:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
+    """The real engine on a tiny llama, without a server, and the spec of its one version."""
     directory = make_tiny_model(tmp_path_factory.mktemp("engine") / "tiny")
     engine = Engine(lambda spec: loader.load(spec.path), 1 * GB, 60.0, max_running=4, max_queued=8).start()
-    engine.spec = ModelSpec("tiny/versions/1", str(directory))
-    yield engine
+    yield engine, ModelSpec("tiny/versions/1", str(directory))
     engine.stop()
 
 
 def test_a_sampler_that_fails_in_a_batched_step_fails_its_request_only(engine):
+    engine, spec = engine
     greedy = sampling.Sampling(max_tokens=200)
-    alone, done = read(engine.submit(Job(engine.spec, greedy, prompt="hello")))
+    alone, done = read(engine.submit(Job(spec, greedy, prompt="hello")))
     assert isinstance(done, Done)
 
-    long = engine.submit(Job(engine.spec, greedy, prompt="hello"))
+    long = engine.submit(Job(spec, greedy, prompt="hello"))
     first = long.events.get(timeout=120)  # decoding now
     bad = FailsOnCall(fail_at=4, error=ValueError("this sampler broke"))
-    failing = engine.submit(Job(engine.spec, sampling.Sampling(max_tokens=100), prompt="hi", sampler=bad))
-    seeded = engine.submit(Job(engine.spec, sampling.Sampling(temperature=0.7, seed=3, max_tokens=50), prompt="hi"))
+    failing = engine.submit(Job(spec, sampling.Sampling(max_tokens=100), prompt="hi", sampler=bad))
+    seeded = engine.submit(Job(spec, sampling.Sampling(temperature=0.7, seed=3, max_tokens=50), prompt="hi"))
 
     _, failed = read(failing)
     assert isinstance(failed, Failed) and "this sampler broke" in failed.error.message and bad.calls >= 4
@@ -132,7 +134,7 @@ def test_a_dead_engine_thread_is_replaced_and_health_says_not_serving_meanwhile(
     register(registry_stub, "tiny", tiny_model)
     inference_stub.Generate(pb.GenerateRequest(model="tiny", prompt="hi", sampling=pb.SamplingParams(max_tokens=2)))
     engine = inference.engine
-    restarts = metrics.ENGINE_RESTARTS._value.get()
+    restarts = REGISTRY.get_sample_value("mlxhub_inference_engine_restarts_total")
     channel = grpc.insecure_channel(settings.address("inference"))
     seen: list[int] = []
     watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=60)
@@ -157,7 +159,7 @@ def test_a_dead_engine_thread_is_replaced_and_health_says_not_serving_meanwhile(
     watch.cancel()
     assert seen == [health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING,
                     health_pb2.HealthCheckResponse.SERVING]
-    assert metrics.ENGINE_RESTARTS._value.get() == restarts + 1 and engine.alive
+    assert REGISTRY.get_sample_value("mlxhub_inference_engine_restarts_total") == restarts + 1 and engine.alive
     again = inference_stub.Generate(pb.GenerateRequest(model="tiny", prompt="hi", sampling=pb.SamplingParams(max_tokens=5)))
     assert again.usage.completion_tokens == 5
     channel.close()
