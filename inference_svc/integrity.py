@@ -6,14 +6,12 @@ it last matched (and that is still the same file: inode and device) is not hashe
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlxhub.digest import sha256_file
 from mlxhub.errors import FailedPrecondition
-
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -22,14 +20,6 @@ class RecordedFile:
 
     path: str
     sha256: str
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Verifier:

@@ -13,7 +13,6 @@ and renamed into place, so a failure leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import shutil
 import tempfile
@@ -49,14 +48,6 @@ def is_gguf(path: Path) -> bool:
             return handle.read(4) == b"GGUF"
     except OSError:
         return False
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def mlx_name(name: str) -> str:

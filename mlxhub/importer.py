@@ -13,7 +13,8 @@ from pathlib import Path
 
 import grpc
 
-from mlxhub.gguf import GGUFError, convert, is_gguf, is_model_dir, sha256_of
+from mlxhub.digest import sha256_file
+from mlxhub.gguf import GGUFError, convert, is_gguf, is_model_dir
 from mlxhub.names import name_problem
 from mlxhub.v1 import common_pb2
 from mlxhub.v1 import registry_pb2 as pb
@@ -56,7 +57,7 @@ def import_model(stub, models_dir: Path, source: Path, name: str, alias: str = "
     lineage = common_pb2.Lineage(source="imported", source_uri=source.as_uri(), library_versions=_versions())
     if is_gguf(source):
         destination = Path(models_dir).resolve() / name / uuid.uuid4().hex
-        lineage.source_sha256 = sha256_of(source)
+        lineage.source_sha256 = sha256_file(source)
         lineage.base_model = source.name
         lineage.parameters.update({"converter": "mlxhub.gguf", "format": "gguf"})
         convert(source, destination)

@@ -14,9 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlxhub.digest import sha256_file
 from mlxhub.errors import FailedPrecondition, InvalidArgument, NotFound
-
-CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -128,14 +127,6 @@ def inspect_dataset(path: Path) -> DatasetInfo:
     if not count:
         raise InvalidArgument(f"path {str(path)!r} holds no records; a dataset needs at least one JSON line", field="path")
     return DatasetInfo(path=path, sha256=digest.hexdigest(), size_bytes=size, record_count=count, format=fmt)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

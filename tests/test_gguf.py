@@ -10,7 +10,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from mlxhub.gguf import GGUFError, convert, sha256_of
+from mlxhub.digest import sha256_file
+from mlxhub.gguf import GGUFError, convert
 from mlxhub.importer import demo_gguf, import_model
 from mlxhub.v1 import registry_pb2 as pb
 
@@ -55,7 +56,7 @@ def test_import_registers_version_with_source_checksum(registry_stub, settings, 
     artifact = Path(version.artifact_path)
     assert artifact.parent == settings.models_dir.resolve() / "smol" and (artifact / "model.safetensors").is_file()
     lineage = registry_stub.GetLineage(pb.GetLineageRequest(name="smol", version=1)).lineage
-    assert (lineage.source, lineage.source_sha256) == ("imported", sha256_of(source))
+    assert (lineage.source, lineage.source_sha256) == ("imported", sha256_file(source))
     assert lineage.source_uri == source.resolve().as_uri()
     # An mlx-lm directory is registered as it is, without a copy.
     again = import_model(registry_stub, settings.models_dir, smollm2, "smol")

@@ -27,8 +27,9 @@ from inference_svc import loader, prompts, sampling
 from inference_svc.cache import ModelCache, ModelSpec
 from inference_svc.engine import Chunk, Done, Engine, Failed, Job
 from inference_svc.footprint import served_bytes
-from inference_svc.integrity import RecordedFile, Verifier, sha256_file
+from inference_svc.integrity import RecordedFile, Verifier
 from inference_svc.server import InferenceOptions
+from mlxhub.digest import sha256_file
 from mlxhub.errors import FailedPrecondition, ResourceExhausted
 from mlxhub.v1 import inference_pb2 as pb
 

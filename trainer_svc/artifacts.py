@@ -8,7 +8,6 @@ points at one and records its files' hashes."""
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -16,15 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-CHUNK = 1024 * 1024
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+from mlxhub.digest import sha256_file
 
 
 def save_weights(path: Path, weights: dict[str, Any]) -> None:

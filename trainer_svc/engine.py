@@ -27,7 +27,7 @@ from mlx_lm.tuner.datasets import CacheDataset
 from mlx_lm.tuner.trainer import default_loss, evaluate, grad_checkpoint, iterate_batches
 from mlx_lm.tuner.utils import build_schedule, linear_to_lora_layers
 
-from trainer_svc.artifacts import sha256_file
+from mlxhub.digest import sha256_file
 from trainer_svc.config import lora_parameters
 from trainer_svc.data import load_splits
 
