@@ -882,6 +882,12 @@ def test_k8s_shape_matches_the_scale_out_design():
         assert by_package[(packages[name], ())]["spec"]["replicas"] == 2, name
     worker = by_package[("trainer_svc", ("worker",))]
     assert worker["spec"]["replicas"] >= 1 and ("PodDisruptionBudget", worker["metadata"]["name"]) in kinds
+    for package, full_name in (("registry_svc", "mlxhub.v1.RegistryService"), ("trainer_svc", "mlxhub.v1.TrainerService")):
+        container = containers(by_package[(package, ())])[0]
+        # Readiness asks for the service's name (NOT_SERVING while its database or a log follower fails);
+        # liveness asks for the server as a whole, so such an outage does not restart the pod.
+        assert container["readinessProbe"]["grpc"].get("service") == full_name, package
+        assert "service" not in container["livenessProbe"]["grpc"], package
     inference = containers(by_package[("inference_svc", ())])[0]
     assert "grpc" in inference["readinessProbe"], "inference readiness must be its gRPC health (model loaded)"
     assert "startupProbe" in inference, "inference needs a startup probe long enough for a model load"
