@@ -14,24 +14,17 @@ import threading
 from typing import Self
 from uuid import UUID
 
-import grpc
 import nats
 from nats.js.api import DeliverPolicy
 
 from mlxhub.config import Settings
-from mlxhub.errors import HubError
+from mlxhub.errors import Unavailable
+from mlxhub.redact import redact
 from trainer_svc.queue import PROGRESS_STREAM, QueueNames, ensure_streams, progress_subject
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_TIMEOUT = 15.0
-
-
-class ProgressUnavailable(HubError):
-    """NATS, which carries job progress, cannot be reached now: UNAVAILABLE, worth retrying."""
-
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "PROGRESS_UNAVAILABLE"
 
 
 class Following:
@@ -110,8 +103,8 @@ class ProgressFeed:
         try:
             subscription = asyncio.run_coroutine_threadsafe(subscribe(), loop).result(SUBSCRIBE_TIMEOUT)
         except Exception as exc:  # noqa: BLE001  (NATS refused, timed out, or is unreachable)
-            raise ProgressUnavailable(f"job progress cannot be followed now: NATS at {self.settings.nats_url} did not answer "
-                              f"({type(exc).__name__}: {exc}); retry shortly") from None
+            raise Unavailable(f"job progress cannot be followed now: NATS at {redact(self.settings.nats_url)} did not answer "
+                              f"({type(exc).__name__}: {exc}); retry shortly", reason="PROGRESS_UNAVAILABLE") from None
         return Following(loop, subscription, inbox)
 
     def close(self) -> None:
