@@ -184,7 +184,10 @@ class TrainerApplication(Application[UUID]):
         def change(job: TrainingJob) -> bool:
             if job.state != RUNNING or job.attempt != attempt:
                 return False
-            job.hand_back(step=step, reason=reason, meta=meta)
+            if job.cancel_requested:  # the user asked to stop it: back on the queue it would run again
+                job.cancel(step=max(job.step, step), end_time=now(), meta=meta)
+            else:
+                job.hand_back(step=step, reason=reason, meta=meta)
             return True
 
         return self.update(id, change)
@@ -195,7 +198,9 @@ class TrainerApplication(Application[UUID]):
         def change(job: TrainingJob) -> bool:
             if job.state != RUNNING or job.attempt != attempt:
                 return False
-            if job.attempt - job.handoffs >= max_attempts:
+            if job.cancel_requested:  # the lost worker never saw the cancel: honour it instead of re-queueing
+                job.cancel(step=job.step, end_time=now(), meta=meta)
+            elif job.attempt - job.handoffs >= max_attempts:
                 job.fail(reason=f"{reason}; gave up after {job.attempt} attempts", step=job.step, end_time=now(),
                          meta=meta)
             else:
