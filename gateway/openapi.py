@@ -19,7 +19,7 @@ from google.rpc import status_pb2
 
 from gateway.routes import Binding
 from gateway.transcode import find_field, is_map
-from mlxhub import bounds, names
+from mlxhub import bounds, names, validation
 from mlxhub.v1 import bounds_pb2
 
 _T = FieldDescriptor
@@ -75,6 +75,8 @@ _FORM_PATTERNS = {
     bounds_pb2.STRING_FORM_NAME: f"^{names.NAME_PATTERN}$",
     bounds_pb2.STRING_FORM_MODEL_REFERENCE: "^" + re.sub(r"\(\?P<\w+>", "(", names.REFERENCE_PATTERN) + "$",
     bounds_pb2.STRING_FORM_UUID: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    bounds_pb2.STRING_FORM_LINE: f"^[^{validation.LINE_CONTROL_CHARS}]*$",
+    bounds_pb2.STRING_FORM_TEXT: f"^[^{validation.TEXT_CONTROL_CHARS}]*$",
 }
 _UNSIGNED_64 = {_T.TYPE_UINT64, _T.TYPE_FIXED64}
 

@@ -21,7 +21,7 @@ from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from mlxhub import names
+from mlxhub import names, validation
 from mlxhub.errors import InvalidArgument, abort
 from mlxhub.v1 import bounds_pb2
 
@@ -34,6 +34,8 @@ FORM_HINTS = {
     bounds_pb2.STRING_FORM_NAME: names.NAME_RULE,
     bounds_pb2.STRING_FORM_MODEL_REFERENCE: f"NAME, NAME@ALIAS or NAME/versions/N ({names.NAME_RULE})",
     bounds_pb2.STRING_FORM_UUID: "a UUID",
+    bounds_pb2.STRING_FORM_LINE: "one line of text, without control characters",
+    bounds_pb2.STRING_FORM_TEXT: "text; tab and line breaks are the only control characters allowed",
 }
 
 
@@ -124,6 +126,10 @@ def _string_problem(path: str, value: str, b: bounds_pb2.FieldBounds, label: str
             uuid.UUID(value)
         except ValueError:
             return Problem(path, f"{label} {value!r} is not a UUID")
+    if b.form in (bounds_pb2.STRING_FORM_LINE, bounds_pb2.STRING_FORM_TEXT):
+        control = validation.control_problem(value, label, multiline=b.form == bounds_pb2.STRING_FORM_TEXT)
+        if control:
+            return Problem(path, control)
     if b.allowed and value not in b.allowed:
         return Problem(path, f"{label} must be one of {', '.join(b.allowed)}, got {value!r}")
     return None

@@ -20,30 +20,34 @@ from typing import Any
 
 from mlxhub.errors import InvalidArgument
 
-LINE_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-TEXT_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# The control characters each kind of field refuses, as the inside of a character class
+# (ECMA-262 and Python alike, so the OpenAPI document's patterns are built from the same text).
+LINE_CONTROL_CHARS = r"\x00-\x1f\x7f-\x9f"
+TEXT_CONTROL_CHARS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+LINE_CONTROLS = re.compile(f"[{LINE_CONTROL_CHARS}]")
+TEXT_CONTROLS = re.compile(f"[{TEXT_CONTROL_CHARS}]")
 
 
-def _control_problem(value: str, field: str, controls: re.Pattern[str], allowed: str) -> str | None:
-    found = controls.search(value)
+def control_problem(value: str, field: str, *, multiline: bool) -> str | None:
+    """Why `value` cannot be stored (the first control character it has and where), or None.
+    `multiline`: free text, where tab and line breaks are fine."""
+    found = (TEXT_CONTROLS if multiline else LINE_CONTROLS).search(value)
     if found is None:
         return None
-    return (
-        f"{field} contains the control character U+{ord(found.group()):04X} at offset {found.start()};"
-        f" {allowed}"
-    )
+    allowed = "only tab and line breaks are allowed" if multiline else "this field takes a single line of text"
+    return f"{field} contains the control character U+{ord(found.group()):04X} at offset {found.start()}; remove it ({allowed})"
 
 
 def check_line(value: str, field: str) -> None:
     """A single-line value: no control characters at all."""
-    problem = _control_problem(value, field, LINE_CONTROLS, "remove it (this field takes a single line of text)")
+    problem = control_problem(value, field, multiline=False)
     if problem:
         raise InvalidArgument(problem, field=field)
 
 
 def check_text(value: str, field: str) -> None:
     """Free text: tab and line breaks are fine, NUL and other control characters are not."""
-    problem = _control_problem(value, field, TEXT_CONTROLS, "remove it (only tab and line breaks are allowed)")
+    problem = control_problem(value, field, multiline=True)
     if problem:
         raise InvalidArgument(problem, field=field)
 

@@ -202,7 +202,7 @@ def test_free_text_keeps_tabs_and_line_breaks(registry_stub):
     with pytest.raises(grpc.RpcError) as caught:
         registry_stub.UpdateModel(pb.UpdateModelRequest(
             name="m", model=pb.Model(description="x\x00"), update_mask={"paths": ["description"]}))
-    assert (caught.value.code(), field_of(caught.value)) == (grpc.StatusCode.INVALID_ARGUMENT, "description")
+    assert (caught.value.code(), field_of(caught.value)) == (grpc.StatusCode.INVALID_ARGUMENT, "model.description")
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])

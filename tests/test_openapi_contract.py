@@ -75,8 +75,9 @@ def test_bounds_in_the_document_are_the_declared_ones(document):
     assert sampling["topP"] == {"type": "number", "format": "double", "exclusiveMinimum": 0, "maximum": 1,
                                 "description": "0 or omitted: the default."}
     tags = schema_of(document, registry_pb2.CreateModelRequest)["properties"]["tags"]
-    assert tags["maxProperties"] == 64 and tags["propertyNames"] == {"type": "string", "minLength": 1, "maxLength": 128}
-    assert tags["additionalProperties"] == {"type": "string", "maxLength": 256}
+    line = {"type": "string", "pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"}
+    assert tags["maxProperties"] == 64 and tags["propertyNames"] == {**line, "minLength": 1, "maxLength": 128}
+    assert tags["additionalProperties"] == {**line, "maxLength": 256}
     page_size = {p["name"]: p for p in document["paths"]["/v1/models"]["get"]["parameters"]}["pageSize"]
     assert page_size["schema"]["minimum"] == 0 and page_size["schema"]["maximum"] == 2**31 - 1
 
@@ -141,3 +142,22 @@ def test_the_schemas_are_valid_json_schema(document):
         for prop in schema.get("properties", {}).values():
             if "pattern" in prop:
                 re.compile(prop["pattern"])  # ECMA-262 patterns here are also Python ones (no named groups)
+
+
+@pytest.mark.parametrize(("field", "value", "stored"), [
+    ("description", "two lines\n\tand a tab", True),
+    ("description", "nul\x00", False),
+    ("description", "bell\x07", False),
+    ("baseModel", "org/model\n", False),
+    ("baseModel", "org/model", True),
+    ("idempotencyKey", "key\x1b", False),
+])
+def test_control_characters_follow_the_documented_pattern(client, document, field, value, stored):
+    """Single-line fields refuse every control character, free text all but tab and line breaks:
+    the document's pattern and the service agree on each value."""
+    pattern = schema_of(document, registry_pb2.CreateModelRequest)["properties"][field]["pattern"]
+    assert (re.fullmatch(pattern[1:-1], value) is not None) == stored
+    answer = client.post("/v1/models", json={"name": "m", field: value})
+    assert answer.status_code == (200 if stored else 400), answer.text
+    if not stored:
+        assert "control character" in answer.json()["message"]

@@ -46,6 +46,15 @@ def test_config_beyond_its_bound_names_the_field_and_the_limit(hub, overrides, f
     assert list(jobs) == []
 
 
+@pytest.mark.parametrize("key", ["retry\x00", "two\nlines", "k" * 257])
+def test_an_idempotency_key_that_cannot_be_stored_is_refused(hub, key):
+    """The key is recorded in the job's events: a NUL or line break there, or an unbounded key, is refused."""
+    with pytest.raises(grpc.RpcError) as caught:
+        create(hub, key=key)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "idempotency_key" in caught.value.details()
+    assert list(hub.ListTrainingJobs(trainer_pb2.ListTrainingJobsRequest()).jobs) == []
+
+
 def test_config_at_its_bounds_is_accepted(hub):
     job = create(hub, rank=1024, batch_size=2, epochs=1000, iters=0)
     assert (job.config.rank, job.config.epochs) == (1024, 1000)

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16mlxhub/v1/bounds.proto\x12\tmlxhub.v1\x1a google/protobuf/descriptor.proto\"\xc5\x02\n\x0b\x46ieldBounds\x12\x14\n\x07minimum\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x19\n\x11\x65xclusive_minimum\x18\x03 \x01(\x08\x12\x19\n\x11\x65xclusive_maximum\x18\x04 \x01(\x08\x12\x12\n\nmin_length\x18\x05 \x01(\x05\x12\x12\n\nmax_length\x18\x06 \x01(\x05\x12\x11\n\tmax_items\x18\x07 \x01(\x05\x12#\n\x04\x66orm\x18\x08 \x01(\x0e\x32\x15.mlxhub.v1.StringForm\x12%\n\x05items\x18\t \x01(\x0b\x32\x16.mlxhub.v1.FieldBounds\x12$\n\x04keys\x18\n \x01(\x0b\x32\x16.mlxhub.v1.FieldBounds\x12\x0f\n\x07\x61llowed\x18\x0b \x03(\tB\n\n\x08_minimumB\n\n\x08_maximum*v\n\nStringForm\x12\x1b\n\x17STRING_FORM_UNSPECIFIED\x10\x00\x12\x14\n\x10STRING_FORM_NAME\x10\x01\x12\x1f\n\x1bSTRING_FORM_MODEL_REFERENCE\x10\x02\x12\x14\n\x10STRING_FORM_UUID\x10\x03:G\n\x06\x62ounds\x12\x1d.google.protobuf.FieldOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x16.mlxhub.v1.FieldBoundsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16mlxhub/v1/bounds.proto\x12\tmlxhub.v1\x1a google/protobuf/descriptor.proto\"\xc5\x02\n\x0b\x46ieldBounds\x12\x14\n\x07minimum\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x19\n\x11\x65xclusive_minimum\x18\x03 \x01(\x08\x12\x19\n\x11\x65xclusive_maximum\x18\x04 \x01(\x08\x12\x12\n\nmin_length\x18\x05 \x01(\x05\x12\x12\n\nmax_length\x18\x06 \x01(\x05\x12\x11\n\tmax_items\x18\x07 \x01(\x05\x12#\n\x04\x66orm\x18\x08 \x01(\x0e\x32\x15.mlxhub.v1.StringForm\x12%\n\x05items\x18\t \x01(\x0b\x32\x16.mlxhub.v1.FieldBounds\x12$\n\x04keys\x18\n \x01(\x0b\x32\x16.mlxhub.v1.FieldBounds\x12\x0f\n\x07\x61llowed\x18\x0b \x03(\tB\n\n\x08_minimumB\n\n\x08_maximum*\xa2\x01\n\nStringForm\x12\x1b\n\x17STRING_FORM_UNSPECIFIED\x10\x00\x12\x14\n\x10STRING_FORM_NAME\x10\x01\x12\x1f\n\x1bSTRING_FORM_MODEL_REFERENCE\x10\x02\x12\x14\n\x10STRING_FORM_UUID\x10\x03\x12\x14\n\x10STRING_FORM_LINE\x10\x04\x12\x14\n\x10STRING_FORM_TEXT\x10\x05:G\n\x06\x62ounds\x12\x1d.google.protobuf.FieldOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x16.mlxhub.v1.FieldBoundsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mlxhub.v1.bounds_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STRINGFORM']._serialized_start=399
-  _globals['_STRINGFORM']._serialized_end=517
+  _globals['_STRINGFORM']._serialized_start=400
+  _globals['_STRINGFORM']._serialized_end=562
   _globals['_FIELDBOUNDS']._serialized_start=72
   _globals['_FIELDBOUNDS']._serialized_end=397
 # @@protoc_insertion_point(module_scope)

@@ -14,10 +14,14 @@ class StringForm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STRING_FORM_NAME: _ClassVar[StringForm]
     STRING_FORM_MODEL_REFERENCE: _ClassVar[StringForm]
     STRING_FORM_UUID: _ClassVar[StringForm]
+    STRING_FORM_LINE: _ClassVar[StringForm]
+    STRING_FORM_TEXT: _ClassVar[StringForm]
 STRING_FORM_UNSPECIFIED: StringForm
 STRING_FORM_NAME: StringForm
 STRING_FORM_MODEL_REFERENCE: StringForm
 STRING_FORM_UUID: StringForm
+STRING_FORM_LINE: StringForm
+STRING_FORM_TEXT: StringForm
 BOUNDS_FIELD_NUMBER: _ClassVar[int]
 bounds: _descriptor.FieldDescriptor
 
