@@ -100,7 +100,9 @@ class ApiKeyInterceptor(grpc.ServerInterceptor):
 
 def call_metadata(context: grpc.ServicerContext, api_keys: dict[str, str]) -> dict[str, str]:
     """principal, request id and trace id of the current call, for event metadata."""
-    metadata = dict(context.invocation_metadata() or ())
+    metadata: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        metadata.setdefault(key, value)  # a repeated key counts by its first value, as authorization does
     principal = principal_of(context.invocation_metadata(), api_keys)
     trace_id = current_trace_id()
     traceparent = metadata.get("traceparent", "")

@@ -313,6 +313,12 @@ def test_read_events_in_order_with_filters_and_metadata(registry_stub, model_dir
         assert error_of(registry_stub.ReadEvents, pb.ReadEventsRequest(**bad)).code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_a_repeated_request_id_counts_by_its_first_value(registry_stub):
+    registry_stub.CreateModel(pb.CreateModelRequest(name="a"), metadata=[("x-request-id", "first"),
+                                                                         ("x-request-id", "second")])
+    assert events(registry_stub)[0].metadata.request_id == "first"
+
+
 def test_follow_streams_new_events_live_and_stops_on_cancel(registry_stub):
     registry_stub.CreateModel(pb.CreateModelRequest(name="before"))
     stream = registry_stub.ReadEvents(pb.ReadEventsRequest(follow=True))
