@@ -11,6 +11,7 @@ DEFAULT_PORTS = {"registry": 50051, "trainer": 50052, "inference": 50053, "gatew
 # trainer worker, `python -m trainer_svc worker`; the gateway's HTTP port also has a keyed /metrics).
 DEFAULT_METRICS_PORTS = {"registry": 9101, "trainer": 9102, "inference": 9103, "worker": 9104, "gateway": 9105}
 LOOPBACK = "127.0.0.1"
+GRPC_SERVICES = ("registry", "trainer", "inference")  # served by mlxhub/serving.py
 # The principal of MLXHUB_SERVICE_KEY: the hub's own services calling each other. Only it may
 # act on behalf of a user (see mlxhub/auth.py), so no MLXHUB_API_KEYS entry may take the name.
 SERVICE_PRINCIPAL = "mlxhub-service"
@@ -52,6 +53,8 @@ class Settings:
     max_request_bytes: int = 4 * 1024 * 1024
     # On SIGTERM: how long in-flight calls and token streams may run before they are cut.
     shutdown_grace_s: float = 30.0
+    # service -> streaming calls it admits at once (MLXHUB_<SERVICE>_MAX_STREAMS); unset: the service's default.
+    max_streams: dict[str, int] = field(default_factory=dict)
 
     @property
     def auth_enabled(self) -> bool:
@@ -99,6 +102,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         addresses[service] = env.get(f"MLXHUB_{service.upper()}_ADDR") or f"{LOOPBACK}:{port}"
     for service, port in DEFAULT_METRICS_PORTS.items():
         addresses[f"{service}_metrics"] = env.get(f"MLXHUB_{service.upper()}_METRICS_ADDR") or f"{LOOPBACK}:{port}"
+    max_streams = {}
+    for service in GRPC_SERVICES:
+        variable = f"MLXHUB_{service.upper()}_MAX_STREAMS"
+        if raw := env.get(variable):
+            if not raw.isdigit() or int(raw) < 1:
+                raise ConfigError(f"{variable}={raw!r} is not a whole number of streams; use 1 or more")
+            max_streams[service] = int(raw)
     extra_roots = [Path(p).expanduser().resolve() for p in env.get("MLXHUB_DATA_ROOTS", "").split(os.pathsep) if p]
     return Settings(
         home=home,
@@ -112,4 +122,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         addresses=addresses,
         max_request_bytes=int(env.get("MLXHUB_MAX_REQUEST_BYTES") or 4 * 1024 * 1024),
         shutdown_grace_s=float(env.get("MLXHUB_SHUTDOWN_GRACE_S") or 30.0),
+        max_streams=max_streams,
     )

@@ -31,6 +31,8 @@ RPC_DURATION = Histogram(
     ["service", "method"],
     buckets=DURATION_BUCKETS,
 )
+RPC_STREAMS_OPEN = Gauge("mlxhub_rpc_streams_open", "Streaming RPCs being served (each holds a server thread)",
+                         ["service"])
 
 HTTP_REQUESTS = Counter("mlxhub_http_requests_total", "Gateway HTTP requests", ["route", "method", "status"])
 HTTP_DURATION = Histogram(

@@ -63,7 +63,9 @@ class RegistryServer:
             self.settings.database_url, f"{self.settings.database_schema}.registry-log-followers", self._follow_log
         ).start()
         watch_lag("registry", app, view, self)
-        self.server = new_server("registry", self.settings, max_workers=64)
+        # 16 streams: each following ReadEvents holds one of the application's 20 pooled database
+        # connections (mlxhub/eventstore.py) for its LISTEN, and commands need the rest
+        self.server = new_server("registry", self.settings, max_workers=64, max_streams=16)
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(
             RegistryServicer(app, view, self.settings.api_keys), self.server
         )

@@ -326,7 +326,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             if not request.follow:
                 return
             with ApplicationSubscription(self.app, gt=position, topics=selection.topics) as subscription:
-                context.add_callback(subscription.stop)
+                if not context.add_callback(subscription.stop):
+                    return  # the client left while the subscription started: it would wait, and hold a thread, forever
                 for domain_event, tracking in subscription:
                     yield domain_event, tracking.notification_id
             return
