@@ -9,10 +9,12 @@ import time
 from concurrent import futures
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from trainer_util import register
 
+from gateway.server import running
 from mlxhub.config import ConfigError, load_settings
 from mlxhub.errors import status_of
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc, trainer_pb2, trainer_pb2_grpc
@@ -124,6 +126,31 @@ def test_trainer_watch_streams_beyond_the_pool_leave_health_and_reads_alone(trai
         for call in calls:
             call.cancel()
     channel.close()
+
+
+def test_watching_over_http_beyond_the_pool_gets_429_for_the_excess(trainer, registry_stub, settings, tiny_model,
+                                                                     training_chats):
+    """The report: 32 `curl -N .../jobs/ID:watch` hung the trainer. Now the gateway answers the excess 429."""
+    register(registry_stub, tiny_model, training_chats)
+    with running(settings) as url, httpx.Client(base_url=url, timeout=30,
+                                                limits=httpx.Limits(max_connections=64)) as http:
+        body = {"model": "tiny", "dataset": "chats", "config": {"iters": 4, "batchSize": 1}}
+        job = http.post("/v1/training/jobs", json=body).json()["job"]
+
+        def watch(_):
+            return http.send(http.build_request("GET", f"/v1/training/jobs/{job['id']}:watch"), stream=True)
+
+        with futures.ThreadPoolExecutor(34) as pool:
+            responses = list(pool.map(watch, range(34)))  # pool: 32
+        try:
+            statuses = sorted(response.status_code for response in responses)
+            assert statuses == [200] * 16 + [429] * 18
+            refused = next(response for response in responses if response.status_code == 429)
+            assert "MLXHUB_TRAINER_MAX_STREAMS" in refused.read().decode()
+            assert http.get(f"/v1/training/jobs/{job['id']}", timeout=1).status_code == 200
+        finally:
+            for response in responses:
+                response.close()
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "many", "1.5"])
