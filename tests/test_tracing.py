@@ -82,7 +82,8 @@ def test_a_training_request_is_one_trace_through_nats_into_the_worker(http, trai
 
     events = trainer.app.repository.event_store.get(UUID(job_id))
     assert {type(e).__name__: e.meta["trace_id"] for e in events} == {
-        "TrainingJobQueued": trace_id, "TrainingJobStarted": trace_id, "TrainingJobSucceeded": trace_id}
+        "TrainingJobQueued": trace_id, "TrainingJobStarted": trace_id, "TrainingJobAdapterSaved": trace_id,
+        "TrainingJobSucceeded": trace_id}
     model_events = [json.loads(line)["result"]["event"]
                     for line in http.get("/v1/events", params={"aggregate": "model/tiny"}).text.splitlines()]
     created = [e for e in model_events if e["type"] == "ModelVersionCreated"]
