@@ -118,6 +118,12 @@ class ProgressFeed:
             if self._connection is not None and not self._connection.is_closed:
                 with contextlib.suppress(Exception):
                     await self._connection.close()
+            # Watchers still open when the service stops leave their subscriptions' heartbeat and
+            # flow-control tasks behind: end them before the loop closes, as asyncio.run does.
+            leftover = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in leftover:
+                task.cancel()
+            await asyncio.gather(*leftover, return_exceptions=True)
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(shut(), loop).result(5)
