@@ -113,6 +113,26 @@ class RegistryServiceStub:
                 request_serializer=mlxhub_dot_v1_dot_registry__pb2.ListDatasetsRequest.SerializeToString,
                 response_deserializer=mlxhub_dot_v1_dot_registry__pb2.ListDatasetsResponse.FromString,
                 _registered_method=True)
+        self.PreviewDataset = channel.unary_unary(
+                '/mlxhub.v1.RegistryService/PreviewDataset',
+                request_serializer=mlxhub_dot_v1_dot_registry__pb2.PreviewDatasetRequest.SerializeToString,
+                response_deserializer=mlxhub_dot_v1_dot_registry__pb2.PreviewDatasetResponse.FromString,
+                _registered_method=True)
+        self.ListDatasetVersions = channel.unary_unary(
+                '/mlxhub.v1.RegistryService/ListDatasetVersions',
+                request_serializer=mlxhub_dot_v1_dot_registry__pb2.ListDatasetVersionsRequest.SerializeToString,
+                response_deserializer=mlxhub_dot_v1_dot_registry__pb2.ListDatasetVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetRegistryStats = channel.unary_unary(
+                '/mlxhub.v1.RegistryService/GetRegistryStats',
+                request_serializer=mlxhub_dot_v1_dot_registry__pb2.GetRegistryStatsRequest.SerializeToString,
+                response_deserializer=mlxhub_dot_v1_dot_registry__pb2.GetRegistryStatsResponse.FromString,
+                _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/mlxhub.v1.RegistryService/WhoAmI',
+                request_serializer=mlxhub_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=mlxhub_dot_v1_dot_registry__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
         self.ReadEvents = channel.unary_stream(
                 '/mlxhub.v1.RegistryService/ReadEvents',
                 request_serializer=mlxhub_dot_v1_dot_registry__pb2.ReadEventsRequest.SerializeToString,
@@ -224,6 +244,37 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PreviewDataset(self, request, context):
+        """The first records of a dataset's file, parsed, for a look at what it
+        holds. Bounded: at most `limit` records and about 1 MiB of the file are
+        read, and long records and strings are cut.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatasetVersions(self, request, context):
+        """The model versions whose lineage names this dataset (trained on it),
+        newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRegistryStats(self, request, context):
+        """Counts of what the registry holds and the newest position of its event log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WhoAmI(self, request, context):
+        """Who the caller is, and whether the hub asks for API keys at all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReadEvents(self, request, context):
         """Streams the global event log in order from a position; with `follow`,
         keeps streaming new events as they are recorded.
@@ -304,6 +355,26 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListDatasets,
                     request_deserializer=mlxhub_dot_v1_dot_registry__pb2.ListDatasetsRequest.FromString,
                     response_serializer=mlxhub_dot_v1_dot_registry__pb2.ListDatasetsResponse.SerializeToString,
+            ),
+            'PreviewDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewDataset,
+                    request_deserializer=mlxhub_dot_v1_dot_registry__pb2.PreviewDatasetRequest.FromString,
+                    response_serializer=mlxhub_dot_v1_dot_registry__pb2.PreviewDatasetResponse.SerializeToString,
+            ),
+            'ListDatasetVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatasetVersions,
+                    request_deserializer=mlxhub_dot_v1_dot_registry__pb2.ListDatasetVersionsRequest.FromString,
+                    response_serializer=mlxhub_dot_v1_dot_registry__pb2.ListDatasetVersionsResponse.SerializeToString,
+            ),
+            'GetRegistryStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRegistryStats,
+                    request_deserializer=mlxhub_dot_v1_dot_registry__pb2.GetRegistryStatsRequest.FromString,
+                    response_serializer=mlxhub_dot_v1_dot_registry__pb2.GetRegistryStatsResponse.SerializeToString,
+            ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=mlxhub_dot_v1_dot_registry__pb2.WhoAmIRequest.FromString,
+                    response_serializer=mlxhub_dot_v1_dot_registry__pb2.WhoAmIResponse.SerializeToString,
             ),
             'ReadEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.ReadEvents,
@@ -698,6 +769,114 @@ class RegistryService:
             '/mlxhub.v1.RegistryService/ListDatasets',
             mlxhub_dot_v1_dot_registry__pb2.ListDatasetsRequest.SerializeToString,
             mlxhub_dot_v1_dot_registry__pb2.ListDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlxhub.v1.RegistryService/PreviewDataset',
+            mlxhub_dot_v1_dot_registry__pb2.PreviewDatasetRequest.SerializeToString,
+            mlxhub_dot_v1_dot_registry__pb2.PreviewDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatasetVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlxhub.v1.RegistryService/ListDatasetVersions',
+            mlxhub_dot_v1_dot_registry__pb2.ListDatasetVersionsRequest.SerializeToString,
+            mlxhub_dot_v1_dot_registry__pb2.ListDatasetVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRegistryStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlxhub.v1.RegistryService/GetRegistryStats',
+            mlxhub_dot_v1_dot_registry__pb2.GetRegistryStatsRequest.SerializeToString,
+            mlxhub_dot_v1_dot_registry__pb2.GetRegistryStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlxhub.v1.RegistryService/WhoAmI',
+            mlxhub_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
+            mlxhub_dot_v1_dot_registry__pb2.WhoAmIResponse.FromString,
             options,
             channel_credentials,
             insecure,
