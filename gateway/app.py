@@ -27,7 +27,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import openai
@@ -36,6 +36,7 @@ from gateway.errors import GatewayError, error_response, status_from_exception, 
 from gateway.health import deep_health
 from gateway.openapi import openapi_document
 from gateway.routes import Binding, RouteError, RouteTable, load_bindings
+from gateway.static import api_prefixes, dashboard_app, under
 from gateway.transcode import build_request, response_json
 from gateway.upstream import DisconnectWatch, Upstreams, upstream_metadata
 from mlxhub.auth import bearer_key
@@ -284,6 +285,22 @@ async def _handle_http_exception(request: Request, error: HTTPException) -> Resp
     return _error_response(request, failure, error.headers)
 
 
+class _DashboardOrApi:
+    """The catch-all route: GET/HEAD outside the API paths is the dashboard (no key needed);
+    everything else is the transcoding endpoint, as before there was a dashboard."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.dashboard = dashboard_app()
+        self.api = request_response(gateway.authenticated(gateway.transcode))
+        self.prefixes = api_prefixes(b.template.pattern for b in gateway.bindings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in ("GET", "HEAD") and not under(scope["path"], self.prefixes):
+            await self.dashboard(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
 def create_app(settings: Settings) -> Starlette:
     """The gateway as an ASGI app; upstream channels close when the app shuts down."""
     gateway = Gateway(settings)
@@ -301,7 +318,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", gateway.authenticated(gateway.ready), methods=["GET"]),
             Route("/openapi.json", gateway.authenticated(gateway.openapi), methods=["GET"]),
             Mount(openai.PREFIX, routes=openai.routes(gateway)),
-            Route("/{path:path}", gateway.authenticated(gateway.transcode), methods=ALL_METHODS),
+            Route("/{path:path}", _DashboardOrApi(gateway), methods=ALL_METHODS),
         ],
         exception_handlers={
             HubError: _handle_error,
