@@ -1,0 +1,141 @@
+/**
+ * Reading the gateway's NDJSON streams with fetch (EventSource cannot send the
+ * Authorization header). Each line is `{"result": ...}` or a final
+ * `{"error": <google.rpc.Status>}`. `follow` keeps a stream open across dropped
+ * connections, resuming after the last position it delivered.
+ */
+import { ApiError, errorFromResponse } from "@/api/errors";
+import type { Status } from "@/api/types";
+import { auth } from "@/lib/auth";
+
+export type Query = Record<string, string | number | boolean | readonly string[] | undefined | null>;
+
+export function withQuery(path: string, query: Query = {}): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value === undefined || value === null || value === "") continue;
+    if (Array.isArray(value)) value.forEach((v) => params.append(name, String(v)));
+    else params.append(name, String(value));
+  }
+  const text = params.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+/** Split a byte stream into parsed NDJSON lines (a line may arrive across several chunks). */
+export async function* ndjson(body: ReadableStream<Uint8Array>): AsyncGenerator<unknown> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffered += decoder.decode(value, { stream: true });
+      let newline: number;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (line) yield JSON.parse(line);
+      }
+    }
+    buffered += decoder.decode();
+    if (buffered.trim()) yield JSON.parse(buffered);
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+export interface StreamOptions<T> {
+  query?: Query;
+  signal?: AbortSignal;
+  onResult: (result: T) => void;
+  fetchImpl?: typeof fetch;
+}
+
+/** Read one stream to its end: resolves when the server ends it, rejects with ApiError on an error line. */
+export async function readStream<T>(path: string, options: StreamOptions<T>): Promise<void> {
+  const doFetch = options.fetchImpl ?? fetch;
+  const response = await doFetch(withQuery(path, options.query), {
+    headers: { Accept: "application/x-ndjson", ...auth.headers() },
+    signal: options.signal,
+  });
+  if (!response.ok || !response.body) {
+    if (response.status === 401) auth.unauthorized();
+    throw await errorFromResponse(response);
+  }
+  for await (const line of ndjson(response.body)) {
+    const message = line as { result?: T; error?: Status };
+    if (message.error) throw new ApiError(200, message.error);
+    if (message.result !== undefined) options.onResult(message.result);
+  }
+}
+
+export type ConnectionState = "connecting" | "live" | "reconnecting" | "stopped";
+
+export interface FollowOptions<T> {
+  path: string;
+  /** The query for a (re)connection, given the last position delivered so far ("0" at first). */
+  query: (afterPosition: string) => Query;
+  /** The position of a result, to resume after it. */
+  positionOf: (result: T) => string | undefined;
+  onResult: (result: T) => void;
+  onState?: (state: ConnectionState, error?: unknown) => void;
+  afterPosition?: string;
+  fetchImpl?: typeof fetch;
+  /** Delay before reconnection attempt n (1, 2, ...), in ms. */
+  backoff?: (attempt: number) => number;
+}
+
+/** Errors that will not go away by reconnecting: bad requests and refused keys. */
+function permanent(error: unknown): boolean {
+  return error instanceof ApiError && error.httpStatus >= 400 && error.httpStatus < 500 && error.httpStatus !== 429;
+}
+
+/**
+ * Follow a stream until `stop()`: on a dropped connection (or a server that ends
+ * the stream) reconnect with backoff, resuming after the last delivered position,
+ * so nothing is missed and nothing is delivered twice.
+ */
+export function follow<T>(options: FollowOptions<T>): { stop: () => void; done: Promise<void> } {
+  const controller = new AbortController();
+  const backoff = options.backoff ?? ((n: number) => Math.min(500 * 2 ** (n - 1), 5000));
+  let after = options.afterPosition ?? "0";
+  const setState = (state: ConnectionState, error?: unknown) => options.onState?.(state, error);
+
+  const run = async () => {
+    let attempt = 0;
+    while (!controller.signal.aborted) {
+      setState(attempt === 0 ? "connecting" : "reconnecting");
+      try {
+        let announced = false;
+        await readStream<T>(options.path, {
+          query: options.query(after),
+          signal: controller.signal,
+          fetchImpl: options.fetchImpl,
+          onResult: (result) => {
+            const position = options.positionOf(result);
+            if (position !== undefined && BigInt(position) <= BigInt(after)) return; // already delivered
+            if (position !== undefined) after = position;
+            attempt = 0;
+            if (!announced) { announced = true; setState("live"); }
+            options.onResult(result);
+          },
+        }).finally(() => undefined);
+        if (!announced) setState("live");
+      } catch (error) {
+        if (controller.signal.aborted) break;
+        if (permanent(error)) {
+          setState("stopped", error);
+          return;
+        }
+        setState("reconnecting", error);
+      }
+      if (controller.signal.aborted) break;
+      attempt += 1;
+      await new Promise((resolve) => setTimeout(resolve, backoff(attempt)));
+    }
+    setState("stopped");
+  };
+  const done = run();
+  return { stop: () => controller.abort(), done };
+}

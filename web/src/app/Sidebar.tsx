@@ -1,0 +1,43 @@
+import { Boxes, Database, FlaskConical, Gauge, History, LayoutDashboard, MessageSquare, Server } from "lucide-react";
+import { NavLink } from "react-router";
+
+import { cn } from "@/lib/utils";
+
+export const NAV = [
+  { to: "/", label: "Overview", icon: LayoutDashboard },
+  { to: "/models", label: "Models", icon: Boxes },
+  { to: "/datasets", label: "Datasets", icon: Database },
+  { to: "/training", label: "Training", icon: FlaskConical },
+  { to: "/playground", label: "Playground", icon: MessageSquare },
+  { to: "/serving", label: "Serving", icon: Server },
+  { to: "/audit", label: "Audit", icon: History },
+] as const;
+
+export function Sidebar() {
+  return (
+    <aside className="sticky top-0 hidden h-screen w-56 shrink-0 flex-col border-r bg-sidebar md:flex">
+      <div className="flex h-14 items-center gap-2 border-b px-4 font-semibold">
+        <Gauge className="size-5" aria-hidden />
+        MLX Hub
+      </div>
+      <nav aria-label="Main" className="flex flex-col gap-1 p-2">
+        {NAV.map(({ to, label, icon: Icon }) => (
+          <NavLink
+            key={to}
+            to={to}
+            end={to === "/"}
+            className={({ isActive }) =>
+              cn(
+                "flex items-center gap-2 rounded-md px-3 py-2 text-sm hover:bg-accent",
+                isActive ? "bg-accent font-medium text-accent-foreground" : "text-muted-foreground",
+              )
+            }
+          >
+            <Icon className="size-4" aria-hidden />
+            {label}
+          </NavLink>
+        ))}
+      </nav>
+    </aside>
+  );
+}
