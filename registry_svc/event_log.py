@@ -3,7 +3,7 @@ messages, filters, and the NATS subject of each event."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -108,6 +108,14 @@ class EventFilter:
             raise InvalidArgument(
                 f"unknown event types {unknown_events}; use {sorted(EVENT_CLASSES)}", field="event_types"
             )
+        self.principal = request.principal
+        self.start_time = request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None
+        self.end_time = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None
+        if self.start_time and self.end_time and self.start_time >= self.end_time:
+            raise InvalidArgument(
+                f"start_time ({self.start_time.isoformat()}) must be before end_time ({self.end_time.isoformat()});"
+                " the range includes start_time and excludes end_time", field="start_time",
+            )
         self.originator_id: UUID | None = None
         if request.aggregate:
             kind, _, name = request.aggregate.partition("/")
@@ -129,4 +137,9 @@ class EventFilter:
         self.matches_nothing = narrowed and not classes
 
     def matches(self, domain_event: Any) -> bool:
-        return self.originator_id is None or domain_event.originator_id == self.originator_id
+        if self.originator_id is not None and domain_event.originator_id != self.originator_id:
+            return False
+        if self.principal and (getattr(domain_event, "meta", None) or {}).get("principal") != self.principal:
+            return False
+        when = domain_event.timestamp
+        return (self.start_time is None or when >= self.start_time) and (self.end_time is None or when < self.end_time)

@@ -52,6 +52,33 @@ VERSION_COLUMNS = (
     " v.status, v.created_by, v.create_time, m.aliases"
 )
 DATASET_COLUMNS = "name, path, sha256, size_bytes, record_count, format, description, created_by, create_time"
+# List orders: order_by value -> (sort column, descending). Rows tie-break on name, the primary key,
+# so (sort key, name) is unique and keyset pages never skip or repeat a row.
+MODEL_ORDERS = {
+    "name": ("name", False), "name desc": ("name", True),
+    "create_time": ("create_time", False), "create_time desc": ("create_time", True),
+    "update_time": ("update_time", False), "update_time desc": ("update_time", True),
+}
+DATASET_ORDERS = {k: v for k, v in MODEL_ORDERS.items() if not k.startswith("update_time")}
+
+
+def _contains(columns: tuple[str, ...], text: str) -> tuple[str, list[Any]]:
+    """Case-insensitive substring match on any of `columns` (no LIKE, so % and _ are plain text)."""
+    sql = " OR ".join(f"strpos(lower({c}), lower(%s)) > 0" for c in columns)
+    return f"({sql})", [text] * len(columns)
+
+
+def _keyset(order: tuple[str, bool], after: list[Any] | None) -> tuple[str, list[Any], str]:
+    """WHERE clause after the page's last (sort key, name), and the ORDER BY for `order`."""
+    column, desc = order
+    direction = " DESC" if desc else ""
+    keys = f"{column}{direction}, name{direction}" if column != "name" else f"name{direction}"
+    if after is None:
+        return "", [], keys
+    op = "<" if desc else ">"
+    if column == "name":
+        return f"name {op} %s", [after[-1]], keys
+    return f"({column}, name) {op} (%s::timestamptz, %s)", [after[0], after[1]], keys
 
 
 class RegistryReadModel(ReadModel):
@@ -65,6 +92,11 @@ class RegistryReadModel(ReadModel):
             )
         self.sql_create_statements.append(
             SQL("CREATE INDEX IF NOT EXISTS registry_alias_moves_by_alias ON {}.registry_alias_moves (model, alias, position)").format(self.schema)
+        )
+        # Versions trained on a dataset (ListDatasetVersions), newest first.
+        self.sql_create_statements.append(
+            SQL("CREATE INDEX IF NOT EXISTS registry_model_versions_by_dataset ON {}.registry_model_versions"
+                " ((lineage->>'dataset'), create_time DESC, model DESC, version DESC)").format(self.schema)
         )
 
     @singledispatchmethod
@@ -135,10 +167,48 @@ class RegistryReadModel(ReadModel):
 
     # ----- reading --------------------------------------------------------------------------
 
-    def list_models(self, after: str, limit: int) -> list[dict[str, Any]]:
-        return self.query(
-            f"SELECT {MODEL_COLUMNS} FROM registry_models WHERE name > %s ORDER BY name LIMIT %s", (after, limit)
+    @staticmethod
+    def _model_filters(query: str, base_model: str, tags: list[str]) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if query:
+            sql, values = _contains(("name", "description", "base_model"), query)
+            where.append(sql)
+            params += values
+        if base_model:
+            where.append("base_model = %s")
+            params.append(base_model)
+        for tag in tags:
+            key, has_value, value = tag.partition("=")
+            if has_value:
+                where.append("tags ->> %s = %s")
+                params += [key, value]
+            else:
+                where.append("jsonb_exists(tags, %s)")
+                params.append(key)
+        return where, params
+
+    def list_models(
+        self, after: list[Any] | None, limit: int, query: str = "", base_model: str = "", tags: list[str] = (),
+        order_by: str = "name",
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the models matching the filters, in `order_by` order, and how many match in all."""
+        where, params = self._model_filters(query, base_model, list(tags))
+        count = self._count("registry_models", where, params)
+        after_sql, after_params, keys = _keyset(MODEL_ORDERS[order_by], after)
+        if after_sql:
+            where, params = [*where, after_sql], [*params, *after_params]
+        rows = self.query(
+            f"SELECT {MODEL_COLUMNS} FROM registry_models{self._where(where)} ORDER BY {keys} LIMIT %s", (*params, limit)
         )
+        return rows, count
+
+    @staticmethod
+    def _where(where: list[str]) -> str:
+        return " WHERE " + " AND ".join(where) if where else ""
+
+    def _count(self, table: str, where: list[str], params: list[Any]) -> int:
+        return self.query(f"SELECT count(*) AS n FROM {table}{self._where(where)}", params)[0]["n"]
 
     def list_versions(self, model: str, after: int, limit: int) -> list[dict[str, Any]]:
         return self.query(
@@ -147,10 +217,46 @@ class RegistryReadModel(ReadModel):
             (model, after, limit),
         )
 
-    def list_datasets(self, after: str, limit: int) -> list[dict[str, Any]]:
-        return self.query(
-            f"SELECT {DATASET_COLUMNS} FROM registry_datasets WHERE name > %s ORDER BY name LIMIT %s", (after, limit)
+    def list_datasets(
+        self, after: list[Any] | None, limit: int, query: str = "", order_by: str = "name"
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the datasets matching `query`, in `order_by` order, and how many match in all."""
+        where: list[str] = []
+        params: list[Any] = []
+        if query:
+            sql, params = _contains(("name", "description", "path"), query)
+            where.append(sql)
+        count = self._count("registry_datasets", where, params)
+        after_sql, after_params, keys = _keyset(DATASET_ORDERS[order_by], after)
+        if after_sql:
+            where, params = [*where, after_sql], [*params, *after_params]
+        rows = self.query(
+            f"SELECT {DATASET_COLUMNS} FROM registry_datasets{self._where(where)} ORDER BY {keys} LIMIT %s", (*params, limit)
         )
+        return rows, count
+
+    def list_dataset_versions(self, dataset: str, after: list[Any] | None, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Versions whose lineage names `dataset`, newest first (then by model and version, descending)."""
+        count = self._count("registry_model_versions", ["lineage->>'dataset' = %s"], [dataset])
+        where, params = "v.lineage->>'dataset' = %s", [dataset]
+        if after is not None:
+            where += " AND (v.create_time, v.model, v.version) < (%s::timestamptz, %s, %s)"
+            params += list(after)
+        rows = self.query(
+            f"SELECT {VERSION_COLUMNS} FROM registry_model_versions v JOIN registry_models m ON m.name = v.model"
+            f" WHERE {where} ORDER BY v.create_time DESC, v.model DESC, v.version DESC LIMIT %s",
+            (*params, limit),
+        )
+        return rows, count
+
+    def stats(self) -> dict[str, int]:
+        return self.query(
+            "SELECT (SELECT count(*) FROM registry_models) AS model_count,"
+            " (SELECT count(*) FROM registry_model_versions) AS version_count,"
+            " (SELECT count(*) FROM registry_datasets) AS dataset_count,"
+            " (SELECT coalesce(sum((SELECT count(*) FROM jsonb_object_keys(aliases))), 0)::bigint FROM registry_models)"
+            " AS alias_count"
+        )[0]
 
     def alias_moves(self, model: str, alias: str) -> list[dict[str, Any]]:
         return self.query(

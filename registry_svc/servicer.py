@@ -4,6 +4,7 @@ responses out. Errors raised as `HubError` become rich gRPC statuses."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import threading
@@ -15,14 +16,15 @@ from eventsourcing.projection import ApplicationSubscription
 from google.protobuf import json_format, timestamp_pb2
 
 from mlxhub import bounds
-from mlxhub.auth import call_metadata
+from mlxhub.auth import call_metadata, principal_of
 from mlxhub.errors import InvalidArgument, NotFound, handlers
 from mlxhub.names import version_name
 from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
 from registry_svc.event_log import EventFilter, NameBook, to_proto
-from registry_svc.read_model import RegistryReadModel
+from registry_svc.preview import checked_path, read_preview
+from registry_svc.read_model import DATASET_ORDERS, MODEL_ORDERS, RegistryReadModel
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ DEFAULT_PAGE_SIZE = 50
 # The lineage fields the registry sets itself (OUTPUT_ONLY in common.proto); a caller's values are dropped.
 LINEAGE_OUTPUT_ONLY = tuple(f.name for f in common_pb2.Lineage.DESCRIPTOR.fields if bounds.is_output_only(f))
 MAX_PAGE_SIZE = 1000
+DEFAULT_PREVIEW_RECORDS = 20
 
 
 def timestamp(value: datetime | str | None) -> timestamp_pb2.Timestamp | None:
@@ -59,6 +62,62 @@ def next_token(rows: list[dict[str, Any]], size: int, key: str) -> str:
     if len(rows) < size:
         return ""
     return base64.urlsafe_b64encode(json.dumps({"after": rows[-1][key]}).encode()).decode()
+
+
+def _fingerprint(selection: Any) -> str:
+    return hashlib.sha256(json.dumps(selection, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _key_ok(key: str, value: Any) -> bool:
+    if key == "version":
+        return isinstance(value, int)
+    if not isinstance(value, str):
+        return False
+    if key.endswith("_time"):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return False
+    return True
+
+
+def keyset_page(page_size: int, page_token: str, selection: Any, keys: tuple[str, ...]) -> tuple[list[Any] | None, int]:
+    """Keyset pagination for filtered, sorted lists: the token holds the last row's sort key and a
+    fingerprint of the filters and order, so a token is only accepted for the list it came from."""
+    _, size = page(page_size, "")
+    if not page_token:
+        return None, size
+    invalid = InvalidArgument("page_token is not valid; pass the next_page_token of a previous response", field="page_token")
+    try:
+        token = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+        after, fingerprint = token["after"], token.get("q")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise invalid from None
+    if isinstance(after, str) and fingerprint is None:  # a token from before lists took filters
+        after, fingerprint = [after], _fingerprint(selection) if selection == LEGACY_SELECTION else ""
+    if fingerprint != _fingerprint(selection):
+        raise InvalidArgument(
+            "page_token was made for other filters or another order_by; send the same filters and order_by as the"
+            " request that returned it, or leave page_token empty to start again", field="page_token",
+        )
+    if not isinstance(after, list) or len(after) != len(keys) or not all(map(_key_ok, keys, after)):
+        raise invalid
+    return after, size
+
+
+def keyset_token(rows: list[dict[str, Any]], size: int, keys: tuple[str, ...], selection: Any) -> str:
+    if len(rows) < size:
+        return ""
+    last = [rows[-1][k].isoformat() if isinstance(rows[-1][k], datetime) else rows[-1][k] for k in keys]
+    return base64.urlsafe_b64encode(json.dumps({"after": last, "q": _fingerprint(selection)}).encode()).decode()
+
+
+def sort_keys(order: tuple[str, bool]) -> tuple[str, ...]:
+    return ("name",) if order[0] == "name" else (order[0], "name")
+
+
+# What a page token of the unfiltered, name-ordered lists held before lists took filters: {"after": name}.
+LEGACY_SELECTION = {"order_by": "name"}
 
 
 def model_message(model: Model | dict[str, Any]) -> registry_pb2.Model:
@@ -162,10 +221,23 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     @rpc
     def ListModels(self, request, context):
-        after, size = page(request.page_size, request.page_token)
-        rows = self.read_model.list_models(after or "", size)
+        order_by = request.order_by or "name"
+        if order_by not in MODEL_ORDERS:
+            raise InvalidArgument(f"order_by {order_by!r} is not one of: {', '.join(MODEL_ORDERS)}", field="order_by")
+        tags = sorted(set(request.tags))
+        for tag in tags:
+            if not tag.partition("=")[0]:
+                raise InvalidArgument(f"tags: {tag!r} has no key; give \"key\" or \"key=value\"", field="tags")
+        selection = {"order_by": order_by}
+        if request.query or request.base_model or tags:
+            selection.update(query=request.query, base_model=request.base_model, tags=tags)
+        keys = sort_keys(MODEL_ORDERS[order_by])
+        after, size = keyset_page(request.page_size, request.page_token, selection, keys)
+        rows, total = self.read_model.list_models(after, size, request.query, request.base_model, tags, order_by)
         return registry_pb2.ListModelsResponse(
-            models=[model_message(row) for row in rows], next_page_token=next_token(rows, size, "name")
+            models=[model_message(row) for row in rows],
+            next_page_token=keyset_token(rows, size, keys, selection),
+            total_size=total,
         )
 
     @rpc
@@ -286,10 +358,63 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     @rpc
     def ListDatasets(self, request, context):
-        after, size = page(request.page_size, request.page_token)
-        rows = self.read_model.list_datasets(after or "", size)
+        order_by = request.order_by or "name"
+        if order_by not in DATASET_ORDERS:
+            raise InvalidArgument(f"order_by {order_by!r} is not one of: {', '.join(DATASET_ORDERS)}", field="order_by")
+        selection = {"order_by": order_by}
+        if request.query:
+            selection["query"] = request.query
+        keys = sort_keys(DATASET_ORDERS[order_by])
+        after, size = keyset_page(request.page_size, request.page_token, selection, keys)
+        rows, total = self.read_model.list_datasets(after, size, request.query, order_by)
         return registry_pb2.ListDatasetsResponse(
-            datasets=[dataset_message(row) for row in rows], next_page_token=next_token(rows, size, "name")
+            datasets=[dataset_message(row) for row in rows],
+            next_page_token=keyset_token(rows, size, keys, selection),
+            total_size=total,
+        )
+
+    @rpc
+    def PreviewDataset(self, request, context):
+        if not 0 <= request.limit <= 100:
+            raise InvalidArgument(f"limit must be 0 to 100 (0 means {DEFAULT_PREVIEW_RECORDS}), got {request.limit}",
+                                  field="limit")
+        dataset = self.app.get_dataset(request.name)
+        path = checked_path(dataset.name, dataset.path, self.app.data_roots)
+        preview = read_preview(path, request.limit or DEFAULT_PREVIEW_RECORDS)
+        response = registry_pb2.PreviewDatasetResponse(
+            truncated=preview.truncated,
+            record_count=dataset.record_count,
+            format=registry_pb2.DatasetFormat.Value(f"DATASET_FORMAT_{dataset.format}"),
+        )
+        for record in preview.records:
+            response.records.add().update(record)
+        return response
+
+    @rpc
+    def ListDatasetVersions(self, request, context):
+        dataset = self.app.get_dataset(request.name)
+        selection = {"dataset": dataset.name}
+        keys = ("create_time", "model", "version")
+        after, size = keyset_page(request.page_size, request.page_token, selection, keys)
+        rows, total = self.read_model.list_dataset_versions(dataset.name, after, size)
+        return registry_pb2.ListDatasetVersionsResponse(
+            versions=[version_message(row["model"], row, row["aliases"]) for row in rows],
+            next_page_token=keyset_token(rows, size, keys, selection),
+            total_size=total,
+        )
+
+    # ----- overview -----------------------------------------------------------------------
+
+    @rpc
+    def GetRegistryStats(self, request, context):
+        return registry_pb2.GetRegistryStatsResponse(
+            **self.read_model.stats(), last_event_position=self.app.recorder.max_notification_id() or 0
+        )
+
+    @rpc
+    def WhoAmI(self, request, context):
+        return registry_pb2.WhoAmIResponse(
+            principal=principal_of(context.invocation_metadata(), self.api_keys), auth_enabled=bool(self.api_keys)
         )
 
     # ----- audit --------------------------------------------------------------------------

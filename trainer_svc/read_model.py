@@ -61,6 +61,17 @@ class TrainerReadModel(ReadModel):
             )
             return list(curs.fetchall())
 
+    def count_jobs(self, state: str, model: str) -> int:
+        """Jobs matching list_jobs' filters, over all pages."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
+            curs.execute(
+                "SELECT count(*) AS n FROM trainer_jobs WHERE (%s = '' OR state = %s)"
+                " AND (%s = '' OR model = %s OR output_model = %s)",
+                (state, state, model, model, model),
+            )
+            return curs.fetchone()["n"]
+
 
 class TrainerProjection(Projection[TrainerReadModel]):
     name = "trainer_read_model"

@@ -126,7 +126,8 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         if len(rows) == size:
             token = base64.urlsafe_b64encode(json.dumps({"before": rows[-1]["position"]}).encode()).decode()
         return trainer_pb2.ListTrainingJobsResponse(
-            jobs=[job_message(self.app.get_job(row["id"])) for row in rows], next_page_token=token
+            jobs=[job_message(self.app.get_job(row["id"])) for row in rows], next_page_token=token,
+            total_size=self.read_model.count_jobs(state, request.model),
         )
 
     @rpc
