@@ -368,3 +368,29 @@ def test_new_routes_through_the_gateway(client, chat_dataset):
     lines = [json.loads(line) for line in log.text.split("\n") if line]
     assert [line["result"]["event"]["aggregate"] for line in lines] == ["dataset/chat", "model/a", "model/b", "model/c"]
     assert client.get("/v1/events", params={"principal": "nobody"}).text.strip() == ""
+
+
+# ----- training jobs: total_size ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("trainer_workers", [0])  # no worker: jobs stay queued until cancelled
+def test_list_training_jobs_counts_every_match(trainer_stub, registry_stub, tiny_model, training_chats, trainer_workers):
+    from trainer_util import create, register
+
+    from mlxhub.v1 import trainer_pb2 as T
+
+    register(registry_stub, tiny_model, training_chats)
+    register(registry_stub, tiny_model, training_chats, model="other", dataset_name="chats2")
+    jobs = [create(trainer_stub), create(trainer_stub), create(trainer_stub), create(trainer_stub, model="other", dataset="chats2")]
+    trainer_stub.CancelTrainingJob(T.CancelTrainingJobRequest(id=jobs[0].id))
+
+    def listed(**kwargs):
+        response = trainer_stub.ListTrainingJobs(T.ListTrainingJobsRequest(**kwargs))
+        return len(response.jobs), response.total_size
+
+    assert listed() == (4, 4)
+    assert listed(page_size=1) == (1, 4)
+    assert listed(model="tiny") == (3, 3)
+    assert listed(state=T.TRAINING_JOB_STATE_QUEUED) == (3, 3)
+    assert listed(state=T.TRAINING_JOB_STATE_CANCELLED, model="tiny") == (1, 1)
+    assert listed(state=T.TRAINING_JOB_STATE_SUCCEEDED) == (0, 0)
