@@ -323,10 +323,17 @@ class Stack:
         child.wait_ready()
 
     # -- report --------------------------------------------------------------
+    def dashboard_url(self) -> str:
+        """The web dashboard the gateway serves at its root ("" without a gateway)."""
+        gateway = next((c for c in self.children if c.name == "gateway"), None)
+        return f"{gateway.endpoint.rstrip('/')}/" if gateway else ""
+
     def endpoints(self) -> list[tuple[str, str, str, str]]:
-        """(component, endpoint, metrics, log) of everything running, passwords masked."""
+        """(component, endpoint, metrics, log) of everything running, passwords masked; the dashboard first,
+        as where most people start."""
         pg_log = str(self.postgres_dir / "log") if self.postgres_dir else "(external)"
-        rows = [("PostgreSQL", redact(self.database_url or ""), "", pg_log)]
+        rows = [("dashboard", self.dashboard_url(), "", "")] if self.dashboard_url() else []
+        rows.append(("PostgreSQL", redact(self.database_url or ""), "", pg_log))
         if not any(c.name == "nats" for c in self.children):
             rows.append(("NATS", redact(self.nats_url or ""), "", "(external)"))
         for child in self.children:
@@ -380,6 +387,7 @@ class Stack:
             "postgres_pid": self.postgres_pid(),
             "nats_url": redact(self.nats_url or ""),
             "logs": str(self.logs),
+            "dashboard": self.dashboard_url(),
             "children": {c.name: {"pid": c.pid, "endpoint": redact(c.endpoint), "log": str(c.log_path)}
                          for c in self.children},
         }

@@ -134,6 +134,10 @@ def test_up_serves_the_tour_stops_cleanly_and_keeps_state(home: Path, tmp_path: 
         state = up.wait_ready()
         printed = up.output()
         assert env["MLXHUB_REGISTRY_ADDR"] in printed and gateway in printed
+        # The dashboard comes first: the first endpoint printed after the title.
+        assert re.search(r"^\s*dashboard: (\S+)$", printed, re.MULTILINE).group(1) == f"{gateway}/", printed
+        assert printed.index(f"dashboard: {gateway}/") < printed.index("postgresql://")
+        assert state["dashboard"] == f"{gateway}/"
         assert str(home / "logs") in printed and "postgresql://" in printed
         assert f"http://{env['MLXHUB_REGISTRY_METRICS_ADDR']}/metrics" in printed  # where Prometheus scrapes
         assert f"http://{env['MLXHUB_TRAINER_METRICS_ADDR']}/metrics" in printed
@@ -260,9 +264,13 @@ def test_endpoints_are_never_broken_across_lines(tmp_path: Path):
         assert whole_on_a_line(printed, wanted) == [], printed
         assert "pg-secret-pw" not in printed
         assert re.search(r"^  registry metrics: http://\S+/metrics$", printed, re.MULTILINE), printed
+        assert printed.splitlines()[1] == f"  dashboard: http://{settings.address('gateway')}/", printed  # first
     wide = io.StringIO()
     stack.print_endpoints(Console(file=wide, width=300, force_terminal=True, color_system=None))
     assert "┃ component" in wide.getvalue() and whole_on_a_line(wide.getvalue(), wanted) == []  # the table fits
+    rows = [line for line in wide.getvalue().splitlines() if line.startswith("│")]
+    assert rows[0].split("│")[1].strip() == "dashboard", wide.getvalue()
+    assert rows[0].split("│")[2].strip() == f"http://{settings.address('gateway')}/", wide.getvalue()
 
 
 def with_password(url: str, password: str) -> str:
