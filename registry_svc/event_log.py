@@ -3,7 +3,7 @@ messages, filters, and the NATS subject of each event."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +18,9 @@ from registry_svc.domain import AGGREGATE_TYPES, aggregate_label, dataset_id, mo
 # Attributes that every event has; the rest of an event's attributes are its data.
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
 AGGREGATE_IDS = {"model": model_id, "dataset": dataset_id}
+# How long past end_time a following ReadEvents waits for late events: an event's time is taken
+# before its commit (and on another replica's clock), so events arrive slightly out of time order.
+END_TIME_SLACK = timedelta(seconds=60)
 
 EVENT_CLASSES: dict[str, tuple[str, type]] = {}
 for _type_name, _aggregate in AGGREGATE_TYPES.items():
@@ -135,6 +138,10 @@ class EventFilter:
         # Filters that no event class satisfies (e.g. a Dataset event type with aggregate type Model)
         # match nothing; the store reads an empty topic list as "no filter", so say so explicitly.
         self.matches_nothing = narrowed and not classes
+
+    def ended(self, now: datetime) -> bool:
+        """Whether `now` lies so far past end_time that no event still to come can match."""
+        return self.end_time is not None and now >= self.end_time + END_TIME_SLACK
 
     def matches(self, domain_event: Any) -> bool:
         if self.originator_id is not None and domain_event.originator_id != self.originator_id:

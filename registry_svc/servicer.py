@@ -425,6 +425,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         names = NameBook(self.app)
         sent = 0
         for domain_event, position in self._events(request, selection, context):
+            if selection.ended(domain_event.timestamp):
+                return  # following past end_time: no later event can fall in the range
             if not selection.matches(domain_event):
                 continue
             yield registry_pb2.ReadEventsResponse(event=to_proto(domain_event, position, names))
@@ -448,7 +450,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             if batch:
                 position = batch[-1].id
                 continue
-            if not request.follow:
+            if not request.follow or selection.ended(datetime.now(UTC)):
                 return
             with ApplicationSubscription(self.app, gt=position, topics=selection.topics) as subscription:
                 if not context.add_callback(subscription.stop):

@@ -394,3 +394,15 @@ def test_list_training_jobs_counts_every_match(trainer_stub, registry_stub, tiny
     assert listed(state=T.TRAINING_JOB_STATE_QUEUED) == (3, 3)
     assert listed(state=T.TRAINING_JOB_STATE_CANCELLED, model="tiny") == (1, 1)
     assert listed(state=T.TRAINING_JOB_STATE_SUCCEEDED) == (0, 0)
+
+
+def test_following_a_range_that_ended_long_ago_ends_the_stream(registry_stub):
+    registry_stub.CreateModel(pb.CreateModelRequest(name="old"))
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    # The range is long over (end_time more than the slack ago): the stream sends what matches and ends.
+    stream = registry_stub.ReadEvents(pb.ReadEventsRequest(
+        follow=True, start_time=stamp(later - timedelta(hours=2)), end_time=stamp(later - timedelta(minutes=61))), timeout=10)
+    assert list(stream) == []
+    live = registry_stub.ReadEvents(pb.ReadEventsRequest(follow=True, end_time=stamp(later + timedelta(hours=1))), timeout=10)
+    assert next(live).event.aggregate == "model/old"  # a range still open keeps following
+    live.cancel()
