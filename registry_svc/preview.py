@@ -20,6 +20,9 @@ from registry_svc.files import resolve_under_roots
 MAX_READ_BYTES = 1 << 20
 MAX_RECORD_BYTES = 64 << 10
 MAX_STRING = 4096
+# Deeper records are shown unparsed: a Struct nests two messages per JSON level, and protobuf
+# parsers refuse messages nested about 100 deep.
+MAX_DEPTH = 32
 UNPARSED = "_unparsed"
 
 
@@ -33,14 +36,20 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")  # NaN and Infinity: a Struct could not carry them as JSON
 
 
-def _shorten(value: Any, preview: Preview) -> Any:
+class _TooDeep(ValueError):
+    pass
+
+
+def _shorten(value: Any, preview: Preview, depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise _TooDeep
     if isinstance(value, str) and len(value) > MAX_STRING:
         preview.truncated = True
         return value[:MAX_STRING]
     if isinstance(value, dict):
-        return {str(k): _shorten(v, preview) for k, v in value.items()}
+        return {str(k): _shorten(v, preview, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_shorten(v, preview) for v in value]
+        return [_shorten(v, preview, depth + 1) for v in value]
     return value
 
 
@@ -54,11 +63,15 @@ def _unparsed(line: bytes, preview: Preview) -> dict[str, Any]:
 def _parse(line: bytes, preview: Preview) -> dict[str, Any]:
     try:
         record = json.loads(line, parse_constant=_reject_constant)
-    except ValueError:  # also UnicodeDecodeError and JSONDecodeError
+    except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError and JSONDecodeError
         return _unparsed(line, preview)
     if not isinstance(record, dict):
         return _unparsed(line, preview)
-    return _shorten(record, preview)
+    try:
+        return _shorten(record, preview)
+    except _TooDeep:
+        preview.truncated = True
+        return _unparsed(line, preview)
 
 
 def checked_path(name: str, raw: str, roots: tuple[Path, ...]) -> Path:

@@ -86,6 +86,9 @@ def test_preview_cuts_long_strings_long_records_and_shows_bad_lines(registry_stu
         + "not json at all\n"
         + json.dumps({"text": "y" * 70000}) + "\n"
         + "[1, 2]\n"
+        + '{"a": ' * 40 + "1" + "}" * 40 + "\n"  # too deep for a Struct
+        + "[" * 30000 + "]" * 30000 + "\n"  # too deep for the JSON parser
+        + '{"n": NaN}\n'
         + json.dumps({"text": "last"}) + "\n"
     )
     got = registry_stub.PreviewDataset(pb.PreviewDatasetRequest(name="t", limit=100))
@@ -95,8 +98,11 @@ def test_preview_cuts_long_strings_long_records_and_shows_bad_lines(registry_stu
     assert records[1] == {"_unparsed": "not json at all"}
     assert records[2]["_unparsed"].startswith('{"text": "yyy') and len(records[2]["_unparsed"]) == 4096
     assert records[3] == {"_unparsed": "[1, 2]"}
-    assert records[4] == {"text": "last"}
-    assert len(records) == 5
+    assert records[4] == {"_unparsed": '{"a": ' * 40 + "1" + "}" * 40}
+    assert records[5] == {"_unparsed": "[" * 4096}
+    assert records[6] == {"_unparsed": '{"n": NaN}'}
+    assert records[7] == {"text": "last"}
+    assert len(records) == 8
 
 
 def test_preview_reads_at_most_about_a_mebibyte(registry_stub, hub_home):
