@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 READY_TIMEOUT_S = 2.0
+# How long a stream may stay silent before the gateway answers 200 anyway: long enough for a
+# request the service refuses to get its own HTTP status, short enough that a client following
+# a quiet stream (ReadEvents follow=true on an idle hub) learns at once that it is connected.
+STREAM_HEAD_WAIT_S = 0.5
 
 
 class RequestIdMiddleware:
@@ -138,7 +142,14 @@ class Gateway:
         )(message, metadata=metadata)
         watch = DisconnectWatch(request, call)
         try:  # a unary call, or a stream up to its first message: a failure is a plain error response
-            first = await (call.read() if binding.server_streaming else call)
+            if binding.server_streaming:
+                pending = asyncio.ensure_future(call.read())
+                done, _ = await asyncio.wait({pending}, timeout=STREAM_HEAD_WAIT_S)
+                if not done:  # a quiet stream: answer now; its first message follows when it comes
+                    return self._stream(request, binding, call, pending, watch, {})
+                first = pending.result()
+            else:
+                first = await call
         except BaseException:
             watch.stop()
             call.cancel()
@@ -165,8 +176,8 @@ class Gateway:
         encode, media_type = (_sse, "text/event-stream") if sse else (_ndjson, "application/x-ndjson")
 
         async def lines() -> AsyncIterator[bytes]:
-            message = first
             try:
+                message = await first if isinstance(first, asyncio.Future) else first
                 while message is not grpc.aio.EOF:
                     yield encode("result", response_json(binding, message))
                     message = await call.read()
