@@ -117,6 +117,19 @@ def parse_tags(values: list[str] | None) -> dict[str, str]:
     return tags
 
 
+def parse_time(value: str, option: str) -> Timestamp:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO time such as 2025-01-31T12:00:00Z", param_hint=option) from None
+    stamp = Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+OrderOpt = Annotated[str, typer.Option(help='Sort: name, create_time or update_time, optionally followed by " desc".')]
+
+
 def enum_name(enum, value: int, prefix: str) -> str:
     return enum.Name(value).removeprefix(prefix).lower()
 
@@ -276,9 +289,16 @@ def models_create(
 
 
 @models_app.command("list")
-def models_list(as_json: JsonOpt = False) -> None:
-    """List every model."""
-    emit(call_all("ListModels", pb.ListModelsRequest(), "models"), as_json, lambda r: models_table(r.models))
+def models_list(
+    query: Annotated[str, typer.Option(help="Only models whose name, description or base model contains this.")] = "",
+    base_model: Annotated[str, typer.Option(help="Only models with exactly this base model.")] = "",
+    tag: Annotated[list[str] | None, typer.Option(help="KEY or KEY=VALUE, repeatable: only models with every one.")] = None,
+    order_by: OrderOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """List the models (every one, or those matching the filters)."""
+    request = pb.ListModelsRequest(query=query, base_model=base_model, tags=tag or [], order_by=order_by)
+    emit(call_all("ListModels", request, "models"), as_json, lambda r: models_table(r.models))
 
 
 @models_app.command("show")
@@ -413,9 +433,65 @@ def datasets_register(
 
 
 @datasets_app.command("list")
-def datasets_list(as_json: JsonOpt = False) -> None:
-    """List every dataset."""
-    emit(call_all("ListDatasets", pb.ListDatasetsRequest(), "datasets"), as_json, lambda r: datasets_table(r.datasets))
+def datasets_list(
+    query: Annotated[str, typer.Option(help="Only datasets whose name, description or path contains this.")] = "",
+    order_by: OrderOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """List the datasets (every one, or those matching --query)."""
+    request = pb.ListDatasetsRequest(query=query, order_by=order_by)
+    emit(call_all("ListDatasets", request, "datasets"), as_json, lambda r: datasets_table(r.datasets))
+
+
+@datasets_app.command("preview")
+def datasets_preview(
+    name: str,
+    limit: Annotated[int, typer.Option(help="Records to show: 1 to 100 (0: 20).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a dataset's first records, one JSON object per line."""
+    response = call("PreviewDataset", pb.PreviewDatasetRequest(name=name, limit=limit))
+    if as_json:
+        typer.echo(json_format.MessageToJson(response))
+        return
+    for record in response.records:
+        typer.echo(json.dumps(json_format.MessageToDict(record), ensure_ascii=False))
+    if response.truncated:
+        err_console.print(f"(first {len(response.records)} of {response.record_count} records; long values cut)")
+
+
+@datasets_app.command("versions")
+def datasets_versions(name: str, as_json: JsonOpt = False) -> None:
+    """The model versions trained on a dataset, newest first."""
+    response = call_all("ListDatasetVersions", pb.ListDatasetVersionsRequest(name=name), "versions")
+
+    def render(r: pb.ListDatasetVersionsResponse) -> Table:
+        table = Table(title=f"versions trained on {name}")
+        for column in ("version", "kind", "created", "by"):
+            table.add_column(column, overflow="fold")
+        for v in r.versions:
+            table.add_row(f"{v.model}/versions/{v.version}", enum_name(pb.ModelVersionKind, v.kind, "MODEL_VERSION_KIND_"),
+                          when(v.create_time), v.created_by)
+        return table
+
+    emit(response, as_json, render)
+
+
+@app.command()
+def whoami(as_json: JsonOpt = False) -> None:
+    """Who the registry takes you for (your API key's principal)."""
+    response = call("WhoAmI", pb.WhoAmIRequest())
+    emit(response, as_json, lambda r: f"{r.principal}" + ("" if r.auth_enabled else " (the hub has no API keys)"))
+
+
+@app.command()
+def stats(as_json: JsonOpt = False) -> None:
+    """How many models, versions, datasets and aliases the registry holds."""
+    response = call("GetRegistryStats", pb.GetRegistryStatsRequest())
+    emit(response, as_json, lambda r: details("registry", [
+        ("models", r.model_count), ("versions", r.version_count), ("datasets", r.dataset_count),
+        ("aliases", r.alias_count), ("last event", r.last_event_position),
+    ]))
 
 
 @datasets_app.command("show")
@@ -432,6 +508,9 @@ def events(
     type: Annotated[list[str] | None, typer.Option("--type", help='Only these event types ("AliasMoved", ...).')] = None,
     follow: Annotated[bool, typer.Option(help="Keep printing new events as they are recorded.")] = False,
     limit: Annotated[int, typer.Option(help="Stop after this many events (0: no limit).")] = 0,
+    principal: Annotated[str, typer.Option(help="Only events recorded for this principal.")] = "",
+    since: Annotated[str | None, typer.Option(help="ISO time: only events at or after it.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO time: only events before it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One canonical JSON event per line.")] = False,
 ) -> None:
     """Read the global event log in order (the audit trail)."""
@@ -444,7 +523,12 @@ def events(
         event_types=type or [],
         follow=follow,
         limit=limit,
+        principal=principal,
     )
+    if since is not None:
+        request.start_time.CopyFrom(parse_time(since, "--since"))
+    if until is not None:
+        request.end_time.CopyFrom(parse_time(until, "--until"))
     rows: list[list[str]] = []
     try:
         for response in call("ReadEvents", request, stream=True):

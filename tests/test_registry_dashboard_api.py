@@ -412,3 +412,42 @@ def test_following_a_range_that_ended_long_ago_ends_the_stream(registry_stub):
     live = registry_stub.ReadEvents(pb.ReadEventsRequest(follow=True, end_time=stamp(later + timedelta(hours=1))), timeout=10)
     assert next(live).event.aggregate == "model/old"  # a range still open keeps following
     live.cancel()
+
+
+# ----- the CLI commands over the same RPCs ------------------------------------------------
+
+
+def test_cli_whoami_stats_preview_and_filters(registry, hub_env, chat_dataset, model_dir):
+    from typer.testing import CliRunner
+
+    from mlxhub.cli import app
+
+    env = {**hub_env, "COLUMNS": "250", "MLXHUB_API_KEY": ""}
+
+    def run(*args: str, code: int = 0) -> str:
+        result = CliRunner().invoke(app, list(args), env=env, prog_name="mlx-hub")
+        assert result.exit_code == code, f"{result.stdout}\n{result.stderr}"
+        return result.stdout if code == 0 else result.stderr
+
+    assert "anonymous (the hub has no API keys)" in run("whoami")
+    run("datasets", "register", "chat", str(chat_dataset))
+    lines = run("datasets", "preview", "chat", "--limit", "1").strip().splitlines()
+    assert [json.loads(line)["messages"][1]["content"] for line in lines] == ["4"]
+    run("models", "create", "nlp-model", "--base-model", "smollm2", "--tag", "team=nlp")
+    run("models", "create", "cv-model", "--base-model", "smollm2", "--tag", "team=cv")
+    listed = json.loads(run("models", "list", "--tag", "team=nlp", "--json"))
+    assert [m["name"] for m in listed["models"]] == ["nlp-model"] and listed["totalSize"] == 1
+    ordered = json.loads(run("models", "list", "--order-by", "create_time desc", "--json"))
+    assert [m["name"] for m in ordered["models"]] == ["cv-model", "nlp-model"]
+    assert "order_by" in run("models", "list", "--order-by", "size", code=1)
+    lineage = common_pb2.Lineage(dataset="chat")
+    with grpc.insecure_channel(registry.address) as channel:
+        registry_pb2_grpc.RegistryServiceStub(channel).CreateModelVersion(
+            pb.CreateModelVersionRequest(name="nlp-model", artifact_path=str(model_dir), lineage=lineage))
+    assert "nlp-model/versions/1" in run("datasets", "versions", "chat")
+    stats = json.loads(run("stats", "--json"))
+    assert (stats["modelCount"], stats["versionCount"], stats["datasetCount"]) == ("2", "1", "1")
+    assert json.loads(run("events", "--json", "--principal", "anonymous", "--limit", "1").strip())["type"] == "DatasetRegistered"
+    assert "no events" in run("events", "--principal", "nobody")
+    assert "no events" in run("events", "--since", "2000-01-01T00:00:00Z", "--until", "2000-01-02T00:00:00Z")
+    assert "ISO time" in run("events", "--since", "yesterday", code=2)
