@@ -13,31 +13,47 @@ export const NAV = [
   { to: "/audit", label: "Audit", icon: History },
 ] as const;
 
+export function Brand() {
+  return (
+    <span className="flex items-center gap-2 font-semibold">
+      <Gauge className="size-5" aria-hidden />
+      MLX Hub
+    </span>
+  );
+}
+
+/** The main navigation: in the sidebar on wide screens, in the menu sheet on narrow ones. */
+export function NavLinks({ onNavigate }: { onNavigate?: () => void }) {
+  return (
+    <nav aria-label="Main" className="flex flex-col gap-1 p-2">
+      {NAV.map(({ to, label, icon: Icon }) => (
+        <NavLink
+          key={to}
+          to={to}
+          end={to === "/"}
+          onClick={onNavigate}
+          className={({ isActive }) =>
+            cn(
+              "flex items-center gap-2 rounded-md px-3 py-2 text-sm outline-none hover:bg-accent focus-visible:ring-[3px] focus-visible:ring-ring/50",
+              isActive ? "bg-accent font-medium text-accent-foreground" : "text-muted-foreground",
+            )
+          }
+        >
+          <Icon className="size-4" aria-hidden />
+          {label}
+        </NavLink>
+      ))}
+    </nav>
+  );
+}
+
 export function Sidebar() {
   return (
     <aside className="sticky top-0 hidden h-screen w-56 shrink-0 flex-col border-r bg-sidebar md:flex">
-      <div className="flex h-14 items-center gap-2 border-b px-4 font-semibold">
-        <Gauge className="size-5" aria-hidden />
-        MLX Hub
+      <div className="flex h-14 items-center border-b px-4">
+        <Brand />
       </div>
-      <nav aria-label="Main" className="flex flex-col gap-1 p-2">
-        {NAV.map(({ to, label, icon: Icon }) => (
-          <NavLink
-            key={to}
-            to={to}
-            end={to === "/"}
-            className={({ isActive }) =>
-              cn(
-                "flex items-center gap-2 rounded-md px-3 py-2 text-sm hover:bg-accent",
-                isActive ? "bg-accent font-medium text-accent-foreground" : "text-muted-foreground",
-              )
-            }
-          >
-            <Icon className="size-4" aria-hidden />
-            {label}
-          </NavLink>
-        ))}
-      </nav>
+      <NavLinks />
     </aside>
   );
 }
