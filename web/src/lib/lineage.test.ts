@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 
 import type { GetLineageResponse } from "@/api/types";
 import { diffFiles, diffMetrics, diffRecords, formatDelta } from "@/lib/diff";
-import { buildLineageGraph, formatBytes, parseVersionRef, shortSha } from "@/lib/lineage";
+import { buildLineageGraph, formatBytes, parseVersionRef, shortSha, usageSnippets } from "@/lib/lineage";
 
 const SHA = "ab".repeat(32);
 const byId = (graph: ReturnType<typeof buildLineageGraph>) => Object.fromEntries(graph.nodes.map((n) => [n.id, n]));
@@ -152,5 +152,18 @@ describe("diffRecords", () => {
       ["new.bin", "only-b"],
       ["old.bin", "only-a"],
     ]);
+  });
+});
+
+describe("usageSnippets", () => {
+  it("names the reference and the hub's routes in each snippet", () => {
+    const [curl, python, cli] = usageSnippets("http://hub:8080", "demo@prod", false);
+    expect(curl?.code).toContain("curl -s http://hub:8080/v1/generate");
+    expect(JSON.parse(/-d '(.*)'/.exec(curl?.code ?? "")?.[1] ?? "{}")).toMatchObject({ model: "demo@prod" });
+    expect(curl?.code).not.toContain("Authorization");
+    expect(python?.code).toContain('base_url="http://hub:8080/openai/v1"');
+    expect(python?.code).toContain('model="demo@prod"');
+    expect(cli?.code).toBe('mlx-hub generate demo@prod "What is the capital of France?"');
+    expect(usageSnippets("http://hub", "demo/versions/2", true)[0]?.code).toContain('Authorization: Bearer $MLXHUB_API_KEY');
   });
 });

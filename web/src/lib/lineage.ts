@@ -198,3 +198,29 @@ function layout(nodes: Omit<LineageNode, "layer" | "row">[], edges: LineageEdge[
     return { ...node, layer: column, row };
   });
 }
+
+/** Ready-to-run calls of a model reference against the hub at `origin`: curl, the OpenAI Python client, the CLI. */
+export function usageSnippets(origin: string, reference: string, withKey: boolean): { id: string; label: string; code: string }[] {
+  const prompt = "What is the capital of France?";
+  const body = JSON.stringify({ model: reference, messages: [{ role: "user", content: prompt }], sampling: { maxTokens: 64 } });
+  const curlAuth = withKey ? ` \\\n  -H "Authorization: Bearer $MLXHUB_API_KEY"` : "";
+  const curl = `curl -s ${origin}/v1/generate${curlAuth} \\\n  -d '${body.replaceAll("'", "'\\''")}'`;
+  const python = [
+    "import os",
+    "",
+    "from openai import OpenAI",
+    "",
+    `client = OpenAI(base_url=${JSON.stringify(`${origin}/openai/v1`)}, api_key=os.environ.get("MLXHUB_API_KEY", "unused"))`,
+    "answer = client.chat.completions.create(",
+    `    model=${JSON.stringify(reference)},`,
+    `    messages=[{"role": "user", "content": ${JSON.stringify(prompt)}}],`,
+    ")",
+    "print(answer.choices[0].message.content)",
+  ].join("\n");
+  const cli = `${withKey ? "MLXHUB_API_KEY=... " : ""}mlx-hub generate ${reference} ${JSON.stringify(prompt)}`;
+  return [
+    { id: "curl", label: "curl", code: curl },
+    { id: "python", label: "Python", code: python },
+    { id: "cli", label: "CLI", code: cli },
+  ];
+}
