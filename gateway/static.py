@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import mimetypes
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,8 +52,13 @@ def api_prefixes(templates: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(RESERVED) | firsts))
 
 
+_VERSIONED = re.compile(r"/v\d+(?:[/:].*)?")
+
+
 def under(path: str, prefixes: tuple[str, ...]) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in prefixes)
+    """Whether `path` belongs to the API: under one of `prefixes`, or under any `/v<N>` (an API
+    version the gateway does not serve answers the API's 404, not the dashboard)."""
+    return any(path == p or path.startswith(p + "/") for p in prefixes) or bool(_VERSIONED.fullmatch(path))
 
 
 def resolve(root: Path, path: str) -> Path | None:

@@ -100,7 +100,7 @@ def test_the_api_is_not_shadowed(client):
     models = client.get("/v1/models")
     assert models.status_code == 200 and models.headers["content-type"].startswith("application/json")
     assert "models" in models.json() or models.json() == {}
-    for path in ("/v1/nope", "/v1", "/openai", "/healthz/x", "/health/nope"):
+    for path in ("/v1/nope", "/v1", "/v2/nothing", "/openai", "/healthz/x", "/health/nope"):
         nope = client.get(path)
         assert nope.status_code == 404, path
         assert nope.headers["content-type"].startswith("application/json") and "<html" not in nope.text, path
