@@ -1,38 +1,11 @@
 /** One event in full: its data as JSON, its ids (copyable) and links to the resource it changed. */
-import { Check, Copy } from "lucide-react";
-import { type ReactNode, useEffect, useState } from "react";
+import type { ReactNode } from "react";
 import { Link } from "react-router";
 
 import type { HubEvent } from "@/api/types";
-import { Button } from "@/components/ui/button";
+import { CopyButton } from "@/components/CopyButton";
 import { Dialog, DialogContent, DialogDescription, DialogHeader, DialogTitle } from "@/components/ui/dialog";
 import { resourceLinks } from "@/pages/audit/events";
-
-function CopyButton({ value, label }: { value: string; label: string }) {
-  const [copied, setCopied] = useState(false);
-  useEffect(() => {
-    if (!copied) return;
-    const timer = setTimeout(() => setCopied(false), 1500);
-    return () => clearTimeout(timer);
-  }, [copied]);
-  return (
-    <Button
-      type="button"
-      variant="ghost"
-      size="icon"
-      className="size-7"
-      aria-label={copied ? `${label} copied` : `Copy ${label}`}
-      onClick={() => {
-        navigator.clipboard?.writeText(value).then(
-          () => setCopied(true),
-          () => setCopied(false),
-        );
-      }}
-    >
-      {copied ? <Check className="text-success" aria-hidden /> : <Copy aria-hidden />}
-    </Button>
-  );
-}
 
 function Field({ label, value, copy, children }: { label: string; value?: string; copy?: boolean; children?: ReactNode }) {
   return (
@@ -40,7 +13,7 @@ function Field({ label, value, copy, children }: { label: string; value?: string
       <dt className="text-sm text-muted-foreground">{label}</dt>
       <dd className="flex min-w-0 items-center gap-1 text-sm">
         {children ?? (value ? <span className="font-mono break-all">{value}</span> : <span className="text-muted-foreground">—</span>)}
-        {copy && value && <CopyButton value={value} label={label} />}
+        {copy && value && <CopyButton value={value} label={`Copy ${label}`} />}
       </dd>
     </div>
   );
@@ -91,7 +64,7 @@ export function EventDetailDialog({ event, onClose }: { event: HubEvent | undefi
               <h2 id="event-data-heading" className="text-sm font-medium">
                 Data
               </h2>
-              <CopyButton value={JSON.stringify(event.data ?? {}, null, 2)} label="data as JSON" />
+              <CopyButton value={JSON.stringify(event.data ?? {}, null, 2)} label="Copy data as JSON" />
             </div>
             <pre className="max-h-80 overflow-auto rounded-md border bg-muted p-3 font-mono text-xs" tabIndex={0} aria-label="Event data as JSON">
               {JSON.stringify(event.data ?? {}, null, 2)}
