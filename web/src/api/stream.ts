@@ -49,6 +49,8 @@ export interface StreamOptions<T> {
   query?: Query;
   signal?: AbortSignal;
   onResult: (result: T) => void;
+  /** Called once the server has accepted the stream (before its first line, which may be long in coming). */
+  onOpen?: () => void;
   fetchImpl?: typeof fetch;
 }
 
@@ -63,6 +65,7 @@ export async function readStream<T>(path: string, options: StreamOptions<T>): Pr
     if (response.status === 401) auth.unauthorized();
     throw await errorFromResponse(response);
   }
+  options.onOpen?.();
   for await (const line of ndjson(response.body)) {
     const message = line as { result?: T; error?: Status };
     if (message.error) throw new ApiError(200, message.error);
@@ -86,9 +89,18 @@ export interface FollowOptions<T> {
   backoff?: (attempt: number) => number;
 }
 
+/**
+ * gRPC codes an error line can carry that reconnecting will not cure: INVALID_ARGUMENT,
+ * NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION, OUT_OF_RANGE,
+ * UNIMPLEMENTED, UNAUTHENTICATED (UNAVAILABLE, RESOURCE_EXHAUSTED and the like are retried).
+ */
+const PERMANENT_CODES = new Set([3, 5, 6, 7, 9, 11, 12, 16]);
+
 /** Errors that will not go away by reconnecting: bad requests and refused keys. */
 function permanent(error: unknown): boolean {
-  return error instanceof ApiError && error.httpStatus >= 400 && error.httpStatus < 500 && error.httpStatus !== 429;
+  if (!(error instanceof ApiError)) return false;
+  if (error.httpStatus === 200) return PERMANENT_CODES.has(error.code); // an error line in an accepted stream
+  return error.httpStatus >= 400 && error.httpStatus < 500 && error.httpStatus !== 429;
 }
 
 /**
@@ -108,20 +120,27 @@ export function follow<T>(options: FollowOptions<T>): { stop: () => void; done: 
       setState(attempt === 0 ? "connecting" : "reconnecting");
       try {
         let announced = false;
+        const announce = () => {
+          if (!announced) {
+            announced = true;
+            setState("live");
+          }
+        };
         await readStream<T>(options.path, {
           query: options.query(after),
           signal: controller.signal,
           fetchImpl: options.fetchImpl,
+          // A following stream may stay quiet for long: it is live once the server accepts it.
+          onOpen: announce,
           onResult: (result) => {
             const position = options.positionOf(result);
             if (position !== undefined && BigInt(position) <= BigInt(after)) return; // already delivered
             if (position !== undefined) after = position;
             attempt = 0;
-            if (!announced) { announced = true; setState("live"); }
+            announce();
             options.onResult(result);
           },
-        }).finally(() => undefined);
-        if (!announced) setState("live");
+        });
       } catch (error) {
         if (controller.signal.aborted) break;
         if (permanent(error)) {
@@ -132,7 +151,16 @@ export function follow<T>(options: FollowOptions<T>): { stop: () => void; done: 
       }
       if (controller.signal.aborted) break;
       attempt += 1;
-      await new Promise((resolve) => setTimeout(resolve, backoff(attempt)));
+      // Wait before reconnecting, but not past stop().
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          controller.signal.removeEventListener("abort", wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, backoff(attempt));
+        controller.signal.addEventListener("abort", wake);
+      });
     }
     setState("stopped");
   };

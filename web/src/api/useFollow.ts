@@ -35,6 +35,9 @@ export function useFollow<T>(options: UseFollowOptions<T>): { state: ConnectionS
 
   useEffect(() => {
     if (!enabled) return;
+    // The stream reports "stopped" after it is stopped; by then this component has let go of it,
+    // and the top bar must not keep showing a stream nobody follows.
+    let active = true;
     const stream = follow<T>({
       path: latest.current.path,
       afterPosition: latest.current.afterPosition,
@@ -42,12 +45,14 @@ export function useFollow<T>(options: UseFollowOptions<T>): { state: ConnectionS
       positionOf: (r) => latest.current.positionOf(r),
       onResult: (r) => latest.current.onResult(r),
       onState: (s, e) => {
+        if (!active) return;
         setState(s);
         setError(e);
         connections.report(id, s);
       },
     });
     return () => {
+      active = false;
       stream.stop();
       connections.remove(id);
     };
