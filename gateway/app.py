@@ -103,6 +103,10 @@ class Gateway:
         self.routes = RouteTable(self.bindings)
         self.upstreams = Upstreams(settings)
         self.services = {b.method.containing_service.full_name: b.upstream for b in self.bindings}
+        self.api_prefixes = api_prefixes(b.template.pattern for b in self.bindings)  # the rest is the dashboard's
+
+    def serves_dashboard(self, method: str, path: str) -> bool:
+        return method in ("GET", "HEAD") and not under(path, self.api_prefixes)
 
     def authenticated(self, endpoint: Callable[[Request], Awaitable[Response]]):
         """Reject early what the services would reject: no key, or a key not in MLXHUB_API_KEYS."""
@@ -197,6 +201,8 @@ class Gateway:
         path = path.split("?", 1)[0]
         if path.startswith("/openai/"):
             return "/openai"
+        if self.serves_dashboard(method, path):
+            return "dashboard"
         try:
             return self.routes.match(method, path)[0].grpc_path
         except RouteError:
@@ -301,12 +307,12 @@ class _DashboardOrApi:
     everything else is the transcoding endpoint, as before there was a dashboard."""
 
     def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
         self.dashboard = dashboard_app()
         self.api = request_response(gateway.authenticated(gateway.transcode))
-        self.prefixes = api_prefixes(b.template.pattern for b in gateway.bindings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] in ("GET", "HEAD") and not under(scope["path"], self.prefixes):
+        if self.gateway.serves_dashboard(scope["method"], scope["path"]):
             await self.dashboard(scope, receive, send)
         else:
             await self.api(scope, receive, send)

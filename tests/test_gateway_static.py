@@ -81,6 +81,9 @@ def test_client_routes_get_index_html_and_missing_assets_404(client):
     missing = client.get("/assets/index-ffffffff.js")
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/json")
     assert "<html" not in missing.text
+    metrics = client.get("/metrics").text  # one bounded label for every dashboard path
+    assert 'mlxhub_http_requests_total{method="GET",route="dashboard",status="200"}' in metrics
+    assert "/models/demo" not in metrics
 
 
 def test_nothing_outside_the_dashboard_directory_is_reachable(client):
