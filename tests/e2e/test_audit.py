@@ -19,6 +19,7 @@ from util import ALICE_KEY, BOB_KEY, api, assert_accessible, screenshot
 from mlxhub.v1 import registry_pb2
 
 KEY_STORAGE = "mlxhub-api-key"  # web/src/lib/auth.ts
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 def api_events(hub_url: str, key: str | None = None, **query) -> list[dict]:
@@ -52,7 +53,8 @@ def seed_alias_history(hub_url: str, model_dir: Path) -> None:
         assert alice.put("/v1/models/alpha/aliases/prod", json={"version": "1"}).status_code == 200
         assert bob.post("/v1/models", json={"name": "gamma", "description": "bob's"}).status_code == 200
         assert bob.post("/v1/models/alpha/versions", json={"artifactPath": str(model_dir)},
-                        headers={"x-request-id": "audit-e2e-request"}).status_code == 200
+                        headers={"x-request-id": "audit-e2e-request",
+                                 "traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}).status_code == 200
         assert bob.put("/v1/models/alpha/aliases/prod", json={"version": "2"}).status_code == 200
 
 
@@ -118,7 +120,8 @@ def test_the_log_in_order_filters_export_and_one_event_in_full(page: Page, secur
 
     # One event in full: ids (copyable), data, and links to the model and the version.
     version_event = next(e for e in everything if e["metadata"].get("requestId") == "audit-e2e-request")
-    assert version_event["type"] == "ModelVersionCreated" and version_event["metadata"].get("traceId")
+    assert version_event["type"] == "ModelVersionCreated"
+    assert version_event["metadata"]["traceId"] == TRACE_ID
     page.get_by_role("button", name="Clear").click()
     loaded(page, "7 events")
     expect(page).to_have_url(re.compile(r"/audit$"))
@@ -129,7 +132,7 @@ def test_the_log_in_order_filters_export_and_one_event_in_full(page: Page, secur
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("heading", name=re.compile("ModelVersionCreated"))).to_be_visible()
     expect(dialog).to_contain_text("audit-e2e-request")
-    expect(dialog).to_contain_text(version_event["metadata"]["traceId"])
+    expect(dialog).to_contain_text(TRACE_ID)
     expect(dialog).to_contain_text(version_event["aggregateId"])
     expect(dialog.get_by_role("button", name="Copy Request ID")).to_be_visible()
     expect(dialog.get_by_role("button", name="Copy Trace ID")).to_be_visible()
