@@ -38,7 +38,7 @@ describe("buildLineageGraph", () => {
     const graph = buildLineageGraph(response, "demo", "2");
     const nodes = byId(graph);
     const job = nodes["job:0f1e2d3c-aaaa-bbbb-cccc-000000000000"];
-    expect(job).toMatchObject({ kind: "job", label: "Training job 0f1e2d3c", href: "/training/0f1e2d3c-aaaa-bbbb-cccc-000000000000" });
+    expect(job).toMatchObject({ kind: "job", label: "0f1e2d3c", href: "/training/0f1e2d3c-aaaa-bbbb-cccc-000000000000" });
     expect(job?.detail).toContain("run12345");
     const dataset = nodes[`dataset:chat@${SHA}`];
     expect(dataset).toMatchObject({ kind: "dataset", label: "chat", href: "/datasets/chat", title: `sha256 ${SHA}` });
@@ -82,7 +82,7 @@ describe("buildLineageGraph", () => {
   it("copes with missing fields: no lineage, no sha, ancestors without names", () => {
     const empty = buildLineageGraph(undefined, "m", 3);
     expect(empty.nodes).toEqual([
-      { id: "version:m/versions/3", kind: "current", label: "m v3", detail: "this version", title: "m/versions/3", href: "/models/m/versions/3", layer: 0, row: 0 },
+      { id: "version:m/versions/3", kind: "current", label: "m v3", title: "m/versions/3", href: "/models/m/versions/3", layer: 0, row: 0 },
     ]);
     expect(empty.edges).toEqual([]);
 

@@ -119,7 +119,7 @@ export function buildLineageGraph(response: GetLineageResponse | undefined, mode
 
   for (const { lineage, reference, isCurrent } of chain) {
     const self = isCurrent
-      ? add({ id: `version:${currentRef}`, kind: "current", label: `${model} v${version}`, detail: "this version", title: currentRef, href: versionHref(model, version) })
+      ? add({ id: `version:${currentRef}`, kind: "current", label: `${model} v${version}`, title: currentRef, href: versionHref(model, version) })
       : add(versionNode(reference));
     const inputs: string[] = [];
     if (lineage.parentVersion) inputs.push(add(versionNode(lineage.parentVersion)));
@@ -144,7 +144,7 @@ export function buildLineageGraph(response: GetLineageResponse | undefined, mode
       const job = add({
         id: `job:${lineage.trainingJob}`,
         kind: "job",
-        label: `Training job ${lineage.trainingJob.slice(0, 8)}`,
+        label: lineage.trainingJob.slice(0, 8),
         detail: lineage.mlflowRunId ? `MLflow run ${lineage.mlflowRunId.slice(0, 8)}` : undefined,
         title: `training job ${lineage.trainingJob}`,
         href: `/training/${encodeURIComponent(lineage.trainingJob)}`,

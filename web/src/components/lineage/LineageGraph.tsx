@@ -118,6 +118,7 @@ function NodeCard({ node }: { node: LineageNode }) {
     node.kind === "current" && "ring-2 ring-ring/40",
   );
   const title = [node.label, node.title].filter(Boolean).join(" — ");
+  const name = `${kind.name}: ${node.label}${node.detail ? `, ${node.detail}` : ""}`;
   if (!node.href) {
     return (
       <div className={classes} title={title} data-kind={node.kind}>
@@ -130,6 +131,7 @@ function NodeCard({ node }: { node: LineageNode }) {
       to={node.href}
       className={cn(classes, "outline-none hover:bg-accent focus-visible:ring-[3px] focus-visible:ring-ring/50")}
       title={title}
+      aria-label={name}
       data-kind={node.kind}
       aria-current={node.kind === "current" ? "page" : undefined}
     >
