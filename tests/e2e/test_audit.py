@@ -90,6 +90,16 @@ def test_the_log_in_order_filters_export_and_one_event_in_full(page: Page, secur
     assert positions_shown(page) == [int(everything[-1]["position"])]
     expect(page).to_have_url(re.compile(r"principal=bob"))
 
+    # A filter the API refuses says why, where the rows would be.
+    page.get_by_label("Aggregate").fill("not-an-aggregate")
+    page.get_by_label("Aggregate").press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("model/<name> or dataset/<name>")
+    expect(count_text(page)).to_have_text("0 events")
+    page.get_by_label("Aggregate").fill("")
+    page.get_by_role("button", name="Apply filters").click()
+    loaded(page, "1 event")
+    expect(page.get_by_role("alert")).to_have_count(0)
+
     # The filters survive a reload (they live in the URL).
     page.reload()
     loaded(page, "1 event")
@@ -205,4 +215,16 @@ def test_thousands_of_events_keep_the_dom_small(page: Page, hub_url: str, regist
     assert page.locator("tbody tr[data-position]").count() < 100
     page.get_by_role("button", name="First").click()
     expect(page.locator("tbody tr[data-position]").first).to_have_attribute("data-position", first_position)
+
+    # Following live: a new event at the end is scrolled to only when the user is at the bottom.
+    page.get_by_role("switch", name="Follow live").click()
+    expect(page.get_by_test_id("follow-state")).to_have_text("live")
+    create(SEEDED)
+    loaded(page, f"{SEEDED + 1:,} events")
+    expect(page.locator("tbody tr[data-position]", has_text=f"model/bulk-{SEEDED:05d}")).to_have_count(0)
+    page.get_by_role("button", name="Latest").click()
+    expect(page.locator("tbody tr[data-position]", has_text=f"model/bulk-{SEEDED:05d}")).to_be_visible()
+    create(SEEDED + 1)
+    expect(page.locator("tbody tr[data-position]", has_text=f"model/bulk-{SEEDED + 1:05d}")).to_be_visible()
+    assert page.locator("tbody tr[data-position]").count() < 100
 

@@ -11,24 +11,15 @@ import { Link } from "react-router";
 import type { HubEvent } from "@/api/types";
 import { Badge } from "@/components/ui/badge";
 import { cn } from "@/lib/utils";
-import { aggregateLink, summarize, versionLink } from "@/pages/audit/events";
+import { aggregateLink, compactLocalTime, summarize, versionLink } from "@/pages/audit/events";
 
 export const ROW_HEIGHT = 36;
 const HEADER_HEIGHT = 40;
 
-const timeFormat = new Intl.DateTimeFormat(undefined, {
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-});
-
 function localTime(time: string | undefined): string {
   if (!time) return "";
   const date = new Date(time);
-  return Number.isNaN(date.getTime()) ? time : timeFormat.format(date);
+  return Number.isNaN(date.getTime()) ? time : compactLocalTime(date);
 }
 
 function isAtBottom(element: HTMLElement): boolean {

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 
 import type { HubEvent } from "@/api/types";
 import { EventBuffer } from "@/pages/audit/eventBuffer";
-import { aggregateLink, countText, positionAfter, resourceLinks, summarize, versionLink, versionOf } from "@/pages/audit/events";
+import { aggregateLink, compactLocalTime, countText, positionAfter, resourceLinks, summarize, versionLink, versionOf } from "@/pages/audit/events";
 import { readLog } from "@/pages/audit/readLog";
 
 function event(position: number, type: string, aggregate: string, data: Record<string, unknown> = {}): HubEvent {
@@ -78,6 +78,10 @@ describe("summaries", () => {
     const line = summarize(event(1, "ModelRegistered", "model/demo", { description: "x".repeat(200) }));
     expect(line.length).toBeLessThan(60);
     expect(line.endsWith("…”")).toBe(true);
+  });
+
+  it("writes local times compactly", () => {
+    expect(compactLocalTime(new Date(2026, 0, 2, 3, 4, 5))).toBe("2026-01-02 03:04:05");
   });
 
   it("counts events in words", () => {

@@ -154,3 +154,13 @@ export function positionAfter(position: string | undefined, last: string): boole
 export function countText(count: number): string {
   return `${count.toLocaleString("en-US")} event${count === 1 ? "" : "s"}`;
 }
+
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/** Local time as "2026-12-01 23:39:16": compact, unambiguous, and sorts like the log. */
+export function compactLocalTime(date: Date): string {
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
+  );
+}
