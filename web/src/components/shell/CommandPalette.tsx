@@ -162,8 +162,11 @@ function Palette({ onDone }: { onDone: () => void }) {
           }))
       : [];
 
+    if (pages.length && !exact.length) out.push({ heading: "Pages", entries: pages });
+    // While the text is still changing, results for older text would be opened by Enter: show only pages.
+    if (search.trim() !== q) return out;
     if (exact.length) out.push({ heading: "Version", entries: exact });
-    if (pages.length) out.push({ heading: "Pages", entries: pages });
+    if (pages.length && exact.length) out.push({ heading: "Pages", entries: pages });
     if (modelEntries.length) out.push({ heading: q ? "Models" : "Recently updated models", entries: modelEntries });
     if (recent.length) out.push({ heading: `Versions of ${ref!.name}`, entries: recent });
     if (datasetEntries.length) out.push({ heading: q ? "Datasets" : "Recent datasets", entries: datasetEntries });
