@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import Page, Request, expect
-from util import ALICE_KEY, THEME_KEY, api, assert_accessible
+from util import ALICE_KEY, BOB_KEY, THEME_KEY, api, assert_accessible
 
 KEY_STORAGE = "mlxhub-api-key"  # web/src/lib/auth.ts
 NAV_LINKS = ("Overview", "Models", "Datasets", "Training", "Playground", "Serving", "Audit")
@@ -58,6 +58,11 @@ def test_sign_in_rejects_a_wrong_key_keeps_the_right_one_and_sign_out_asks_again
     unkeyed = [r.url for r in api_requests if r.headers.get("authorization") != f"Bearer {ALICE_KEY}"]
     assert not unkeyed, f"API calls without the key: {unkeyed}"
 
+    # Streams carry it too (fetch, not EventSource, so they can): the Overview follows the event log.
+    with page.expect_request(lambda r: "/v1/events" in r.url) as stream:
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Overview").click()
+    assert stream.value.headers.get("authorization") == f"Bearer {ALICE_KEY}"
+
     # A reload keeps the session.
     with page.expect_request(lambda r: "/v1/" in r.url) as first_call:
         page.reload()
@@ -73,6 +78,13 @@ def test_sign_in_rejects_a_wrong_key_keeps_the_right_one_and_sign_out_asks_again
     expect(dialog.get_by_role("alert")).to_have_count(0)
     expect(banner.get_by_role("button", name="Account: alice")).to_have_count(0)
     assert_accessible(page, "sign-in dialog")
+
+    # Another key signs in as another principal, and the page is fetched again with it.
+    with page.expect_request(lambda r: "/v1/registry/stats" in r.url
+                             and r.headers.get("authorization") == f"Bearer {BOB_KEY}"):
+        dialog.get_by_label("API key").fill(BOB_KEY)
+        dialog.get_by_role("button", name="Sign in").click()
+    expect(banner.get_by_role("button", name="Account: bob")).to_be_visible()
 
 
 def test_a_saved_key_the_hub_refuses_asks_again_saying_why(page: Page, secured_hub_url: str):

@@ -197,7 +197,7 @@ function Palette({ onDone }: { onDone: () => void }) {
         <CommandInput
           value={search}
           onValueChange={setSearch}
-          placeholder="Search models, datasets, versions (name/versions/3, name@alias), jobs…"
+          placeholder="Pages, models, datasets, versions (name@alias, name 3), jobs…"
           aria-label="Search the hub"
         />
         {loading && (

@@ -21,8 +21,8 @@ export function UserMenu() {
   const principal = whoami.data.principal || "unknown";
   const signOut = () => {
     auth.signOut();
-    // Nothing fetched with the old key may stay on screen or in the cache.
-    queryClient.clear();
+    // Nothing fetched with the old key may stay on screen or in the cache; signing in refetches it all.
+    void queryClient.resetQueries();
   };
   return (
     <DropdownMenu>
