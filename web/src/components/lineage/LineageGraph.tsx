@@ -104,7 +104,7 @@ function NodeCard({ node }: { node: LineageNode }) {
   const Icon = kind.icon;
   const body = (
     <>
-      <span className="flex items-center gap-1.5 text-[11px] font-medium tracking-wide text-muted-foreground uppercase">
+      <span className="flex items-center gap-1.5 text-xs font-medium text-muted-foreground">
         <Icon aria-hidden className="size-3.5" />
         {kind.name}
       </span>
@@ -118,7 +118,6 @@ function NodeCard({ node }: { node: LineageNode }) {
     node.kind === "current" && "ring-2 ring-ring/40",
   );
   const title = [node.label, node.title].filter(Boolean).join(" — ");
-  const name = `${kind.name}: ${node.label}${node.detail ? `, ${node.detail}` : ""}`;
   if (!node.href) {
     return (
       <div className={classes} title={title} data-kind={node.kind}>
@@ -131,7 +130,6 @@ function NodeCard({ node }: { node: LineageNode }) {
       to={node.href}
       className={cn(classes, "outline-none hover:bg-accent focus-visible:ring-[3px] focus-visible:ring-ring/50")}
       title={title}
-      aria-label={name}
       data-kind={node.kind}
       aria-current={node.kind === "current" ? "page" : undefined}
     >
