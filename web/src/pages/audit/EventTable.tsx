@@ -5,7 +5,7 @@
  */
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { ChevronRight } from "lucide-react";
-import { type ReactNode, type Ref, useImperativeHandle, useLayoutEffect, useRef } from "react";
+import { type ReactNode, type Ref, useCallback, useImperativeHandle, useLayoutEffect, useRef } from "react";
 import { Link } from "react-router";
 
 import type { HubEvent } from "@/api/types";
@@ -47,14 +47,17 @@ const cell = "h-9 overflow-hidden px-2 py-0 text-ellipsis whitespace-nowrap shad
 export function EventTable({ events, count, following, openPosition, onOpen, empty, ref }: EventTableProps) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
+  // Stable, or the virtualizer rebuilds its measurements of every row on each render (slow at 100,000).
+  const getItemKey = useCallback((index: number) => events[index]?.position ?? index, [events]);
+  const estimateSize = useCallback(() => ROW_HEIGHT, []);
   // eslint-disable-next-line react-hooks/incompatible-library -- the virtualizer is read fresh on every render, never memoized
   const virtualizer = useVirtualizer({
     count,
     getScrollElement: () => scrollRef.current,
-    estimateSize: () => ROW_HEIGHT,
+    estimateSize,
     paddingStart: HEADER_HEIGHT,
     overscan: 12,
-    getItemKey: (index) => events[index]?.position ?? index,
+    getItemKey,
   });
 
   useImperativeHandle(ref, () => ({
