@@ -212,3 +212,38 @@ def test_command_palette_finds_a_model_and_a_version(page: Page, hub_url: str, m
     expect(palette.get_by_role("group", name="Pages", exact=True).get_by_role("option", name=re.compile("Audit"))).to_be_visible()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/audit$"))
+
+
+def test_command_palette_finds_datasets_and_training_jobs(page: Page, hub_url: str, chat_dataset, tiny_model):
+    with api(hub_url) as http:
+        assert http.post("/v1/models", json={"name": "tuned"}).status_code == 200
+        assert http.post("/v1/models/tuned/versions", json={"artifactPath": str(tiny_model)}).status_code == 200
+        assert http.post("/v1/datasets", json={"name": "chat-turns", "path": str(chat_dataset)}).status_code == 200
+        # The trainer here has no workers: the job stays queued.
+        created = http.post("/v1/training/jobs", json={"model": "tuned/versions/1", "dataset": "chat-turns",
+                                                       "config": {"iters": 1, "batchSize": 1}})
+        assert created.status_code == 200, created.text
+        job_id = created.json()["job"]["id"]
+
+    page.goto("/")
+    page.keyboard.press("Control+k")
+    palette = page.get_by_role("dialog", name="Command palette")
+    search = palette.get_by_label("Search the hub")
+    search.fill("chat-t")
+    expect(palette.get_by_role("group", name="Datasets", exact=True).get_by_role("option", name="chat-turns")).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/datasets/chat-turns$"))
+
+    page.keyboard.press("Control+k")
+    search.fill(job_id[:8])
+    jobs = palette.get_by_role("group", name="Training jobs", exact=True)
+    expect(jobs.get_by_role("option")).to_have_count(1)
+    expect(jobs.get_by_role("option")).to_contain_text("queued")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/training/{re.escape(job_id)}$"))
+
+    # A job is found by its model's name too.
+    page.keyboard.press("Control+k")
+    search.fill("tuned")
+    expect(palette.get_by_role("group", name="Training jobs", exact=True).get_by_role("option")).to_have_count(1)
+    expect(palette.get_by_role("group", name="Models", exact=True).get_by_role("option", name=re.compile("tuned"))).to_be_visible()
