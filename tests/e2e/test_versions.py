@@ -103,6 +103,11 @@ def test_version_detail_lineage_references_snippets_and_compare(page: Page, hub_
     expect(copy).to_contain_text("Copied")
     assert page.evaluate("() => navigator.clipboard.readText()") == "demo@prod"
 
+    # An alias moved through the API shows up without a reload.
+    with api(hub_url) as http:
+        ok(http.put("/v1/models/demo/aliases/canary", json={"version": "2"}))
+    expect(refs.get_by_text("demo@canary", exact=True)).to_be_visible()
+
     # Snippets: curl first, then the OpenAI client and the CLI.
     panel = page.get_by_role("tabpanel")
     expect(panel).to_contain_text(f"curl -s {hub_url}/v1/generate")

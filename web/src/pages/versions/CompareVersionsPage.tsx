@@ -20,13 +20,13 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@
 import { type DiffRow, type DiffStatus, diffFiles, diffMetrics, diffRecords, formatDelta, formatValue, statusText } from "@/lib/diff";
 import { formatBytes, shortSha, versionHref } from "@/lib/lineage";
 
-const MAX_PAGES = 20;
+const MAX_PAGES = 50;
 
 async function listAllVersions(name: string): Promise<ModelVersion[]> {
   const versions: ModelVersion[] = [];
   let pageToken: string | undefined;
   for (let page = 0; page < MAX_PAGES; page += 1) {
-    const answer = await call(api.GET("/v1/models/{name}/versions", { params: { path: { name }, query: { pageSize: 200, pageToken } } }));
+    const answer = await call(api.GET("/v1/models/{name}/versions", { params: { path: { name }, query: { pageSize: 100, pageToken } } }));
     versions.push(...(answer.versions ?? []));
     pageToken = answer.nextPageToken;
     if (!pageToken) break;
@@ -37,12 +37,12 @@ async function listAllVersions(name: string): Promise<ModelVersion[]> {
 function useVersion(name: string, version: string) {
   const enabled = Boolean(version);
   const detail = useQuery({
-    queryKey: ["model-version", name, version],
+    queryKey: ["model", name, "version", version],
     queryFn: () => call(api.GET("/v1/models/{name}/versions/{version}", { params: { path: { name, version } } })),
     enabled,
   });
   const lineage = useQuery({
-    queryKey: ["lineage", name, version],
+    queryKey: ["model", name, "lineage", version],
     queryFn: () => call(api.GET("/v1/models/{name}/versions/{version}/lineage", { params: { path: { name, version } } })),
     enabled,
   });
@@ -54,7 +54,7 @@ export default function CompareVersionsPage() {
   const [search, setSearch] = useSearchParams();
   const a = search.get("a") ?? "";
   const b = search.get("b") ?? "";
-  const versions = useQuery({ queryKey: ["model-versions-all", name], queryFn: () => listAllVersions(name) });
+  const versions = useQuery({ queryKey: ["model", name, "versions"], queryFn: () => listAllVersions(name) });
   const left = useVersion(name, a);
   const right = useVersion(name, b);
 
