@@ -50,7 +50,7 @@ export function AliasTimeline({
                 <AliasBadge alias={entry.alias} />
                 {entry.previousVersion && entry.previousVersion !== "0" ? (
                   <span>
-                    {versionLink(entry.previousVersion)} <span aria-label="to">→</span> {versionLink(entry.version ?? "")}
+                    {versionLink(entry.previousVersion)} → {versionLink(entry.version ?? "")}
                   </span>
                 ) : (
                   <span>set to {versionLink(entry.version ?? "")}</span>
@@ -113,7 +113,7 @@ function AsOf({ name, aliases }: { name: string; aliases: string[] }) {
       )}
       {atTime && aliases.length === 0 && <p className="text-sm text-muted-foreground">This model has no aliases.</p>}
       {atTime && aliases.length > 0 && (
-        <ul className="grid gap-1 text-sm" aria-label={`Aliases as of ${new Date(atTime).toLocaleString()}`} data-testid="aliases-as-of">
+        <ul className="grid gap-1 text-sm" aria-label={`Where each alias pointed at ${new Date(atTime).toLocaleString()}`} data-testid="aliases-as-of">
           {aliases.map((alias, i) => {
             const result = results[i];
             const at = result?.data?.versionAtTime;

@@ -4,6 +4,7 @@
  * events, so a change made elsewhere (the CLI, another tab) shows up by itself.
  */
 import { useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useCallback, useEffect } from "react";
 import { Link, useParams } from "react-router";
 
 import { api, call, errorMessage } from "@/api/client";
@@ -57,27 +58,32 @@ export default function ModelDetailPage() {
   const histories: Record<string, AliasMove[] | undefined> = {};
   aliasNames.forEach((alias, i) => (histories[alias] = historyQueries[i]?.data?.moves));
 
-  // Follow this model's events from the log's current end; each one refreshes the page's queries.
-  // Fetched once per visit (never refetched: a new start would restart the stream).
+  // Follow this model's events from the log's end as it was when the page opened; each one
+  // refreshes the page's queries. Fetched once per visit: a new start would restart the stream.
   const stats = useQuery({
     queryKey: ["model-follow-start", name],
     queryFn: () => call(api.GET("/v1/registry/stats")),
     staleTime: Number.POSITIVE_INFINITY,
     gcTime: 0,
-    enabled: model.isSuccess,
   });
-  useFollow<ReadEventsResponse>({
+  const refresh = useCallback(() => {
+    void queryClient.invalidateQueries({ queryKey: ["model", name] });
+    void queryClient.invalidateQueries({ queryKey: ["models"] });
+  }, [queryClient, name]);
+  const follow = useFollow<ReadEventsResponse>({
     path: "/v1/events",
     afterPosition: stats.data?.lastEventPosition ?? "0",
     enabled: stats.isSuccess,
     key: name,
     query: (after) => ({ afterPosition: after, aggregate: `model/${name}`, follow: true }),
     positionOf: (r) => r.event?.position,
-    onResult: () => {
-      void queryClient.invalidateQueries({ queryKey: ["model", name] });
-      void queryClient.invalidateQueries({ queryKey: ["models"] });
-    },
+    onResult: refresh,
   });
+  // Whenever the stream is (again) live, refresh once: a change made between the page's first
+  // reads and the stream's start is then shown too.
+  useEffect(() => {
+    if (follow.state === "live") refresh();
+  }, [follow.state, refresh]);
 
   if (model.isError) {
     const missing = model.error instanceof ApiError && model.error.httpStatus === 404;

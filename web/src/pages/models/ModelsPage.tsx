@@ -75,7 +75,7 @@ export default function ModelsPage() {
   const models = list.data?.models ?? [];
   const total = list.data?.totalSize ?? 0;
   const filtered = Boolean(state.query || state.baseModel || state.tags.length);
-  const pageNumber = state.tokens.length + (state.page ? 1 : 0) + 1;
+  const pageNumber = state.tokens.length + 1;
 
   return (
     <div>
