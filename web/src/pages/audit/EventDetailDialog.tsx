@@ -9,7 +9,7 @@ import { resourceLinks } from "@/pages/audit/events";
 
 function Field({ label, value, copy, children }: { label: string; value?: string; copy?: boolean; children?: ReactNode }) {
   return (
-    <div className="grid grid-cols-[8rem_1fr] items-center gap-2 py-1">
+    <div className="grid grid-cols-[9.5rem_1fr] items-center gap-2 py-1">
       <dt className="text-sm text-muted-foreground">{label}</dt>
       <dd className="flex min-w-0 items-center gap-1 text-sm">
         {children ?? (value ? <span className="font-mono break-all">{value}</span> : <span className="text-muted-foreground">—</span>)}

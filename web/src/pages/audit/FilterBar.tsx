@@ -95,7 +95,7 @@ export function FilterBar({ filters, onApply }: { filters: AuditFilters; onApply
         </div>
       </div>
       <div className="flex flex-wrap items-end gap-3">
-        <fieldset className="min-w-0 flex-1">
+        <fieldset className="w-full min-w-0 xl:w-auto xl:flex-1">
           <legend className="mb-1.5 text-sm font-medium">Event types</legend>
           <div className="flex flex-wrap gap-1.5">
             {KNOWN_EVENT_TYPES.map((type) => {
