@@ -41,7 +41,11 @@ function Tile({ to, title, children, testId }: { to: string; title: string; chil
 
 function Count({ value, loading }: { value: string | number | undefined; loading: boolean }) {
   if (loading) return <Skeleton className="h-8 w-16" />;
-  return <span className="text-3xl font-semibold tabular-nums">{formatCount(value)}</span>;
+  return (
+    <span className="text-3xl font-semibold tabular-nums" data-testid="count">
+      {formatCount(value)}
+    </span>
+  );;
 }
 
 function Unavailable({ text, error }: { text: string; error: unknown }) {
@@ -73,64 +77,67 @@ export default function Overview() {
   const jobsError = jobs.find((q) => q.isError)?.error;
 
   return (
-    <div className="grid gap-6">
+    <div>
       <PageHeader title="Overview" description="What the hub holds and what is happening in it." />
+      <div className="grid gap-6">
+        {stats.isError && (
+          <div role="alert" className="rounded-md border border-destructive/50 p-4 text-sm text-destructive">
+            Could not read the registry's counts: {errorMessage(stats.error)}
+          </div>
+        )}
 
-      {stats.isError && (
-        <div role="alert" className="rounded-md border border-destructive/50 p-4 text-sm text-destructive">
-          Could not read the registry's counts: {errorMessage(stats.error)}
-        </div>
-      )}
+        <section aria-label="Counts" className="grid gap-4 sm:grid-cols-2 lg:grid-cols-5">
+          <Tile to="/models" title="Models" testId="tile-models">
+            <Count value={stats.data?.modelCount} loading={stats.isPending} />
+          </Tile>
+          <Tile to="/models" title="Versions" testId="tile-versions">
+            <Count value={stats.data?.versionCount} loading={stats.isPending} />
+            {stats.data && (
+              <span className="text-xs text-muted-foreground">
+                {formatCount(stats.data.aliasCount)} alias{Number(stats.data.aliasCount ?? 0) === 1 ? "" : "es"}
+              </span>
+            )}
+          </Tile>
+          <Tile to="/datasets" title="Datasets" testId="tile-datasets">
+            <Count value={stats.data?.datasetCount} loading={stats.isPending} />
+          </Tile>
+          <Tile to="/training" title="Training jobs" testId="tile-training">
+            {jobsError ? (
+              <Unavailable text={notRunning(jobsError) ? "trainer not running" : errorMessage(jobsError)} error={jobsError} />
+            ) : (
+              <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-0.5 text-sm">
+                {JOB_STATES.map(({ state, label }, i) => (
+                  <div key={state} className="contents" data-testid={`jobs-${label}`}>
+                    <dt className="text-muted-foreground">{label}</dt>
+                    <dd className="text-right font-medium tabular-nums" data-testid="count">
+                      {jobs[i]?.isPending ? "…" : formatCount(jobs[i]?.data?.totalSize)}
+                    </dd>
+                  </div>
+                ))}
+              </dl>
+            )}
+          </Tile>
+          <Tile to="/serving" title="Loaded versions" testId="tile-loaded">
+            {loaded.isError ? (
+              <Unavailable
+                text={notRunning(loaded.error) ? "inference not running" : errorMessage(loaded.error)}
+                error={loaded.error}
+              />
+            ) : (
+              <>
+                <Count value={loaded.data?.models?.length ?? 0} loading={loaded.isPending} />
+                {loaded.data?.models?.length ? (
+                  <span className="truncate text-xs text-muted-foreground">
+                    {loaded.data.models.map((m) => m.modelVersion).join(", ")}
+                  </span>
+                ) : null}
+              </>
+            )}
+          </Tile>
+        </section>
 
-      <section aria-label="Counts" className="grid gap-4 sm:grid-cols-2 lg:grid-cols-5">
-        <Tile to="/models" title="Models" testId="tile-models">
-          <Count value={stats.data?.modelCount} loading={stats.isPending} />
-        </Tile>
-        <Tile to="/models" title="Versions" testId="tile-versions">
-          <Count value={stats.data?.versionCount} loading={stats.isPending} />
-          {stats.data && (
-            <span className="text-xs text-muted-foreground">{formatCount(stats.data.aliasCount)} aliases</span>
-          )}
-        </Tile>
-        <Tile to="/datasets" title="Datasets" testId="tile-datasets">
-          <Count value={stats.data?.datasetCount} loading={stats.isPending} />
-        </Tile>
-        <Tile to="/training" title="Training jobs" testId="tile-training">
-          {jobsError ? (
-            <Unavailable text={notRunning(jobsError) ? "trainer not running" : errorMessage(jobsError)} error={jobsError} />
-          ) : (
-            <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-0.5 text-sm">
-              {JOB_STATES.map(({ state, label }, i) => (
-                <div key={state} className="contents" data-testid={`jobs-${label}`}>
-                  <dt className="text-muted-foreground">{label}</dt>
-                  <dd className="text-right font-medium tabular-nums">
-                    {jobs[i]?.isPending ? "…" : formatCount(jobs[i]?.data?.totalSize)}
-                  </dd>
-                </div>
-              ))}
-            </dl>
-          )}
-        </Tile>
-        <Tile to="/serving" title="Loaded versions" testId="tile-loaded">
-          {loaded.isError ? (
-            <Unavailable
-              text={notRunning(loaded.error) ? "inference not running" : errorMessage(loaded.error)}
-              error={loaded.error}
-            />
-          ) : (
-            <>
-              <Count value={loaded.data?.models?.length ?? 0} loading={loaded.isPending} />
-              {loaded.data?.models?.length ? (
-                <span className="truncate text-xs text-muted-foreground">
-                  {loaded.data.models.map((m) => m.modelVersion).join(", ")}
-                </span>
-              ) : null}
-            </>
-          )}
-        </Tile>
-      </section>
-
-      <ActivityFeed />
+        <ActivityFeed />
+      </div>
     </div>
   );
 }

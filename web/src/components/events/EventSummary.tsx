@@ -33,7 +33,7 @@ export function EventSummary({ event, className }: { event: HubEvent; className?
     <span className={cn("min-w-0", className)}>
       <span className="font-medium">{d.actor}</span> {d.action}{" "}
       {d.href ? (
-        <Link to={d.href} className="font-medium text-foreground underline-offset-4 hover:underline">
+        <Link to={d.href} className="font-medium text-foreground underline decoration-muted-foreground/40 underline-offset-4 hover:decoration-foreground">
           {d.target}
         </Link>
       ) : (

@@ -1,15 +1,14 @@
 /** One dataset: what it held when registered, the versions trained on it, and its first records. */
 import { useQuery } from "@tanstack/react-query";
-import { Check, Copy } from "lucide-react";
-import { type ReactNode, useState } from "react";
+import type { ReactNode } from "react";
 import { Link, useParams } from "react-router";
 
 import { api, call, errorMessage } from "@/api/client";
 import { ApiError } from "@/api/errors";
+import { CopyButton } from "@/components/CopyButton";
 import { versionPath } from "@/components/events/describe";
 import { PageHeader } from "@/components/PageHeader";
 import { Badge } from "@/components/ui/badge";
-import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardDescription, CardHeader } from "@/components/ui/card";
 import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
@@ -18,30 +17,9 @@ import { formatBytes, formatCount, formatName, localTime } from "@/pages/dataset
 
 const PREVIEW_LIMIT = 20;
 
-function CopyButton({ text, label }: { text: string; label: string }) {
-  const [copied, setCopied] = useState(false);
+function Fact({ label, children, wide }: { label: string; children: ReactNode; wide?: boolean }) {
   return (
-    <Button
-      variant="ghost"
-      size="icon"
-      className="size-7"
-      aria-label={copied ? "Copied" : label}
-      title={label}
-      onClick={() => {
-        void navigator.clipboard?.writeText(text).then(() => {
-          setCopied(true);
-          setTimeout(() => setCopied(false), 1500);
-        });
-      }}
-    >
-      {copied ? <Check aria-hidden="true" /> : <Copy aria-hidden="true" />}
-    </Button>
-  );
-}
-
-function Fact({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <div className="grid gap-0.5">
+    <div className={wide ? "grid gap-0.5 sm:col-span-2 lg:col-span-4" : "grid gap-0.5"}>
       <dt className="text-xs font-medium text-muted-foreground">{label}</dt>
       <dd className="min-w-0 text-sm">{children}</dd>
     </div>
@@ -90,7 +68,7 @@ function TrainedVersions({ name }: { name: string }) {
                 {rows.map((v) => (
                   <TableRow key={`${v.model}/${v.version}`}>
                     <TableCell>
-                      <Link to={versionPath(v.model ?? "", v.version ?? "0")} className="font-medium underline-offset-4 hover:underline">
+                      <Link to={versionPath(v.model ?? "", v.version ?? "0")} className="font-medium underline decoration-muted-foreground/40 underline-offset-4 hover:decoration-foreground">
                         {v.model} v{v.version}
                       </Link>
                     </TableCell>
@@ -200,7 +178,7 @@ export default function DatasetDetailPage() {
 
   const d = dataset.data?.dataset;
   return (
-    <div className="grid gap-6">
+    <div>
       <div>
         <nav aria-label="Breadcrumb" className="mb-2 text-sm text-muted-foreground">
           <Link to="/datasets" className="underline-offset-4 hover:underline">
@@ -210,55 +188,53 @@ export default function DatasetDetailPage() {
         </nav>
         <PageHeader title={name} description={d?.description || (d ? "No description." : undefined)} />
       </div>
-      <Card>
-        <CardHeader>
-          <h2 className="leading-none font-semibold">Details</h2>
-          <CardDescription>What the file held when it was registered.</CardDescription>
-        </CardHeader>
-        <CardContent>
-          {!d ? (
-            <Skeleton className="h-24 w-full" />
-          ) : (
-            <dl className="grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
-              <div className="sm:col-span-2 lg:col-span-4">
-                <Fact label="SHA-256">
+      <div className="grid gap-6">
+        <Card>
+          <CardHeader>
+            <h2 className="leading-none font-semibold">Details</h2>
+            <CardDescription>What the file held when it was registered.</CardDescription>
+          </CardHeader>
+          <CardContent>
+            {!d ? (
+              <Skeleton className="h-24 w-full" />
+            ) : (
+              <dl className="grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
+                <Fact label="SHA-256" wide>
                   <span className="flex items-center gap-1">
                     <code className="font-mono text-xs break-all" data-testid="dataset-sha256">
                       {d.sha256}
                     </code>
-                    {d.sha256 && <CopyButton text={d.sha256} label="Copy SHA-256" />}
+                    {d.sha256 && <CopyButton value={d.sha256} label="Copy SHA-256" />}
                   </span>
                 </Fact>
-              </div>
-              <Fact label="Records">
-                <span data-testid="dataset-records">{formatCount(d.recordCount)}</span>
-              </Fact>
-              <Fact label="Size">
-                <span title={`${formatCount(d.sizeBytes)} bytes`}>{formatBytes(d.sizeBytes)}</span>
-              </Fact>
-              <Fact label="Format">
-                <Badge variant="outline">{formatName(d.format)}</Badge>
-              </Fact>
-              <Fact label="Created">
-                <time dateTime={d.createTime} title={d.createTime}>
-                  {localTime(d.createTime)}
-                </time>{" "}
-                by {d.createdBy || "—"}
-              </Fact>
-              <div className="sm:col-span-2 lg:col-span-4">
-                <Fact label="Path">
+                <Fact label="Records">
+                  <span data-testid="dataset-records">{formatCount(d.recordCount)}</span>
+                </Fact>
+                <Fact label="Size">
+                  <span title={`${formatCount(d.sizeBytes)} bytes`}>{formatBytes(d.sizeBytes)}</span>
+                </Fact>
+                <Fact label="Format">
+                  <Badge variant="outline">{formatName(d.format)}</Badge>
+                </Fact>
+                <Fact label="Created">
+                  <time dateTime={d.createTime} title={d.createTime}>
+                    {localTime(d.createTime)}
+                  </time>{" "}
+                  by {d.createdBy || "—"}
+                </Fact>
+                <Fact label="Path" wide>
                   <span className="flex items-center gap-1">
                     <code className="font-mono text-xs break-all">{d.path}</code>
-                    {d.path && <CopyButton text={d.path} label="Copy path" />}
+                    {d.path && <CopyButton value={d.path} label="Copy path" />}
                   </span>
                 </Fact>
-              </div>
-            </dl>
-          )}
-        </CardContent>
-      </Card>
-      <TrainedVersions name={name} />
-      <Preview name={name} />
+              </dl>
+            )}
+          </CardContent>
+        </Card>
+        <TrainedVersions name={name} />
+        <Preview name={name} />
+      </div>
     </div>
   );
 }

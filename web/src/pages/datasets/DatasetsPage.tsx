@@ -173,7 +173,7 @@ export default function DatasetsPage() {
               {datasets.map((d) => (
                 <TableRow key={d.name}>
                   <TableCell className="max-w-72">
-                    <Link to={datasetPath(d.name ?? "")} className="font-medium underline-offset-4 hover:underline">
+                    <Link to={datasetPath(d.name ?? "")} className="font-medium underline decoration-muted-foreground/40 underline-offset-4 hover:decoration-foreground">
                       {d.name}
                     </Link>
                     {d.description && <div className="truncate text-xs text-muted-foreground">{d.description}</div>}

@@ -4,7 +4,7 @@
  */
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Activity, Box, Database } from "lucide-react";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router";
 
 import { api, call, errorMessage } from "@/api/client";
@@ -40,6 +40,20 @@ export function ActivityFeed() {
   const last = start.data ? BigInt(start.data.lastEventPosition ?? "0") : undefined;
   const after = last === undefined ? undefined : String(last > BigInt(BACKLOG) ? last - BigInt(BACKLOG) : 0n);
   const [events, setEvents] = useState<HubEvent[]>([]);
+  const again = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => () => clearTimeout(again.current), []);
+
+  // The counts come from the registry's read model, which catches up with the log a moment after
+  // an event: refresh now and once more shortly after the last event of a burst.
+  const refreshCounts = () => {
+    const refresh = () => {
+      void queryClient.invalidateQueries({ queryKey: ["registry-stats"] });
+      void queryClient.invalidateQueries({ queryKey: ["datasets"] });
+    };
+    refresh();
+    clearTimeout(again.current);
+    again.current = setTimeout(refresh, 1000);
+  };
 
   const { state, error } = useFollow<ReadEventsResponse>({
     path: "/v1/events",
@@ -51,10 +65,7 @@ export function ActivityFeed() {
       const event = r.event;
       if (!event) return;
       setEvents((current) => addEvent(current, event));
-      if (last !== undefined && event.position && BigInt(event.position) > last) {
-        void queryClient.invalidateQueries({ queryKey: ["registry-stats"] });
-        void queryClient.invalidateQueries({ queryKey: ["datasets"] });
-      }
+      if (last !== undefined && event.position && BigInt(event.position) > last) refreshCounts();
     },
   });
 
@@ -69,7 +80,7 @@ export function ActivityFeed() {
           <CardDescription>Every change to the registry as it happens, newest first.</CardDescription>
         </div>
         <div className="flex items-center gap-3 text-sm">
-          <span className="flex items-center gap-1.5 text-muted-foreground" role="status">
+          <span className="flex items-center gap-1.5 text-muted-foreground" role="status" data-testid="feed-state">
             <span
               aria-hidden="true"
               className={
