@@ -100,6 +100,26 @@ describe("buildLineageGraph", () => {
   });
 });
 
+describe("buildLineageGraph for imports", () => {
+  it("shows the imported file with its sha256 as the base", () => {
+    const gguf = buildLineageGraph(
+      { lineage: { baseModel: "tiny.Q4_0.gguf", source: "imported", sourceUri: "file:///models/tiny.Q4_0.gguf", sourceSha256: SHA } },
+      "tiny",
+      "1",
+    );
+    const base = byId(gguf)["external:tiny.Q4_0.gguf"];
+    expect(base).toMatchObject({ kind: "external", label: "tiny.Q4_0.gguf", detail: `sha256 ${SHA.slice(0, 12)}` });
+    expect(base?.title).toBe(`file:///models/tiny.Q4_0.gguf sha256 ${SHA}`);
+    expect(gguf.edges).toEqual([{ from: "external:tiny.Q4_0.gguf", to: "version:tiny/versions/1" }]);
+
+    const directory = buildLineageGraph({ lineage: { source: "imported", sourceUri: "file:///models/llama-mlx/" } }, "llama", "1");
+    const source = byId(directory)["source:file:///models/llama-mlx/"];
+    expect(source).toMatchObject({ kind: "external", label: "llama-mlx", detail: "imported from" });
+    expect(source?.href).toBeUndefined();
+    expect(directory.edges).toHaveLength(1);
+  });
+});
+
 describe("helpers", () => {
   it("formats sizes and hashes", () => {
     expect(formatBytes("0")).toBe("0 B");

@@ -125,7 +125,24 @@ export function buildLineageGraph(response: GetLineageResponse | undefined, mode
     if (lineage.parentVersion) inputs.push(add(versionNode(lineage.parentVersion)));
     if (lineage.baseModel && lineage.baseModel !== lineage.parentVersion) {
       const base = versionNode(lineage.baseModel);
+      if (base.kind === "external" && lineage.sourceSha256) {
+        // An import names the file it read as its base: show that file's checksum.
+        base.detail = `sha256 ${shortSha(lineage.sourceSha256)}`;
+        base.title = [lineage.sourceUri, `sha256 ${lineage.sourceSha256}`].filter(Boolean).join(" ");
+      }
       if (!inputs.includes(base.id)) inputs.push(add(base));
+    }
+    if (!inputs.length && lineage.sourceUri) {
+      const file = lineage.sourceUri.replace(/\/+$/, "").split("/").pop() || lineage.sourceUri;
+      inputs.push(
+        add({
+          id: `source:${lineage.sourceUri}`,
+          kind: "external",
+          label: file,
+          detail: lineage.sourceSha256 ? `sha256 ${shortSha(lineage.sourceSha256)}` : `${lineage.source || "imported"} from`,
+          title: [lineage.sourceUri, lineage.sourceSha256 && `sha256 ${lineage.sourceSha256}`].filter(Boolean).join(" "),
+        }),
+      );
     }
     let dataset: string | undefined;
     if (lineage.dataset) {
