@@ -30,6 +30,8 @@ def test_sign_in_rejects_a_wrong_key_keeps_the_right_one_and_sign_out_asks_again
     page.keyboard.press("Escape")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("button", name="Close")).to_have_count(0)
+    page.keyboard.press("Control+k")  # nothing to search without a key
+    expect(page.get_by_role("dialog", name="Command palette")).to_have_count(0)
 
     key_field = dialog.get_by_label("API key")
     expect(key_field).to_have_attribute("type", "password")

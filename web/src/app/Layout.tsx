@@ -12,10 +12,12 @@ import { SignInDialog } from "@/components/shell/SignInDialog";
 import { ThemeToggle } from "@/components/shell/ThemeToggle";
 import { UserMenu } from "@/components/shell/UserMenu";
 import { Skeleton } from "@/components/ui/skeleton";
+import { auth } from "@/lib/auth";
 
 export function Layout() {
   const [paletteOpen, setPaletteOpen] = useState(false);
-  const togglePalette = useCallback(() => setPaletteOpen((open) => !open), []);
+  // Not over the sign-in dialog: nothing can be searched without a key.
+  const togglePalette = useCallback(() => setPaletteOpen((open) => !open && !auth.get().signInRequired), []);
   useCommandPaletteShortcut(togglePalette);
 
   return (
