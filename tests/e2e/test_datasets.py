@@ -149,3 +149,32 @@ def test_a_taken_name_shows_beside_the_name_and_search_narrows_the_list(page: Pa
 
     page.goto("/datasets/no-such-set")
     expect(page.get_by_role("alert")).to_contain_text("no-such-set")
+
+
+def test_pages_of_datasets_follow_the_api_page_tokens(page: Page, hub_url: str, hub_home: Path):
+    with api(hub_url) as http:
+        for i in range(27):
+            path = hub_home / "datasets" / f"set-{i:02d}.jsonl"
+            path.write_text(f'{{"text": "record of set {i}"}}\n')
+            ok(http.post("/v1/datasets", json={"name": f"set-{i:02d}", "path": str(path)}))
+
+    page.goto("/datasets?sort=name")
+    expect(page.get_by_label("Sort by", exact=True)).to_have_value("name")
+    pages = page.get_by_role("navigation", name="Pages")
+    links = page.get_by_role("table").get_by_role("link")
+    expect(pages).to_contain_text("1–25 of 27")
+    expect(links).to_have_count(25)
+    expect(links.first).to_have_text("set-00")
+    expect(pages.get_by_role("button", name="Previous")).to_be_disabled()
+    pages.get_by_role("button", name="Next").click()
+    expect(pages).to_contain_text("26–27 of 27")
+    expect(links).to_have_text(["set-25", "set-26"])
+    expect(pages.get_by_role("button", name="Next")).to_be_disabled()
+    pages.get_by_role("button", name="Previous").click()
+    expect(links.first).to_have_text("set-00")
+    # A new search starts again from the first page.
+    pages.get_by_role("button", name="Next").click()
+    expect(pages).to_contain_text("26–27 of 27")
+    page.get_by_label("Search", exact=True).fill("set-1")
+    expect(pages).to_contain_text("1–10 of 10")
+    assert_accessible(page, "datasets (paged)")
