@@ -49,11 +49,14 @@ export function NavLinks({ onNavigate }: { onNavigate?: () => void }) {
 
 export function Sidebar() {
   return (
-    <aside className="sticky top-0 hidden h-screen w-56 shrink-0 flex-col border-r bg-sidebar md:flex">
-      <div className="flex h-14 items-center border-b px-4">
-        <Brand />
-      </div>
-      <NavLinks />
-    </aside>
+    // The outer column carries the background the full height of a long page; the inner one stays in view.
+    <div className="hidden w-56 shrink-0 border-r bg-sidebar md:block">
+      <aside className="sticky top-0 flex h-screen flex-col">
+        <div className="flex h-14 items-center border-b px-4">
+          <Brand />
+        </div>
+        <NavLinks />
+      </aside>
+    </div>
   );
 }
