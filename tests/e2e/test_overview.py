@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
-from util import api, assert_accessible, screenshot
+from util import ALICE_KEY, BOB_KEY, api, assert_accessible, screenshot
 
 
 def ok(response):
@@ -84,3 +84,17 @@ def test_an_empty_hub_says_so(page: Page, hub_url: str):
     expect(page.get_by_test_id("activity-feed").get_by_role("listitem")).to_have_count(1, timeout=1000)
     expect(count(page, "tile-models")).to_have_text("1")
     assert_accessible(page, "overview (empty)")
+
+
+def test_with_api_keys_the_feed_names_who_did_it(page: Page, secured_hub_url: str):
+    with api(secured_hub_url, ALICE_KEY) as alice:
+        ok(alice.post("/v1/models", json={"name": "alices"}))
+    page.add_init_script(f"localStorage.setItem('mlxhub-api-key', {ALICE_KEY!r})")
+    page.goto("/")
+    items = page.get_by_test_id("activity-feed").get_by_role("listitem")
+    expect(items.first).to_contain_text("alice created model alices")
+    expect(page.get_by_test_id("feed-state")).to_have_text("Live")
+    with api(secured_hub_url, BOB_KEY) as bob:
+        ok(bob.post("/v1/models", json={"name": "bobs"}))
+    expect(items.first).to_contain_text("bob created model bobs", timeout=1000)
+    expect(count(page, "tile-models")).to_have_text("2")
