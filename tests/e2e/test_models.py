@@ -161,7 +161,9 @@ def test_register_search_promote_roll_back_and_the_alias_timeline(page: Page, se
     screenshot(page, "model-detail", ready="[data-testid=alias-move]", full_page=True)
 
 
-def test_an_edit_that_lost_a_race_is_a_conflict_not_an_overwrite(page: Page, hub_url: str):
+def test_an_edit_that_lost_a_race_is_a_conflict_not_an_overwrite_then_versions_from_the_form(
+    page: Page, hub_url: str, model_dir: Path
+):
     with api(hub_url) as http:
         response = http.post("/v1/models", json={"name": "race", "description": "original", "tags": {"stage": "dev"}})
         assert response.status_code == 200, response.text
@@ -198,6 +200,39 @@ def test_an_edit_that_lost_a_race_is_a_conflict_not_an_overwrite(page: Page, hub
     expect(page.get_by_text("theirs, and mine")).to_be_visible()
     with api(hub_url) as http:
         assert http.get("/v1/models/race").json()["model"]["description"] == "theirs, and mine"
+
+    # Register a version through the form: a relative path and a metric that is not a number first.
+    page.get_by_role("button", name="Register version").click()
+    dialog = page.get_by_role("dialog")
+    path = dialog.get_by_label("Artifact path")
+    path.fill("relative/model")
+    dialog.get_by_role("button", name="Add metric").click()
+    dialog.get_by_label("Metric 1 key").fill("loss")
+    dialog.get_by_label("Metric 1 value").fill("low")
+    dialog.get_by_role("button", name="Register version").click()
+    expect(dialog.get_by_text('"low" is not a number.')).to_be_visible()
+    dialog.get_by_label("Metric 1 value").fill("0.5")
+    dialog.get_by_role("button", name="Register version").click()
+    expect(path).to_have_attribute("aria-invalid", "true")
+    expect(dialog.locator("#register-version-path-error")).to_contain_text("must be absolute")
+    path.fill(str(model_dir))
+    dialog.get_by_role("button", name="Register version").click()
+    expect(dialog).to_have_count(0)
+    versions = page.get_by_role("region", name=re.compile("Versions")).locator("tbody tr")
+    expect(versions).to_have_count(1)
+    expect(versions.first).to_contain_text("loss 0.5")
+    with api(hub_url) as http:
+        assert http.get("/v1/models/race/versions/1").json()["version"]["metrics"] == {"loss": 0.5}
+        assert http.post("/v1/models/race/versions", json={"artifactPath": str(model_dir)}).status_code == 200
+
+    # The version from the API appears by itself; two picked versions open the comparison.
+    expect(versions).to_have_count(2)
+    compare = page.get_by_role("button", name="Compare")
+    page.get_by_label("Pick version 1 to compare").check()
+    expect(compare).to_be_disabled()
+    page.get_by_label("Pick version 2 to compare").check()
+    compare.click()
+    expect(page).to_have_url(re.compile(r"/models/race/compare\?a=1&b=2$"))
 
 
 def test_list_filters_sorting_and_paging_live_in_the_url(page: Page, hub_url: str):
