@@ -51,7 +51,8 @@ def test_tiles_count_the_seeded_hub_and_the_feed_is_live(page: Page, hub_url: st
     items = feed.get_by_role("listitem")
     # The seeded events, newest on top, each linked to its resource.
     expect(items.first).to_contain_text("anonymous registered dataset chat")
-    expect(items.filter(has_text="moved alias prod of alpha to v2")).to_have_count(1)
+    alias = items.filter(has_text="moved alias prod of alpha to v2")
+    expect(alias.get_by_role("link", name="alpha", exact=True)).to_have_attribute("href", "/models/alpha")
     version = items.filter(has_text="created version alpha v1")
     expect(version.get_by_role("link", name="alpha v1")).to_have_attribute("href", "/models/alpha/versions/1")
     expect(items.filter(has_text="created model beta")).to_have_count(1)

@@ -39,6 +39,7 @@ export function EventSummary({ event, className }: { event: HubEvent; className?
       ) : (
         <span className="font-medium">{d.target}</span>
       )}
+      {d.after && ` ${d.after}`}
       {d.detail && <span className="text-muted-foreground"> ({d.detail})</span>}
     </span>
   );

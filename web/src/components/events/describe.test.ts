@@ -32,6 +32,7 @@ describe("describeEvent", () => {
   it("links an alias move to the model and says where it came from", () => {
     const e = event("AliasMoved", "model/demo", { alias: "prod", version: 2, previous_version: 1 });
     expect(describeEvent(e).href).toBe("/models/demo");
+    expect(describeEvent(e).target).toBe("demo");
     expect(eventSentence(e)).toBe("alice moved alias prod of demo to v2 (from v1)");
     const first = event("AliasMoved", "model/demo", { alias: "prod", version: 1, previous_version: 0 });
     expect(describeEvent(first).detail).toBeUndefined();

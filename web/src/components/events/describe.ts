@@ -12,6 +12,8 @@ export interface EventDescription {
   action: string;
   /** The resource acted on, e.g. "demo" or "demo v3". */
   target: string;
+  /** Words after the resource, e.g. "to v3" for an alias move. */
+  after?: string;
   /** Dashboard path of the resource, when it has a page. */
   href?: string;
   /** A short extra, e.g. "from v1" for an alias move or the fields an update changed. */
@@ -85,7 +87,8 @@ export function describeEvent(event: HubEvent): EventDescription {
       return {
         actor,
         action: `moved alias ${alias} of`,
-        target: version ? `${name} to v${version}` : name,
+        target: name,
+        after: version ? `to v${version}` : undefined,
         href: modelPath(name),
         detail: previous && previous !== "0" ? `from v${previous}` : undefined,
       };
@@ -102,7 +105,7 @@ export function describeEvent(event: HubEvent): EventDescription {
 /** The description as one sentence: "alice created model demo". */
 export function eventSentence(event: HubEvent): string {
   const d = describeEvent(event);
-  return [d.actor, d.action, d.target].filter(Boolean).join(" ") + (d.detail ? ` (${d.detail})` : "");
+  return [d.actor, d.action, d.target, d.after].filter(Boolean).join(" ") + (d.detail ? ` (${d.detail})` : "");
 }
 
 /** "just now", "5 s ago", "3 min ago", "2 h ago", "4 d ago"; past times only (a future one reads "just now"). */
