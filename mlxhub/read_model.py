@@ -40,14 +40,19 @@ class ReadModel(PostgresTrackingRecorder):
         """Change the tables for one event (subclasses dispatch on the event type)."""
         raise NotImplementedError
 
+    def apply_batch(self, events: Sequence[tuple[Any, int]], curs: Cursor) -> None:
+        """Change the tables for (event, position) pairs in log order; a subclass may apply them
+        with a few set-based statements instead of one or more per event."""
+        for domain_event, position in events:
+            self.apply(domain_event, curs, position)
+
     def process(self, batch: Sequence[tuple[Any, Tracking]]) -> None:
         """Apply events and record the last position, all in one transaction."""
         if not batch:
             return
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
-            for domain_event, tracking in batch:
-                self.apply(domain_event, curs, tracking.notification_id)
+            self.apply_batch([(domain_event, tracking.notification_id) for domain_event, tracking in batch], curs)
             self._insert_tracking(curs, batch[-1][1])
         with self._progress:
             self._processed = max(self._processed, batch[-1][1].notification_id)

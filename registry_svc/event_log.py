@@ -3,11 +3,15 @@ messages, filters, and the NATS subject of each event."""
 
 from __future__ import annotations
 
+import json
+import struct
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from mlxhub.errors import InvalidArgument
@@ -27,6 +31,44 @@ for _type_name, _aggregate in AGGREGATE_TYPES.items():
     for _attr in vars(_aggregate).values():
         if isinstance(_attr, type) and issubclass(_attr, _aggregate.Event) and _attr.__name__ != "Event":
             EVENT_CLASSES[_attr.__name__] = (_type_name, _attr)
+
+
+TRANSCODED = b'"_type_"'
+
+
+@lru_cache(maxsize=256)
+def _event_class(topic: str) -> type:
+    return resolve_topic(topic)
+
+
+def decode_events(mapper: Any, notifications: Sequence[Any]) -> list[Any]:
+    """Domain events of stored events, equal to `mapper.to_domain_event`'s but about twice as fast:
+    plain `json.loads`, then the library's transcodings applied only to the top-level values that
+    need them (the times, ids). An event with a transcoded value deeper down, a class version, or a
+    cipher or compressor on the mapper goes through the mapper."""
+    if mapper.cipher or mapper.compressor:
+        return [mapper.to_domain_event(n) for n in notifications]
+    transcodings = mapper.transcoder.names
+    events = []
+    for notification in notifications:
+        state = json.loads(notification.state)
+        converted = 0
+        for key, value in state.items():
+            if type(value) is dict and len(value) == 2 and "_type_" in value and "_data_" in value:
+                transcoding = transcodings.get(value["_type_"])
+                if transcoding is None:
+                    break
+                state[key] = transcoding.decode(value["_data_"])
+                converted += 1
+        if converted != notification.state.count(TRANSCODED) or "class_version" in state:
+            events.append(mapper.to_domain_event(notification))
+            continue
+        state["originator_id"] = notification.originator_id
+        state["originator_version"] = notification.originator_version
+        domain_event = object.__new__(_event_class(notification.topic))
+        object.__setattr__(domain_event, "__dict__", state)
+        events.append(domain_event)
+    return events
 
 
 def aggregate_type_of(domain_event: Any) -> str:
@@ -82,6 +124,120 @@ def to_proto(domain_event: Any, position: int, names: NameBook) -> registry_pb2.
             principal=meta.get("principal", ""), request_id=meta.get("request_id", ""), trace_id=meta.get("trace_id", "")
         ),
     )
+
+
+# ----- mlxhub.v1.Event on the wire, built directly ----------------------------------------------
+# ReadEvents streams whole logs: building each Event as a message (a Struct filled value by value
+# through the library's Python helpers) costs ~10x more than writing its protobuf encoding here.
+# `encode_event(e, position, names)` parses to exactly the message that `to_proto` builds.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DOUBLE = struct.Struct("<d")
+
+
+def _slow_varint(value: int) -> bytes:
+    if value < 0:
+        value += 1 << 64  # int64: two's complement in ten bytes
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_SMALL_VARINTS = tuple(_slow_varint(n) for n in range(1 << 14))  # every length under 16 KiB: one lookup
+
+
+def _varint(value: int) -> bytes:
+    return _SMALL_VARINTS[value] if 0 <= value < 16384 else _slow_varint(value)
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+    """A length-delimited field (string, bytes or message)."""
+    size = len(payload)
+    return tag + (_SMALL_VARINTS[size] if size < 16384 else _slow_varint(size)) + payload
+
+
+def _text(tag: bytes, value: str) -> bytes:
+    """A string field; empty strings are left out, as proto3 serialization does."""
+    return _field(tag, value.encode()) if value else b""
+
+
+@lru_cache(maxsize=4096)
+def _key(key: str) -> bytes:
+    """A Struct entry's key field (keys repeat from event to event)."""
+    return _field(b"\x0a", key.encode())
+
+
+def _value(value: Any) -> bytes:
+    """A google.protobuf.Value, as `Struct.update` sets it from the value `json_safe` makes."""
+    kind = type(value)
+    if kind is str:
+        return _field(b"\x1a", value.encode())
+    if value is None:
+        return b"\x08\x00"
+    if kind is bool:
+        return b"\x20\x01" if value else b"\x20\x00"
+    if kind is dict:
+        return _field(b"\x2a", _struct(value))
+    if isinstance(value, str):
+        return _field(b"\x1a", value.encode())
+    if isinstance(value, bool):
+        return b"\x20\x01" if value else b"\x20\x00"
+    if isinstance(value, (int, float)):
+        return b"\x11" + _DOUBLE.pack(value)
+    if isinstance(value, dict):
+        return _field(b"\x2a", _struct(value))
+    if isinstance(value, (list, tuple)):
+        return _field(b"\x32", b"".join([_field(b"\x0a", _value(item)) for item in value]))
+    if isinstance(value, UUID):
+        return _field(b"\x1a", str(value).encode())
+    if isinstance(value, datetime):
+        return _field(b"\x1a", value.isoformat().encode())
+    raise ValueError(f"cannot put a {type(value).__name__} in a Struct")
+
+
+def _struct(values: dict) -> bytes:
+    return b"".join([_field(b"\x0a", _key(str(key)) + _field(b"\x12", _value(value))) for key, value in values.items()])
+
+
+def _timestamp(when: datetime) -> bytes:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = when - _EPOCH
+    seconds = delta.days * 86400 + delta.seconds
+    return (b"\x08" + _varint(seconds) if seconds else b"") + (b"\x10" + _varint(when.microsecond * 1000) if when.microsecond else b"")
+
+
+def encode_event(domain_event: Any, position: int, names: NameBook) -> bytes:
+    """The serialized `mlxhub.v1.Event` of a stored event (what `to_proto(...).SerializeToString()`
+    parses back to, built without the message objects)."""
+    attributes = vars(domain_event)
+    aggregate_type = aggregate_type_of(domain_event)
+    meta = attributes.get("meta") or {}
+    data = _struct({k: v for k, v in attributes.items() if k not in ENVELOPE})
+    metadata = (_text(b"\x0a", meta.get("principal", "")) + _text(b"\x12", meta.get("request_id", ""))
+                + _text(b"\x1a", meta.get("trace_id", "")))  # fmt: skip
+    version = domain_event.originator_version
+    return b"".join((
+        b"\x08" + _varint(position) if position else b"",
+        _field(b"\x12", _timestamp(domain_event.timestamp)),
+        _text(b"\x1a", aggregate_type),
+        _text(b"\x22", aggregate_label(aggregate_type, names.name_of(domain_event))),
+        _text(b"\x2a", str(domain_event.originator_id)),
+        b"\x30" + _varint(version) if version else b"",
+        _text(b"\x3a", type(domain_event).__name__),
+        _field(b"\x42", data),
+        _field(b"\x4a", metadata),
+    ))  # fmt: skip
+
+
+def encode_response(events: Sequence[bytes], batched: bool) -> bytes:
+    """A serialized ReadEventsResponse: one event in `event`, or several in `events`."""
+    if not batched:
+        return _field(b"\x0a", events[0])
+    return b"".join(_field(b"\x12", event) for event in events)
 
 
 def subject_of(event: registry_pb2.Event) -> str:

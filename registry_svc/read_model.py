@@ -10,10 +10,14 @@ transaction per event is ~30x slower.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from functools import singledispatchmethod
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
@@ -22,6 +26,7 @@ from psycopg.sql import SQL, Identifier
 
 from mlxhub.read_model import ReadModel
 from registry_svc.domain import Dataset, Model
+from registry_svc.event_log import decode_events
 
 TABLES = {
     "registry_models": (
@@ -81,11 +86,169 @@ def _keyset(order: tuple[str, bool], after: list[Any] | None) -> tuple[str, list
     return f"({column}, name) {op} (%s::timestamptz, %s)", [after[0], after[1]], keys
 
 
+NAME_CACHE_SIZE = 100_000
+MODEL_FIELDS = ("base_model", "description", "tags")  # what a ModelUpdated may change
+
+
+class _Changes:
+    """One batch's changes to the read model, folded per row in log order (last write wins per
+    field, versions and alias moves appended), written by `write` with one statement per table."""
+
+    def __init__(self, names: dict[UUID, str]) -> None:
+        self.names = names
+        self.new_models: dict[str, dict[str, Any]] = {}  # rows to insert, with the batch's later changes
+        self.model_changes: dict[str, dict[str, Any]] = {}  # changes to rows from earlier batches
+        self.versions: list[tuple] = []
+        self.alias_moves: list[tuple] = []
+        self.datasets: list[tuple] = []
+
+    def model_name(self, e: Any) -> str:
+        try:
+            return self.names[e.originator_id]
+        except KeyError:
+            raise LookupError(f"no model with id {e.originator_id} in the read model for {type(e).__name__}") from None
+
+    def model_row(self, e: Any) -> dict[str, Any]:
+        """The row change of the event's model, stamped with the event's version and time."""
+        name = self.model_name(e)
+        row = self.new_models.get(name)
+        if row is None:
+            row = self.model_changes.setdefault(name, {"latest_version": 0, "aliases": {}})
+        row["etag"], row["update_time"] = str(e.originator_version), e.timestamp
+        return row
+
+    def registered(self, e: Any, position: int) -> None:
+        if e.name in self.new_models:
+            raise ValueError(f"model {e.name!r} registered twice in one batch")
+        self.new_models[e.name] = {
+            "id": e.originator_id, "base_model": e.base_model, "description": e.description, "tags": e.tags,
+            "latest_version": 0, "aliases": {}, "etag": str(e.originator_version),
+            "created_by": e.meta.get("principal", ""), "create_time": e.timestamp, "update_time": e.timestamp,
+        }  # fmt: skip
+
+    def updated(self, e: Any, position: int) -> None:
+        unknown = set(e.changes) - set(MODEL_FIELDS)
+        if unknown:
+            raise ValueError(f"ModelUpdated changes unknown fields {sorted(unknown)}")
+        self.model_row(e).update(e.changes)
+
+    def version_created(self, e: Any, position: int) -> None:
+        row = self.model_row(e)
+        row["latest_version"] = max(row["latest_version"], e.version)
+        self.versions.append((
+            self.model_name(e), e.version, e.artifact_path, e.kind, json.dumps(e.files), json.dumps(e.metrics),
+            e.description, e.base_version, json.dumps(e.lineage), e.meta.get("principal", ""), e.create_time,
+        ))  # fmt: skip
+
+    def alias_moved(self, e: Any, position: int) -> None:
+        self.model_row(e)["aliases"][e.alias] = e.version
+        self.alias_moves.append(
+            (position, self.model_name(e), e.alias, e.version, e.previous_version, e.meta.get("principal", ""),
+             e.timestamp)
+        )
+
+    def dataset_registered(self, e: Any, position: int) -> None:
+        self.datasets.append((e.name, e.path, e.sha256, e.size_bytes, e.record_count, e.format, e.description,
+                              e.meta.get("principal", ""), e.timestamp))  # fmt: skip
+
+    def write(self, curs: Cursor) -> None:
+        if self.new_models:
+            curs.execute(*_from_rows(
+                "INSERT INTO registry_models (name, id, base_model, description, tags, latest_version, aliases, etag,"
+                " created_by, create_time, update_time) SELECT name, id, base_model, description, tags::jsonb,"
+                " latest_version, aliases::jsonb, etag, created_by, create_time, update_time FROM {rows}",
+                MODEL_ROW, [
+                    (name, r["id"], r["base_model"], r["description"], json.dumps(r["tags"]), r["latest_version"],
+                     json.dumps(r["aliases"]), r["etag"], r["created_by"], r["create_time"], r["update_time"])
+                    for name, r in self.new_models.items()
+                ],
+            ))  # fmt: skip
+        if self.model_changes:
+            curs.execute(*_from_rows(
+                "UPDATE registry_models AS m SET base_model = coalesce(u.base_model, m.base_model),"
+                " description = coalesce(u.description, m.description), tags = coalesce(u.tags::jsonb, m.tags),"
+                " latest_version = GREATEST(m.latest_version, u.latest_version),"
+                " aliases = m.aliases || u.aliases::jsonb, etag = u.etag, update_time = u.update_time"
+                " FROM {rows} WHERE m.name = u.name",
+                MODEL_CHANGE, [
+                    (name, r.get("base_model"), r.get("description"), json.dumps(r["tags"]) if "tags" in r else None,
+                     r["latest_version"], json.dumps(r["aliases"]), r["etag"], r["update_time"])
+                    for name, r in self.model_changes.items()
+                ],
+            ))  # fmt: skip
+            if curs.rowcount != len(self.model_changes):
+                raise LookupError(f"{len(self.model_changes) - curs.rowcount} changed models are not in the read model")
+        if self.versions:
+            curs.execute(*_from_rows(
+                "INSERT INTO registry_model_versions (model, version, artifact_path, kind, files, metrics, description,"
+                " base_version, lineage, status, created_by, create_time) SELECT model, version, artifact_path, kind,"
+                " files::jsonb, metrics::jsonb, description, base_version, lineage::jsonb, 'READY', created_by,"
+                " create_time FROM {rows}",
+                VERSION_ROW, self.versions,
+            ))  # fmt: skip
+        if self.alias_moves:
+            curs.execute(*_from_rows(
+                "INSERT INTO registry_alias_moves (position, model, alias, version, previous_version, principal,"
+                " move_time) SELECT * FROM {rows}", ALIAS_MOVE_ROW, self.alias_moves,
+            ))  # fmt: skip
+        if self.datasets:
+            curs.execute(*_from_rows(
+                "INSERT INTO registry_datasets (name, path, sha256, size_bytes, record_count, format, description,"
+                " created_by, create_time) SELECT * FROM {rows}", DATASET_ROW, self.datasets,
+            ))  # fmt: skip
+
+
+# The rows a batch writes to each table: (column, PostgreSQL type) in the order of the row tuples.
+MODEL_ROW = (
+    ("name", "text"), ("id", "uuid"), ("base_model", "text"), ("description", "text"), ("tags", "text"),
+    ("latest_version", "bigint"), ("aliases", "text"), ("etag", "text"), ("created_by", "text"),
+    ("create_time", "timestamptz"), ("update_time", "timestamptz"),
+)  # fmt: skip
+MODEL_CHANGE = (  # NULL: unchanged
+    ("name", "text"), ("base_model", "text"), ("description", "text"), ("tags", "text"), ("latest_version", "bigint"),
+    ("aliases", "text"), ("etag", "text"), ("update_time", "timestamptz"),
+)  # fmt: skip
+VERSION_ROW = (
+    ("model", "text"), ("version", "bigint"), ("artifact_path", "text"), ("kind", "text"), ("files", "text"),
+    ("metrics", "text"), ("description", "text"), ("base_version", "text"), ("lineage", "text"),
+    ("created_by", "text"), ("create_time", "timestamptz"),
+)  # fmt: skip
+ALIAS_MOVE_ROW = (
+    ("position", "bigint"), ("model", "text"), ("alias", "text"), ("version", "bigint"),
+    ("previous_version", "bigint"), ("principal", "text"), ("move_time", "timestamptz"),
+)  # fmt: skip
+DATASET_ROW = (
+    ("name", "text"), ("path", "text"), ("sha256", "text"), ("size_bytes", "bigint"), ("record_count", "bigint"),
+    ("format", "text"), ("description", "text"), ("created_by", "text"), ("create_time", "timestamptz"),
+)  # fmt: skip
+
+
+def _from_rows(statement: str, shape: tuple[tuple[str, str], ...], rows: list[tuple]) -> tuple[str, list[Any]]:
+    """`statement` reading `rows` as the relation `u` in place of {rows}: one VALUES row (what the live
+    projection writes, planned as cheaply as a plain statement) or unnest() of one array per column."""
+    names = ", ".join(name for name, _ in shape)
+    if len(rows) == 1:
+        values = ", ".join(f"%s::{kind}" for _, kind in shape)
+        return statement.format(rows=f"(VALUES ({values})) AS u({names})"), list(rows[0])
+    arrays = ", ".join(f"%b::{kind}[]" for _, kind in shape)  # binary arrays: no per-element text escaping
+    return statement.format(rows=f"unnest({arrays}) AS u({names})"), [list(c) for c in zip(*rows, strict=True)]
+
+
+_HANDLERS = {
+    Model.ModelRegistered: _Changes.registered,
+    Model.ModelUpdated: _Changes.updated,
+    Model.ModelVersionCreated: _Changes.version_created,
+    Model.AliasMoved: _Changes.alias_moved,
+    Dataset.DatasetRegistered: _Changes.dataset_registered,
+}
+
+
 class RegistryReadModel(ReadModel):
     """Tables of the read model plus the tracking row, in one recorder."""
 
     def __init__(self, datastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        self._names: dict[UUID, str] = {}  # model id -> name, learnt from applied events
         for table, columns in TABLES.items():
             self.sql_create_statements.append(
                 SQL("CREATE TABLE IF NOT EXISTS {}.{} (" + columns + ")").format(self.schema, Identifier(table))
@@ -99,71 +262,45 @@ class RegistryReadModel(ReadModel):
                 " ((lineage->>'dataset'), create_time DESC, model DESC, version DESC)").format(self.schema)
         )
 
-    @singledispatchmethod
     def apply(self, domain_event: Any, curs: Cursor, position: int) -> None:
-        """Events that change no read model."""
+        self.apply_batch([(domain_event, position)], curs)
 
-    @apply.register
-    def _(self, e: Model.ModelRegistered, curs: Cursor, position: int) -> None:
-        curs.execute(
-            "INSERT INTO registry_models (name, id, base_model, description, tags, etag, created_by, create_time,"
-            " update_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (e.name, e.originator_id, e.base_model, e.description, json.dumps(e.tags), str(e.originator_version),
-             e.meta.get("principal", ""), e.timestamp, e.timestamp),
-        )
+    def apply_batch(self, events: Sequence[tuple[Any, int]], curs: Cursor) -> None:
+        """Fold the events, in log order, into one row change per model, then write each table with
+        one set-based statement: a few round trips per batch instead of two or three per event."""
+        changes = _Changes(self._names_of(events, curs))
+        for domain_event, position in events:
+            handler = _HANDLERS.get(type(domain_event))
+            if handler is not None:
+                handler(changes, domain_event, position)
+        changes.write(curs)
+        self._learn_names(changes.names)
 
-    @apply.register
-    def _(self, e: Model.ModelUpdated, curs: Cursor, position: int) -> None:
-        sets = [SQL("{} = %s").format(Identifier(field)) for field in e.changes]
-        values = [json.dumps(v) if field == "tags" else v for field, v in e.changes.items()]
-        curs.execute(
-            SQL("UPDATE registry_models SET {}, etag = %s, update_time = %s WHERE name = %s").format(SQL(", ").join(sets)),
-            (*values, str(e.originator_version), e.timestamp, self._model_name(curs, e)),
-        )
+    def _names_of(self, events: Sequence[tuple[Any, int]], curs: Cursor) -> dict[UUID, str]:
+        """Model names by id for the batch's events: registrations in the batch, then the names this
+        process has seen (names never change), then one query for the rest."""
+        names: dict[UUID, str] = {}
+        missing: set[UUID] = set()
+        for domain_event, _ in events:
+            originator_id = domain_event.originator_id
+            if type(domain_event) is Model.ModelRegistered:
+                names[originator_id] = domain_event.name
+            elif isinstance(domain_event, Model.Event) and originator_id not in names:
+                known = self._names.get(originator_id)
+                if known is None:
+                    missing.add(originator_id)
+                else:
+                    names[originator_id] = known
+        missing.difference_update(names)
+        if missing:
+            rows = curs.execute("SELECT id, name FROM registry_models WHERE id = ANY(%s)", (list(missing),)).fetchall()
+            names.update((row["id"], row["name"]) for row in rows)
+        return names
 
-    @apply.register
-    def _(self, e: Model.ModelVersionCreated, curs: Cursor, position: int) -> None:
-        name = self._model_name(curs, e)
-        curs.execute(
-            "INSERT INTO registry_model_versions (model, version, artifact_path, kind, files, metrics, description,"
-            " base_version, lineage, status, created_by, create_time)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'READY', %s, %s)",
-            (name, e.version, e.artifact_path, e.kind, json.dumps(e.files), json.dumps(e.metrics), e.description,
-             e.base_version, json.dumps(e.lineage), e.meta.get("principal", ""), e.create_time),
-        )
-        curs.execute(
-            "UPDATE registry_models SET latest_version = GREATEST(latest_version, %s), etag = %s, update_time = %s"
-            " WHERE name = %s",
-            (e.version, str(e.originator_version), e.timestamp, name),
-        )
-
-    @apply.register
-    def _(self, e: Model.AliasMoved, curs: Cursor, position: int) -> None:
-        name = self._model_name(curs, e)
-        curs.execute(
-            "UPDATE registry_models SET aliases = aliases || jsonb_build_object(%s::text, %s::bigint), etag = %s,"
-            " update_time = %s WHERE name = %s",
-            (e.alias, e.version, str(e.originator_version), e.timestamp, name),
-        )
-        curs.execute(
-            "INSERT INTO registry_alias_moves (position, model, alias, version, previous_version, principal, move_time)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (position, name, e.alias, e.version, e.previous_version, e.meta.get("principal", ""), e.timestamp),
-        )
-
-    @apply.register
-    def _(self, e: Dataset.DatasetRegistered, curs: Cursor, position: int) -> None:
-        curs.execute(
-            "INSERT INTO registry_datasets (name, path, sha256, size_bytes, record_count, format, description,"
-            " created_by, create_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (e.name, e.path, e.sha256, e.size_bytes, e.record_count, e.format, e.description,
-             e.meta.get("principal", ""), e.timestamp),
-        )
-
-    @staticmethod
-    def _model_name(curs: Cursor, e: Any) -> str:
-        """Models are never renamed: only ModelRegistered carries the name; later events find it by id."""
-        return curs.execute("SELECT name FROM registry_models WHERE id = %s", (e.originator_id,)).fetchone()["name"]
+    def _learn_names(self, names: dict[UUID, str]) -> None:
+        if len(self._names) + len(names) > NAME_CACHE_SIZE:
+            self._names.clear()
+        self._names.update(names)
 
     # ----- reading --------------------------------------------------------------------------
 
@@ -295,16 +432,53 @@ class RegistryProjection(Projection[RegistryReadModel]):
         self.view.process([(domain_event, tracking)])
 
 
-def rebuild(app, view: RegistryReadModel, batch_size: int = 500) -> int:
+def rebuild(app, view: RegistryReadModel, batch_size: int = 2000) -> int:
     """Drop the read model and replay the whole log into it, a batch per transaction.
 
     Run it while no projection runner follows the same tables (the registry is
-    stopped); the runner resumes from the rebuilt position when it starts.
+    stopped); the runner resumes from the rebuilt position when it starts. A
+    thread reads and decodes the next batch while the database applies this one.
     """
     view.drop(app.name)
-    position = count = 0
-    while notifications := app.recorder.select_notifications(position, batch_size, inclusive_of_start=False):
-        view.process([(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications])
-        position = notifications[-1].id
-        count += len(notifications)
+    count = 0
+    for batch in _read_ahead(app, batch_size):
+        view.process(batch)
+        count += len(batch)
     return count
+
+
+def _read_ahead(app, batch_size: int) -> Iterator[list[tuple[Any, Tracking]]]:
+    """The log's events in batches, read and decoded one batch ahead of the caller, in order."""
+    batches: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: Any) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                batches.put(item, timeout=0.1)
+                return
+
+    def read() -> None:
+        position = 0
+        try:
+            while not stop.is_set():
+                notifications = app.recorder.select_notifications(position, batch_size, inclusive_of_start=False)
+                if not notifications:
+                    break
+                events = decode_events(app.mapper, notifications)
+                put([(e, Tracking(app.name, n.id)) for e, n in zip(events, notifications, strict=True)])
+                position = notifications[-1].id
+            put(None)
+        except BaseException as error:  # noqa: BLE001  (raised in the caller's thread)
+            put(error)
+
+    reader = threading.Thread(target=read, name="rebuild-reader", daemon=True)
+    reader.start()
+    try:
+        while (batch := batches.get()) is not None:
+            if isinstance(batch, BaseException):
+                raise batch
+            yield batch
+    finally:
+        stop.set()  # a reader waiting on a full queue gives up within 0.1 s
+        reader.join()
