@@ -1,8 +1,10 @@
 """The Models pages in a real browser against the real hub: registering a model through the form
-(the API's field violation shown beside the name first), finding it with the list's search, and on
-its page promoting and rolling back an alias through confirmations that show the move, the alias
-timeline with who moved it, the as-of view, a move made through the API appearing live, and an edit
-that lost a race to another writer answered as a conflict instead of overwriting it."""
+(the API's answers to a bad and to a taken name shown beside the name first), finding it with the
+list's search, and on its page promoting and rolling back an alias through confirmations that show
+the move, the alias timeline with who moved it, the as-of view, a move made through the API
+appearing live, an edit that lost a race to another writer answered as a conflict instead of
+overwriting it, versions registered through the form, and the list's filters, order and pages kept
+in the URL."""
 
 from __future__ import annotations
 
@@ -58,6 +60,10 @@ def test_register_search_promote_roll_back_and_the_alias_timeline(page: Page, se
     error = dialog.locator("#register-model-name-error")
     expect(error).to_contain_text("'Bad Name!' is not valid")
     expect(name).to_have_attribute("aria-describedby", "register-model-name-error")
+    name.fill("other-model")
+    dialog.get_by_role("button", name="Register", exact=True).click()
+    expect(error).to_contain_text("model 'other-model' already exists")
+    expect(name).to_have_attribute("aria-invalid", "true")
     name.fill("support-bot")
     expect(error).to_have_count(0)
     dialog.get_by_role("button", name="Register", exact=True).click()

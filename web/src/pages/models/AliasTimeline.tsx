@@ -91,7 +91,7 @@ function AsOf({ name, aliases }: { name: string; aliases: string[] }) {
             step={1}
             value={value}
             onChange={(e) => setValue(e.target.value)}
-            className="w-60"
+            className="w-60 dark:[color-scheme:dark]"
             aria-describedby={invalid ? `${id}-at-error` : `${id}-at-hint`}
             aria-invalid={invalid ? true : undefined}
           />

@@ -9,6 +9,7 @@ import { type FormEvent, useState } from "react";
 import { useNavigate } from "react-router";
 
 import { api, call } from "@/api/client";
+import { ApiError } from "@/api/errors";
 import { FieldError, FormError } from "@/components/models/FieldError";
 import { invalidProps, splitError } from "@/components/models/forms";
 import { KeyValueRows } from "@/components/models/KeyValueRows";
@@ -61,7 +62,10 @@ function RegisterModelForm({ onDone }: { onDone: () => void }) {
       void navigate(`/models/${encodeURIComponent(created)}`);
     },
   });
-  const { fields, form } = splitError(create.error, FIELDS);
+  // A taken name names no field in the API's answer (ALREADY_EXISTS); it belongs beside the name.
+  const error = create.error;
+  const { fields, form } =
+    error instanceof ApiError && error.code === 6 ? { fields: { name: error.message } as Record<string, string>, form: undefined } : splitError(error, FIELDS);
   const changed = () => {
     if (create.isError) {
       create.reset();

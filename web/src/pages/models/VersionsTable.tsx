@@ -82,7 +82,7 @@ export function VersionsTable({
                   <TableCell>
                     <input
                       type="checkbox"
-                      className="size-4 accent-primary"
+                      className="size-4 accent-primary dark:[color-scheme:dark]"
                       aria-label={`Pick version ${number} to compare`}
                       checked={checked}
                       onChange={() => toggle(number)}
