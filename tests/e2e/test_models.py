@@ -242,6 +242,10 @@ def test_an_edit_that_lost_a_race_is_a_conflict_not_an_overwrite_then_versions_f
 
 
 def test_list_filters_sorting_and_paging_live_in_the_url(page: Page, hub_url: str):
+    page.goto("/models")
+    expect(page.get_by_text("No models yet — register one.")).to_be_visible()
+    expect(page.get_by_text("0 models")).to_be_visible()
+
     with api(hub_url) as http:
         for i in range(27):
             tags = {"team": "nlp" if i % 3 == 0 else "vision"}
@@ -253,6 +257,10 @@ def test_list_filters_sorting_and_paging_live_in_the_url(page: Page, hub_url: st
     rows = page.locator("tbody tr")
     expect(rows).to_have_count(25)
     expect(rows.first).to_contain_text("m00")
+    # The search stays in view while the table scrolls under it.
+    page.mouse.wheel(0, 3000)
+    page.wait_for_function("() => window.scrollY > 300")
+    expect(page.get_by_label("Search")).to_be_in_viewport()
     page.get_by_role("button", name="Next").click()
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("m25")
