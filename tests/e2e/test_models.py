@@ -112,9 +112,9 @@ def test_register_search_promote_roll_back_and_the_alias_timeline(page: Page, se
     expect(dialog).to_have_count(0)
     expect(page.get_by_test_id("alias-row-prod")).to_contain_text("v1")
     time.sleep(2.1)  # the as-of picker has whole seconds: leave one between the moves
-    aliases.get_by_role("button", name="Promote").click()
+    page.get_by_role("button", name="Promote version 2").click()  # the version row's own action
     dialog = page.get_by_role("dialog")
-    dialog.get_by_label("Version").select_option("2")
+    expect(dialog.get_by_label("Version")).to_have_value("2")
     expect(dialog.get_by_test_id("alias-move-preview")).to_have_text("prod: v1 → v2")
     dialog.get_by_role("button", name="Confirm promotion").click()
     expect(dialog).to_have_count(0)
@@ -174,6 +174,8 @@ def test_an_edit_that_lost_a_race_is_a_conflict_not_an_overwrite_then_versions_f
         response = http.post("/v1/models", json={"name": "race", "description": "original", "tags": {"stage": "dev"}})
         assert response.status_code == 200, response.text
 
+    page.goto("/models/no-such-model")
+    expect(page.get_by_role("alert")).to_have_text('There is no model named "no-such-model".')
     page.goto("/models/race")
     expect(page.get_by_role("heading", level=1, name="race")).to_be_visible()
     page.get_by_role("button", name="Edit").click()

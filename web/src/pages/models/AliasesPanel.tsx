@@ -46,14 +46,18 @@ export function AliasesPanel({
   model,
   versions,
   histories,
+  promoting,
+  setPromoting,
 }: {
   model: Model;
   versions: ModelVersion[];
   histories: Record<string, AliasMove[] | undefined>;
+  /** The Promote dialog: closed (undefined), or open with a version picked ("" for the latest). */
+  promoting: string | undefined;
+  setPromoting: (version: string | undefined) => void;
 }) {
   const name = model.name ?? "";
   const aliases = Object.entries(model.aliases ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  const [promoting, setPromoting] = useState(false);
   const [rollingBack, setRollingBack] = useState<string | undefined>(undefined);
 
   return (
@@ -62,7 +66,7 @@ export function AliasesPanel({
         <h2 id="aliases-heading" className="text-base font-semibold">
           Aliases
         </h2>
-        <Button size="sm" onClick={() => setPromoting(true)} disabled={versions.length === 0} title={versions.length === 0 ? "Register a version first" : undefined}>
+        <Button size="sm" onClick={() => setPromoting("")} disabled={versions.length === 0} title={versions.length === 0 ? "Register a version first" : undefined}>
           <ArrowUpCircle /> Promote
         </Button>
       </div>
@@ -108,8 +112,12 @@ export function AliasesPanel({
           })}
         </ul>
       )}
-      <Dialog open={promoting} onOpenChange={setPromoting}>
-        <DialogContent>{promoting && <PromoteForm model={model} versions={versions} onDone={() => setPromoting(false)} />}</DialogContent>
+      <Dialog open={promoting !== undefined} onOpenChange={(open) => !open && setPromoting(undefined)}>
+        <DialogContent>
+          {promoting !== undefined && (
+            <PromoteForm model={model} versions={versions} initialVersion={promoting} onDone={() => setPromoting(undefined)} />
+          )}
+        </DialogContent>
       </Dialog>
       <Dialog open={rollingBack !== undefined} onOpenChange={(open) => !open && setRollingBack(undefined)}>
         <DialogContent>
@@ -128,12 +136,22 @@ export function AliasesPanel({
   );
 }
 
-function PromoteForm({ model, versions, onDone }: { model: Model; versions: ModelVersion[]; onDone: () => void }) {
+function PromoteForm({
+  model,
+  versions,
+  initialVersion,
+  onDone,
+}: {
+  model: Model;
+  versions: ModelVersion[];
+  initialVersion: string;
+  onDone: () => void;
+}) {
   const id = useId();
   const name = model.name ?? "";
   const existing = Object.keys(model.aliases ?? {}).sort();
   const [alias, setAlias] = useState(existing.includes("prod") ? "prod" : (existing[0] ?? "prod"));
-  const [version, setVersion] = useState(versions[0]?.version ?? "");
+  const [version, setVersion] = useState(initialVersion || (versions[0]?.version ?? ""));
   const setAliasMutation = useSetAlias(name);
   const { fields, form } = splitError(setAliasMutation.error, ["alias", "version"]);
   const before = model.aliases?.[alias.trim()];

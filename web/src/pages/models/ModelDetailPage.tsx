@@ -4,7 +4,7 @@
  * events, so a change made elsewhere (the CLI, another tab) shows up by itself.
  */
 import { useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useEffect } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 
 import { api, call, errorMessage } from "@/api/client";
@@ -37,6 +37,7 @@ async function listAllVersions(name: string): Promise<ModelVersion[]> {
 export default function ModelDetailPage() {
   const { name = "" } = useParams();
   const queryClient = useQueryClient();
+  const [promoting, setPromoting] = useState<string | undefined>(undefined);
 
   const model = useQuery({
     queryKey: ["model", name],
@@ -157,6 +158,7 @@ export default function ModelDetailPage() {
           name={name}
           versions={versions.data ?? []}
           loading={versions.isPending && !versions.isError}
+          onPromote={setPromoting}
           empty={
             <div className="grid justify-items-center gap-1">
               <p className="font-medium">No versions yet.</p>
@@ -170,7 +172,7 @@ export default function ModelDetailPage() {
 
       {m && (
         <div className="grid gap-6 lg:grid-cols-2">
-          <AliasesPanel model={m} versions={versions.data ?? []} histories={histories} />
+          <AliasesPanel model={m} versions={versions.data ?? []} histories={histories} promoting={promoting} setPromoting={setPromoting} />
           <AliasTimeline name={name} histories={histories} loading={anyHistoryLoading} />
         </div>
       )}

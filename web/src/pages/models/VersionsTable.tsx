@@ -1,5 +1,5 @@
 /** A model's versions, newest first, with two checkboxes' worth of "Compare". */
-import { GitCompare } from "lucide-react";
+import { ArrowUpCircle, GitCompare } from "lucide-react";
 import { useState } from "react";
 import { Link, useNavigate } from "react-router";
 
@@ -17,11 +17,14 @@ export function VersionsTable({
   versions,
   loading,
   empty,
+  onPromote,
 }: {
   name: string;
   versions: ModelVersion[];
   loading: boolean;
   empty: React.ReactNode;
+  /** Open the Promote confirmation with this version picked. */
+  onPromote: (version: string) => void;
 }) {
   const navigate = useNavigate();
   const [picked, setPicked] = useState<string[]>([]);
@@ -60,13 +63,16 @@ export function VersionsTable({
               <TableHead>Description</TableHead>
               <TableHead>Created by</TableHead>
               <TableHead>Created</TableHead>
+              <TableHead className="w-10">
+                <span className="sr-only">Actions</span>
+              </TableHead>
             </TableRow>
           </TableHeader>
           <TableBody>
             {loading &&
               Array.from({ length: 3 }, (_, i) => (
                 <TableRow key={i}>
-                  {Array.from({ length: 8 }, (_, j) => (
+                  {Array.from({ length: 9 }, (_, j) => (
                     <TableCell key={j}>
                       <Skeleton className="h-4 w-full" />
                     </TableCell>
@@ -124,12 +130,17 @@ export function VersionsTable({
                   <TableCell className="text-xs">
                     <Timestamp value={version.createTime} />
                   </TableCell>
+                  <TableCell>
+                    <Button variant="ghost" size="icon" aria-label={`Promote version ${number}`} title={`Point an alias at v${number}`} onClick={() => onPromote(number)}>
+                      <ArrowUpCircle />
+                    </Button>
+                  </TableCell>
                 </TableRow>
               );
             })}
             {!loading && versions.length === 0 && (
               <TableRow>
-                <TableCell colSpan={8} className="py-10 text-center">
+                <TableCell colSpan={9} className="py-10 text-center">
                   {empty}
                 </TableCell>
               </TableRow>
