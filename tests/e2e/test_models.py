@@ -168,7 +168,7 @@ def test_register_search_promote_roll_back_and_the_alias_timeline(page: Page, se
 
 
 def test_an_edit_that_lost_a_race_is_a_conflict_not_an_overwrite_then_versions_from_the_form(
-    page: Page, hub_url: str, model_dir: Path
+    page: Page, hub_url: str, model_dir: Path, tmp_path: Path
 ):
     with api(hub_url) as http:
         response = http.post("/v1/models", json={"name": "race", "description": "original", "tags": {"stage": "dev"}})
@@ -233,8 +233,20 @@ def test_an_edit_that_lost_a_race_is_a_conflict_not_an_overwrite_then_versions_f
         assert http.get("/v1/models/race/versions/1").json()["version"]["metrics"] == {"loss": 0.5}
         assert http.post("/v1/models/race/versions", json={"artifactPath": str(model_dir)}).status_code == 200
 
-    # The version from the API appears by itself; two picked versions open the comparison.
-    expect(versions).to_have_count(2)
+    # Versions from the API (a full one, and an adapter on v1) appear by themselves.
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text('{"fine_tune_type": "lora", "num_layers": 2}')
+    (adapter / "adapters.safetensors").write_bytes((model_dir / "model.safetensors").read_bytes())
+    with api(hub_url) as http:
+        response = http.post("/v1/models/race/versions",
+                             json={"artifactPath": str(adapter), "lineage": {"parentVersion": "race/versions/1"}})
+        assert response.status_code == 200, response.text
+    expect(versions).to_have_count(3)
+    expect(versions.first).to_contain_text("adapter on base 1")
+    expect(versions.nth(1)).to_contain_text("full")
+
+    # Two picked versions open the comparison.
     compare = page.get_by_role("button", name="Compare")
     page.get_by_label("Pick version 1 to compare").check()
     expect(compare).to_be_disabled()
