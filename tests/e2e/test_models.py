@@ -86,7 +86,7 @@ def test_register_search_promote_roll_back_and_the_alias_timeline(page: Page, se
     expect(page.get_by_text("2 models")).to_be_visible()
     page.get_by_label("Search").fill("support")
     expect(page).to_have_url(re.compile(r"[?&]q=support"))
-    expect(page.get_by_text("1 model match")).to_be_visible()
+    expect(page.get_by_text("1 model matches")).to_be_visible()
     rows = page.locator("tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("v2")

@@ -19,7 +19,15 @@ import { AliasesPanel } from "@/pages/models/AliasesPanel";
 import { AliasTimeline } from "@/pages/models/AliasTimeline";
 import { EditModelDialog } from "@/pages/models/EditModelDialog";
 import { RegisterVersionDialog } from "@/pages/models/RegisterVersionDialog";
+import { historyBehind, versionsBehind } from "@/pages/models/modelsLogic";
 import { VersionsTable } from "@/pages/models/VersionsTable";
+
+const CATCH_UP_MS = 300;
+
+/** Read again soon, unless the model was read over a minute ago (the projection is stuck: stop asking). */
+function catchingUp(modelReadAt: number): number | false {
+  return Date.now() - modelReadAt < 60_000 ? CATCH_UP_MS : false;
+}
 
 /** Every version of a model (pages of 100), newest first. */
 async function listAllVersions(name: string): Promise<ModelVersion[]> {
@@ -44,16 +52,21 @@ export default function ModelDetailPage() {
     queryFn: () => call(api.GET("/v1/models/{name}", { params: { path: { name } } })).then((r) => r.model ?? {}),
     retry: (count, error) => !(error instanceof ApiError && error.httpStatus === 404) && count < 2,
   });
+  // Versions and alias histories come from the read model, filled a moment after each event:
+  // while one is behind the model itself, read it again shortly (for up to a minute).
   const versions = useQuery({
     queryKey: ["model", name, "versions"],
     queryFn: () => listAllVersions(name),
     enabled: model.isSuccess,
+    refetchInterval: (query) => (versionsBehind(model.data, query.state.data) ? catchingUp(model.dataUpdatedAt) : false),
   });
   const aliasNames = Object.keys(model.data?.aliases ?? {}).sort();
   const historyQueries = useQueries({
     queries: aliasNames.map((alias) => ({
       queryKey: ["model", name, "alias-history", alias],
       queryFn: () => call(api.GET("/v1/models/{name}/aliases/{alias}/history", { params: { path: { name, alias } } })),
+      refetchInterval: (query: { state: { data?: { moves?: AliasMove[] } } }) =>
+        historyBehind(model.data?.aliases?.[alias], query.state.data?.moves) ? catchingUp(model.dataUpdatedAt) : false,
     })),
   });
   const histories: Record<string, AliasMove[] | undefined> = {};

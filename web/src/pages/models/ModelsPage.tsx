@@ -81,7 +81,7 @@ export default function ModelsPage() {
     <div>
       <PageHeader
         title="Models"
-        description={list.data ? `${total} ${total === 1 ? "model" : "models"}${filtered ? " match" : ""}` : "Registered models, their versions and aliases."}
+        description={list.data ? countText(total, filtered) : "Registered models, their versions and aliases."}
         actions={<RegisterModelDialog />}
       />
       <Toolbar state={state} setState={setState} />
@@ -158,6 +158,11 @@ export default function ModelsPage() {
       </nav>
     </div>
   );
+}
+
+function countText(total: number, filtered: boolean): string {
+  if (!filtered) return `${total} ${total === 1 ? "model" : "models"}`;
+  return total === 1 ? "1 model matches" : `${total} models match`;
 }
 
 function ModelRow({ model }: { model: Model }) {

@@ -16,6 +16,8 @@ import {
   rowsToMetrics,
   toggleSort,
   versionLabel,
+  versionsBehind,
+  historyBehind,
   withFilters,
   writeListState,
 } from "@/pages/models/modelsLogic";
@@ -125,5 +127,22 @@ describe("alias timeline", () => {
     expect(localInputToRfc3339(rfc3339ToLocalInput(iso))).toBe(iso);
     expect(localInputToRfc3339("")).toBeUndefined();
     expect(localInputToRfc3339("nonsense")).toBeUndefined();
+  });
+});
+
+describe("reads behind the model", () => {
+  const model = { latestVersion: "2", aliases: { prod: "2" } };
+  it("notices a missing version or an alias not yet on its version", () => {
+    expect(versionsBehind(model, [{ version: "1" }])).toBe(true);
+    expect(versionsBehind(model, [{ version: "2" }, { version: "1", aliases: ["prod"] }])).toBe(true);
+    expect(versionsBehind(model, [{ version: "2", aliases: ["prod"] }, { version: "1" }])).toBe(false);
+    expect(versionsBehind(undefined, [])).toBe(false);
+  });
+
+  it("notices a history that does not end where the alias points", () => {
+    expect(historyBehind("2", [{ version: "1", position: "3" }])).toBe(true);
+    expect(historyBehind("2", [{ version: "1", position: "3" }, { version: "2", position: "10" }])).toBe(false);
+    expect(historyBehind("2", [])).toBe(true);
+    expect(historyBehind(undefined, [])).toBe(false);
   });
 });

@@ -3,7 +3,7 @@
  * tags and metrics, version kinds, and the merged alias timeline. Kept free of
  * React so it is tested on its own.
  */
-import type { AliasMove, ModelVersion } from "@/api/types";
+import type { AliasMove, Model, ModelVersion } from "@/api/types";
 
 /** The orders ListModels accepts (its `orderBy`). */
 export const MODEL_ORDERS = ["name", "name desc", "create_time", "create_time desc", "update_time", "update_time desc"] as const;
@@ -202,4 +202,31 @@ export function rfc3339ToLocalInput(value: string): string {
 /** "v2", or "not set" for an absent or zero version. */
 export function versionLabel(version: string | undefined): string {
   return version && version !== "0" ? `v${version}` : "not set";
+}
+
+/*
+ * GetModel reads the model itself (always current), while version lists and alias histories
+ * come from the registry's read model, which a projection fills a moment after each event.
+ * These say whether such a read is still behind the model, so the page reads it again.
+ */
+
+/** The versions read lacks the model's latest version, or an alias is not yet on its version. */
+export function versionsBehind(model: Pick<Model, "latestVersion" | "aliases"> | undefined, versions: ModelVersion[] | undefined): boolean {
+  if (!model || !versions) return false;
+  const newest = versions.reduce((max, v) => Math.max(max, Number(v.version ?? 0)), 0);
+  if (newest < Number(model.latestVersion ?? 0)) return true;
+  return Object.entries(model.aliases ?? {}).some(([alias, version]) => {
+    const row = versions.find((v) => v.version === version);
+    return row !== undefined && !(row.aliases ?? []).includes(alias);
+  });
+}
+
+/** The alias history read does not end at the version the alias points at now. */
+export function historyBehind(current: string | undefined, moves: AliasMove[] | undefined): boolean {
+  if (!current || !moves) return false;
+  const latest = moves.reduce<AliasMove | undefined>(
+    (a, b) => (!a || BigInt(b.position ?? "0") > BigInt(a.position ?? "0") ? b : a),
+    undefined,
+  );
+  return latest?.version !== current;
 }
