@@ -346,7 +346,7 @@ function Toolbar({ state, setState }: { state: ModelListState; setState: (s: Mod
             <li>
               <Badge variant="outline" className="gap-1 font-mono font-normal">
                 base: {state.baseModel}
-                <button type="button" aria-label={`Remove base model filter ${state.baseModel}`} onClick={() => setState(withFilters(state, { baseModel: "" }))}>
+                <button type="button" className="rounded-sm hover:text-destructive focus-visible:ring-2 focus-visible:ring-ring focus-visible:outline-none" aria-label={`Remove base model filter ${state.baseModel}`} onClick={() => setState(withFilters(state, { baseModel: "" }))}>
                   <X />
                 </button>
               </Badge>
@@ -356,7 +356,7 @@ function Toolbar({ state, setState }: { state: ModelListState; setState: (s: Mod
             <li key={t}>
               <Badge variant="outline" className="gap-1 font-mono font-normal">
                 tag: {t}
-                <button type="button" aria-label={`Remove tag filter ${t}`} onClick={() => setState(withFilters(state, { tags: state.tags.filter((x) => x !== t) }))}>
+                <button type="button" className="rounded-sm hover:text-destructive focus-visible:ring-2 focus-visible:ring-ring focus-visible:outline-none" aria-label={`Remove tag filter ${t}`} onClick={() => setState(withFilters(state, { tags: state.tags.filter((x) => x !== t) }))}>
                   <X />
                 </button>
               </Badge>
