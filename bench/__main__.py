@@ -1,4 +1,4 @@
-"""`python -m bench [--events N] [--quick]`: one JSON document on stdout, logs on stderr."""
+"""`python -m bench [--events N] [--rebuild-events N] [--quick]`: one JSON document on stdout, logs on stderr."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import platform
 import sys
 from collections.abc import Iterator
 
-from bench import appends, harness, latency, replay
+from bench import appends, harness, latency, rebuild, replay
 from bench.timing import Stopwatch
 
 log = logging.getLogger("bench")
@@ -23,14 +23,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--seed-events", type=int, help="events seeded for the replay figure (default 5000, quick 1000)"
     )
+    parser.add_argument(
+        "--rebuild-events", type=int,
+        help="events seeded for the read-model rebuild figure (default 20000, quick 2000; its target is set for 200000)",
+    )
     parser.add_argument("--calls", type=int, help="GetModel calls per latency figure (default 500, quick 200)")
     parser.add_argument("--threads", type=int, default=4, help="client threads of the concurrent append figure")
     parser.add_argument("--quick", action="store_true", help="small sizes: finishes in well under a minute")
     args = parser.parse_args(argv)
     args.events = args.events or (40 if args.quick else 500)
     args.seed_events = args.seed_events or (1000 if args.quick else 5000)
+    args.rebuild_events = args.rebuild_events or (2000 if args.quick else 20000)
     args.calls = args.calls or (200 if args.quick else 500)
-    for name in ("events", "seed_events", "calls", "threads"):
+    for name in ("events", "seed_events", "rebuild_events", "calls", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -58,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "benchmark": "mlx-hub registry + gateway",
             "options": {"events": args.events, "seed_events": args.seed_events, "calls": args.calls,
-                        "threads": args.threads, "quick": args.quick},
+                        "threads": args.threads, "quick": args.quick, "rebuild_events": args.rebuild_events},
             "environment": {"python": platform.python_version(), "postgres": stack.server_version(),
                             "cpus": os.cpu_count(), "platform": platform.platform(),
                             "load_average_1m": round(os.getloadavg()[0], 2)},
             "appends": appends.measure(stack, args.events, args.threads),
             "replay": replay.measure(stack, args.seed_events, repeats=2 if args.quick else 3),
             "latency": latency.measure(stack, args.calls),
+            "rebuild": rebuild.measure(stack, args.rebuild_events, rounds=2 if args.quick else 3),
         }  # fmt: skip
     result["wall_s"] = round(total.seconds, 2)
     print(json.dumps(result, indent=2))

@@ -26,7 +26,7 @@ from psycopg.sql import SQL, Identifier
 
 from mlxhub.read_model import ReadModel
 from registry_svc.domain import Dataset, Model
-from registry_svc.event_log import decode_events
+from registry_svc.event_log import decode_events, read_page
 
 TABLES = {
     "registry_models": (
@@ -462,7 +462,7 @@ def _read_ahead(app, batch_size: int) -> Iterator[list[tuple[Any, Tracking]]]:
         position = 0
         try:
             while not stop.is_set():
-                notifications = app.recorder.select_notifications(position, batch_size, inclusive_of_start=False)
+                notifications = read_page(app.recorder, position, batch_size)
                 if not notifications:
                     break
                 events = decode_events(app.mapper, notifications)

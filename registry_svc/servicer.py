@@ -22,7 +22,7 @@ from mlxhub.names import version_name
 from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
-from registry_svc.event_log import EventFilter, NameBook, to_proto
+from registry_svc.event_log import EventFilter, NameBook, decode_events, encode_event, encode_response, read_page
 from registry_svc.preview import checked_path, read_preview
 from registry_svc.read_model import DATASET_ORDERS, MODEL_ORDERS, RegistryReadModel
 
@@ -32,6 +32,7 @@ DEFAULT_PAGE_SIZE = 50
 # The lineage fields the registry sets itself (OUTPUT_ONLY in common.proto); a caller's values are dropped.
 LINEAGE_OUTPUT_ONLY = tuple(f.name for f in common_pb2.Lineage.DESCRIPTOR.fields if bounds.is_output_only(f))
 MAX_PAGE_SIZE = 1000
+EVENT_PAGE = 1000  # stored events read per query by ReadEvents
 DEFAULT_PREVIEW_RECORDS = 20
 
 
@@ -201,6 +202,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self.app = app
         self.read_model = read_model
         self.api_keys = api_keys
+        self.event_names = NameBook(app)  # shared by every ReadEvents: names never change
 
     def meta(self, context) -> dict[str, str]:
         return call_metadata(context, self.api_keys)
@@ -422,20 +424,33 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     @rpc_stream
     def ReadEvents(self, request, context) -> Iterator[registry_pb2.ReadEventsResponse]:
         selection = EventFilter(request)
-        names = NameBook(self.app)
+        batched = request.batch_size > 0
+        per_message = request.batch_size if batched else 1
         sent = 0
-        for domain_event, position in self._events(request, selection, context):
-            if selection.ended(domain_event.timestamp):
-                return  # following past end_time: no later event can fall in the range
-            if not selection.matches(domain_event):
-                continue
-            yield registry_pb2.ReadEventsResponse(event=to_proto(domain_event, position, names))
-            sent += 1
-            if request.limit and sent >= request.limit:
+        for page in self._event_pages(request, selection, context):
+            encoded: list[bytes] = []
+            ended = False
+            for domain_event, position in page:
+                if selection.ended(domain_event.timestamp):
+                    ended = True  # following past end_time: no later event can fall in the range
+                    break
+                if not selection.matches(domain_event):
+                    continue
+                encoded.append(encode_event(domain_event, position, self.event_names))
+                sent += 1
+                if sent == request.limit:
+                    break
+                if len(encoded) == per_message:
+                    yield registry_pb2.ReadEventsResponse.FromString(encode_response(encoded, batched))
+                    encoded = []
+            if encoded:  # what this page matched: a message never waits for more events
+                yield registry_pb2.ReadEventsResponse.FromString(encode_response(encoded, batched))
+            if ended or sent == request.limit:
                 return
 
-    def _events(self, request, selection: EventFilter, context) -> Iterator[tuple[Any, int]]:
-        """Stored events from the position on; with follow, then live ones as they are recorded."""
+    def _event_pages(self, request, selection: EventFilter, context) -> Iterator[list[tuple[Any, int]]]:
+        """Stored events from the position on, a page at a time; with follow, then live ones as they
+        are recorded, one at a time."""
         if selection.matches_nothing:
             if request.follow:  # nothing will ever match: hold the stream open until the client leaves
                 done = threading.Event()
@@ -444,10 +459,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             return
         position = request.after_position
         while context.is_active():
-            batch = self.app.recorder.select_notifications(position, 500, None, selection.topics, inclusive_of_start=False)
-            for notification in batch:
-                yield self.app.mapper.to_domain_event(notification), notification.id
+            batch = read_page(self.app.recorder, position, EVENT_PAGE, selection.topics)
             if batch:
+                yield list(zip(decode_events(self.app.mapper, batch), [n.id for n in batch], strict=True))
                 position = batch[-1].id
                 continue
             if not request.follow or selection.ended(datetime.now(UTC)):
@@ -456,5 +470,5 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 if not context.add_callback(subscription.stop):
                     return  # the client left while the subscription started: it would wait, and hold a thread, forever
                 for domain_event, tracking in subscription:
-                    yield domain_event, tracking.notification_id
+                    yield [(domain_event, tracking.notification_id)]
             return

@@ -15,13 +15,14 @@ SECTIONS = {
         "raw_concurrent_insert_commit_per_s", "ratio_sequential", "ratio_concurrent",
     ],
     "replay": ["grpc_read_events_per_s", "raw_select_rows_per_s", "ratio", "in_process_decode_events_per_s",
-               "gateway_ndjson_events_per_s"],
+               "gateway_ndjson_events_per_s", "grpc_batched_events_per_s", "ratio_batched", "target_ratio_batched"],
     "latency": ["gateway_p50_ms", "gateway_p99_ms", "grpc_p50_ms", "grpc_p99_ms", "ratio_p50", "ratio_p99"],
+    "rebuild": ["rebuild_s", "raw_read_s", "ratio", "target_ratio", "rebuild_events_per_s", "command_s", "target_s"],
 }  # fmt: skip
 
 
 def test_quick_bench_prints_one_json_document_with_positive_figures():
-    sizes = ["--events", "8", "--seed-events", "300", "--calls", "40"]  # smaller still than --quick
+    sizes = ["--events", "8", "--seed-events", "300", "--calls", "40", "--rebuild-events", "400"]  # smaller than --quick
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", *sizes],
         cwd=ROOT,
@@ -33,15 +34,18 @@ def test_quick_bench_prints_one_json_document_with_positive_figures():
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout)  # stdout holds the JSON document and nothing else
     assert "bench.appends" in done.stderr  # progress is logged to stderr
-    assert result["options"] == {"events": 8, "seed_events": 300, "calls": 40, "threads": 4, "quick": True}
+    assert result["options"] == {"events": 8, "seed_events": 300, "calls": 40, "threads": 4, "quick": True,
+                                 "rebuild_events": 400}
     for section, keys in SECTIONS.items():
         for key in keys:
             value = result[section][key]
             assert isinstance(value, (int, float)) and value > 0 and math.isfinite(value), (section, key, value)
-    appends, replay, latency = result["appends"], result["replay"], result["latency"]
+    appends, replay, latency, rebuild = result["appends"], result["replay"], result["latency"], result["rebuild"]
     for ratio, value, baseline in (
         (appends["ratio_sequential"], appends["grpc_sequential_events_per_s"], appends["raw_insert_commit_per_s"]),
         (replay["ratio"], replay["grpc_read_events_per_s"], replay["raw_select_rows_per_s"]),
+        (replay["ratio_batched"], replay["grpc_batched_events_per_s"], replay["raw_select_rows_per_s"]),
+        (rebuild["ratio"], rebuild["rebuild_s"], rebuild["raw_read_s"]),
         (latency["ratio_p50"], latency["gateway_p50_ms"], latency["grpc_p50_ms"]),
     ):
         assert math.isclose(ratio, value / baseline, rel_tol=0.01), (ratio, value, baseline)
@@ -49,4 +53,6 @@ def test_quick_bench_prints_one_json_document_with_positive_figures():
     assert latency["gateway_p99_ms"] >= latency["gateway_p50_ms"]
     assert latency["grpc_p99_ms"] >= latency["grpc_p50_ms"]
     assert latency["calls"] == 40
+    assert rebuild["events"] == 400 and rebuild["read_model"]["model_count"] > 0
+    assert isinstance(replay["target_met"], bool) and isinstance(rebuild["target_met"], bool)
     assert result["wall_s"] > 0

@@ -487,7 +487,7 @@ class WhoAmIResponse(_message.Message):
     def __init__(self, principal: _Optional[str] = ..., auth_enabled: _Optional[bool] = ...) -> None: ...
 
 class ReadEventsRequest(_message.Message):
-    __slots__ = ("after_position", "aggregate", "aggregate_types", "event_types", "follow", "limit", "principal", "start_time", "end_time")
+    __slots__ = ("after_position", "aggregate", "aggregate_types", "event_types", "follow", "limit", "principal", "start_time", "end_time", "batch_size")
     AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_TYPES_FIELD_NUMBER: _ClassVar[int]
@@ -497,6 +497,7 @@ class ReadEventsRequest(_message.Message):
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     after_position: int
     aggregate: str
     aggregate_types: _containers.RepeatedScalarFieldContainer[str]
@@ -506,7 +507,8 @@ class ReadEventsRequest(_message.Message):
     principal: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, after_position: _Optional[int] = ..., aggregate: _Optional[str] = ..., aggregate_types: _Optional[_Iterable[str]] = ..., event_types: _Optional[_Iterable[str]] = ..., follow: _Optional[bool] = ..., limit: _Optional[int] = ..., principal: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    batch_size: int
+    def __init__(self, after_position: _Optional[int] = ..., aggregate: _Optional[str] = ..., aggregate_types: _Optional[_Iterable[str]] = ..., event_types: _Optional[_Iterable[str]] = ..., follow: _Optional[bool] = ..., limit: _Optional[int] = ..., principal: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., batch_size: _Optional[int] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("position", "time", "aggregate_type", "aggregate", "aggregate_id", "aggregate_version", "type", "data", "metadata")
@@ -531,7 +533,9 @@ class Event(_message.Message):
     def __init__(self, position: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., aggregate_type: _Optional[str] = ..., aggregate: _Optional[str] = ..., aggregate_id: _Optional[str] = ..., aggregate_version: _Optional[int] = ..., type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_common_pb2.EventMetadata, _Mapping]] = ...) -> None: ...
 
 class ReadEventsResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "events")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     event: Event
-    def __init__(self, event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    def __init__(self, event: _Optional[_Union[Event, _Mapping]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...

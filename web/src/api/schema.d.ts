@@ -794,6 +794,7 @@ export interface components {
         /** ReadEventsResponse */
         "mlxhub.v1.ReadEventsResponse": {
             event?: components["schemas"]["mlxhub.v1.Event"];
+            events?: components["schemas"]["mlxhub.v1.Event"][];
         };
         /** RegisterDatasetRequest */
         "mlxhub.v1.RegisterDatasetRequest": {
@@ -1207,6 +1208,7 @@ export interface operations {
                 principal?: string;
                 startTime?: string;
                 endTime?: string;
+                batchSize?: number;
             };
             header?: never;
             path?: never;

@@ -1,0 +1,130 @@
+"""Seconds to rebuild the registry's read model from its event log (what `python -m registry_svc
+rebuild-read-model` runs) against a raw psycopg SELECT of the same rows, on a schema of its own
+seeded with a working registry's mix of events (bench/seeding.py).
+
+Rounds alternate the raw read and the rebuild; the figures are medians. The command itself, a
+fresh process, is timed once more at the end (its interpreter start and imports included).
+Target: at most 5x the raw read, and at most 10 s for 200,000 events.
+
+`python -m bench.rebuild [--events 200000]` measures this alone and prints its JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+from psycopg import sql
+
+from bench import seeding
+from bench.harness import EVENTS_TABLE, Stack
+from bench.timing import Stopwatch
+from mlxhub.config import load_settings
+from mlxhub.eventstore import connect, ensure_schema, postgres_env
+from registry_svc.application import RegistryApplication
+from registry_svc.read_model import RegistryProjection, RegistryReadModel, rebuild
+
+log = logging.getLogger(__name__)
+
+TARGET_RATIO = 5.0  # rebuild seconds / raw read seconds
+TARGET_SECONDS = 10.0
+TARGET_EVENTS = 200_000  # the size TARGET_SECONDS is set for
+
+
+def raw_read(settings) -> int:
+    query = sql.SQL(
+        "SELECT originator_id, originator_version, topic, state, notification_id FROM {} ORDER BY notification_id"
+    ).format(sql.Identifier(EVENTS_TABLE))
+    with connect(settings) as conn:
+        return len(conn.execute(query).fetchall())
+
+
+def command_seconds(env: dict[str, str], expected: int) -> float:
+    """`python -m registry_svc rebuild-read-model` as a process of its own, wall time."""
+    with Stopwatch() as watch:
+        done = subprocess.run([sys.executable, "-m", "registry_svc", "rebuild-read-model"], env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    if done.returncode != 0 or f"replayed {expected} events" not in done.stdout:
+        raise RuntimeError(f"rebuild-read-model failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-2000:]}")
+    return watch.seconds
+
+
+def measure(stack: Stack, events: int, rounds: int = 3) -> dict[str, Any]:
+    env = {**stack.env, "MLXHUB_DATABASE_SCHEMA": f"{stack.settings.database_schema}_rebuild"}
+    settings = load_settings(env)
+    ensure_schema(settings)
+    app = RegistryApplication(postgres_env(settings))
+    view = InfrastructureFactory.construct(
+        Environment(RegistryProjection.name, postgres_env(settings))
+    ).tracking_recorder(RegistryReadModel)
+    try:
+        log.info("rebuild: seeding %d events", events)
+        with Stopwatch() as seeding_watch:
+            seeded = seeding.seed(app, events)
+        log.info("rebuild: seeded in %.1fs", seeding_watch.seconds)
+        raw_s, rebuild_s = [], []
+        for _ in range(rounds):
+            with Stopwatch() as watch:
+                count = raw_read(settings)
+            raw_s.append(watch.seconds)
+            with Stopwatch() as watch:
+                replayed = rebuild(app, view)
+            rebuild_s.append(watch.seconds)
+            if count != seeded or replayed != seeded:
+                raise AssertionError(f"read {count} and rebuilt {replayed} events; {seeded} were seeded")
+        stats = view.stats()
+        command_s = command_seconds(env, seeded)
+    finally:
+        app.close()
+        view.datastore.close()
+        with stack.connect(autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(settings.database_schema)))
+    raw, rebuilt = statistics.median(raw_s), statistics.median(rebuild_s)
+    target_seconds = TARGET_SECONDS * seeded / TARGET_EVENTS
+    log.info("rebuild: %d events in %.2fs, raw read %.2fs (%.1fx); the command took %.2fs",
+             seeded, rebuilt, raw, rebuilt / raw, command_s)  # fmt: skip
+    return {
+        "events": seeded,
+        "rounds": rounds,
+        "read_model": stats,
+        "rebuild_s": round(rebuilt, 6),
+        "raw_read_s": round(raw, 6),
+        "ratio": round(rebuilt / raw, 3),
+        "target_ratio": TARGET_RATIO,
+        "rebuild_events_per_s": round(seeded / rebuilt, 1),
+        "command_s": round(command_s, 3),
+        # 10 s is set for 200,000 events; other sizes get the same rate
+        "target_s": round(target_seconds, 3),
+        "target_met": rebuilt / raw <= TARGET_RATIO and rebuilt <= target_seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench import harness
+    from bench.__main__ import stdout_for_json_only
+
+    parser = argparse.ArgumentParser(prog="python -m bench.rebuild", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=TARGET_EVENTS, help="events seeded (default 200000)")
+    parser.add_argument("--rounds", type=int, default=2, help="raw read + rebuild rounds (default 2)")
+    args = parser.parse_args(argv)
+    if args.events < 1 or args.rounds < 1:
+        parser.error("--events and --rounds must be at least 1")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with stdout_for_json_only(), Stopwatch() as total, harness.started() as stack:
+        result = {"benchmark": "mlx-hub registry read-model rebuild", "cpus": os.cpu_count(),
+                  "load_average_1m": round(os.getloadavg()[0], 2), "rebuild": measure(stack, args.events, args.rounds)}
+    result["wall_s"] = round(total.seconds, 2)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

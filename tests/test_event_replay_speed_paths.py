@@ -1,0 +1,170 @@
+"""The fast paths of the event log keep its meaning: events encoded on the wire equal the
+messages built field by field, several events per ReadEvents message carry the same stream as
+one per message, and the read model applied a batch at a time equals it applied an event at a
+time. (How fast they are is measured by `python -m bench`, not here.)"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from uuid import UUID
+
+import grpc
+import pytest
+from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.utils import Environment
+
+from bench import seeding
+from mlxhub.eventstore import postgres_env
+from mlxhub.v1 import registry_pb2 as pb
+from registry_svc.application import RegistryApplication
+from registry_svc.domain import Dataset, Model
+from registry_svc.event_log import NameBook, decode_events, encode_event, read_page, to_proto
+from registry_svc.read_model import TABLES, RegistryProjection, RegistryReadModel, rebuild
+
+KEYS = {
+    "registry_models": "name", "registry_model_versions": "model, version", "registry_datasets": "name",
+    "registry_alias_moves": "position",
+}  # fmt: skip
+
+
+@pytest.fixture
+def log_app(settings):
+    """The registry application and its read model on the test's schema, no server running."""
+    env = postgres_env(settings)
+    app = RegistryApplication(env)
+    view = InfrastructureFactory.construct(Environment(RegistryProjection.name, env)).tracking_recorder(RegistryReadModel)
+    yield app, view
+    app.close()
+    view.datastore.close()
+
+
+def tables(view: RegistryReadModel) -> dict[str, list[dict]]:
+    assert set(KEYS) == set(TABLES)
+    return {table: view.query(f"SELECT * FROM {table} ORDER BY {key}") for table, key in KEYS.items()}
+
+
+def odd_model(app) -> None:
+    """A model whose events hold every kind of value a Struct can carry, and then some."""
+    meta = {"principal": "ünïcode", "request_id": "", "trace_id": "t"}
+    model = Model(name="odd", base_model="", description="line\nbreak ✓", tags={}, idempotency_key="k", meta=meta)
+    model.update({"tags": {"": "empty key", "x": ""}}, meta)
+    model.create_version(
+        version=1, artifact_path="/a", kind="FULL", files=[], metrics={"loss": 0.0, "big": 1e300, "neg": -2},
+        description="", base_version="", idempotency_key="",
+        lineage={"nested": {"list": [1, 2.5, True, False, None, "s", [], {}]}, "deep": [[{"a": [None]}]]},
+        create_time=datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), meta=meta,
+    )  # fmt: skip
+    model.move_alias("prod", 1, 0, meta)
+    dataset = Dataset(name="odd-data", path="/d.jsonl", sha256="0" * 64, size_bytes=2**40, record_count=0,
+                      format="CHAT", description="", idempotency_key="", meta=meta)  # fmt: skip
+    app.save(model, dataset)
+
+
+def test_events_encoded_on_the_wire_equal_the_messages_built_field_by_field(log_app):
+    app, _ = log_app
+    seeding.seed(app, 2 * seeding.EVENTS_PER_MODEL + 60)
+    odd_model(app)
+    page = read_page(app.recorder, 0, 10_000)
+    assert [row.id for row in page] == [n.id for n in app.recorder.select_notifications(0, 10_000, inclusive_of_start=False)]
+    decoded = decode_events(app.mapper, page)
+    names = NameBook(app)
+    kinds = set()
+    for row, event in zip(page, decoded, strict=True):
+        expected = app.mapper.to_domain_event(row)
+        assert type(event) is type(expected) and vars(event) == vars(expected)
+        built = to_proto(expected, row.id, names)
+        assert pb.Event.FromString(encode_event(event, row.id, names)) == built
+        kinds.add(built.type)
+    assert kinds == {"ModelRegistered", "ModelUpdated", "ModelVersionCreated", "AliasMoved", "DatasetRegistered"}
+
+
+def test_events_with_values_transcoded_below_the_top_level_are_decoded_by_the_library(log_app):
+    app, _ = log_app
+    model = Model(name="nested", base_model="b", description="", tags={}, idempotency_key="", meta={"principal": "p"})
+    model.update({"description": "d"}, {"principal": "p", "when": datetime(2026, 1, 2, tzinfo=UTC),
+                                         "id": UUID(int=7)})  # fmt: skip
+    app.save(model)
+    page = read_page(app.recorder, 0, 10)
+    decoded = decode_events(app.mapper, page)
+    assert decoded[1].meta["when"] == datetime(2026, 1, 2, tzinfo=UTC) and decoded[1].meta["id"] == UUID(int=7)
+    assert [vars(e) for e in decoded] == [vars(app.mapper.to_domain_event(row)) for row in page]
+
+
+def test_several_events_per_message_carry_the_same_stream(registry_stub):
+    for name in ("a", "b", "c", "d", "e"):
+        registry_stub.CreateModel(pb.CreateModelRequest(name=name, tags={"n": name}))
+    registry_stub.UpdateModel(pb.UpdateModelRequest(name="c", model=pb.Model(description="x"),
+                                                    update_mask={"paths": ["description"]}))  # fmt: skip
+    one_each = list(registry_stub.ReadEvents(pb.ReadEventsRequest()))
+    assert len(one_each) == 6 and all(r.HasField("event") and not r.events for r in one_each)
+    batched = list(registry_stub.ReadEvents(pb.ReadEventsRequest(batch_size=4)))
+    assert [len(r.events) for r in batched] == [4, 2]
+    assert all(not r.HasField("event") for r in batched)
+    assert [e for r in batched for e in r.events] == [r.event for r in one_each]
+
+    limited = list(registry_stub.ReadEvents(pb.ReadEventsRequest(batch_size=2, limit=3)))
+    assert [[e.aggregate for e in r.events] for r in limited] == [["model/a", "model/b"], ["model/c"]]
+    filtered = list(registry_stub.ReadEvents(pb.ReadEventsRequest(batch_size=10, aggregate="model/c")))
+    assert [[e.type for e in r.events] for r in filtered] == [["ModelRegistered", "ModelUpdated"]]
+    after = one_each[2].event.position
+    assert [e.position for r in registry_stub.ReadEvents(pb.ReadEventsRequest(batch_size=1000, after_position=after))
+            for e in r.events] == [r.event.position for r in one_each[3:]]  # fmt: skip
+
+    with pytest.raises(grpc.RpcError) as refused:
+        list(registry_stub.ReadEvents(pb.ReadEventsRequest(batch_size=1001)))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_batched_follow_sends_a_live_event_without_waiting_for_more(registry_stub):
+    registry_stub.CreateModel(pb.CreateModelRequest(name="first"))
+    stream = registry_stub.ReadEvents(pb.ReadEventsRequest(batch_size=100, follow=True), timeout=30)
+    received: list[pb.ReadEventsResponse] = []
+    second = threading.Event()
+
+    def read() -> None:
+        for response in stream:
+            received.append(response)
+            if len(received) == 2:
+                second.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    registry_stub.CreateModel(pb.CreateModelRequest(name="second"))
+    assert second.wait(15), received
+    stream.cancel()
+    assert [[e.aggregate for e in r.events] for r in received] == [["model/first"], ["model/second"]]
+
+
+def test_the_read_model_applied_in_batches_equals_it_applied_event_by_event(log_app):
+    app, view = log_app
+    seeded = seeding.seed(app, 3 * seeding.EVENTS_PER_MODEL + 55)
+    odd_model(app)
+    total = seeded + 5
+    results = []
+    for batch_size in (1, 7, 2000):
+        assert rebuild(app, view, batch_size=batch_size) == total
+        results.append(tables(view))
+    assert results[0] == results[1] == results[2]
+    rows = {row["name"]: row for row in results[0]["registry_models"]}
+    assert (rows["seed-0"]["aliases"], rows["seed-0"]["latest_version"]) == ({"prod": 4}, 4)
+    assert (rows["seed-0"]["description"], rows["seed-0"]["base_model"]) == ("step 3", "bench-2")
+    assert rows["seed-0"]["tags"] == {"i": "seed-0", "step": "3"}
+    assert rows["seed-0"]["etag"] == str(seeding.EVENTS_PER_MODEL)
+    assert rows["odd"]["tags"] == {"": "empty key", "x": ""} and rows["odd"]["aliases"] == {"prod": 1}
+    assert len(results[0]["registry_alias_moves"]) == 4 * (seeded // seeding.EVENTS_PER_MODEL) + 1
+    assert view.max_tracking_id(app.name) == app.recorder.max_notification_id()
+
+
+def test_an_event_for_a_model_missing_from_the_read_model_stops_the_batch(log_app):
+    app, view = log_app
+    model = Model(name="gone", base_model="b", description="", tags={}, idempotency_key="", meta={})
+    model.update({"description": "d"}, {})
+    app.save(model)
+    assert rebuild(app, view) == 2
+    view.drop(app.name)
+    update = read_page(app.recorder, 1, 10)
+    with pytest.raises(LookupError):
+        view.process([(decode_events(app.mapper, update)[0], Tracking(app.name, update[0].id))])
+    assert view.max_tracking_id(app.name) is None  # nothing recorded: the projection stops at this event
