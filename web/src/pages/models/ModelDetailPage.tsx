@@ -184,7 +184,7 @@ export default function ModelDetailPage() {
       </section>
 
       {m && (
-        <div className="grid gap-6 lg:grid-cols-2">
+        <div className="grid items-start gap-6 lg:grid-cols-2">
           <AliasesPanel model={m} versions={versions.data ?? []} histories={histories} promoting={promoting} setPromoting={setPromoting} />
           <AliasTimeline name={name} histories={histories} loading={anyHistoryLoading} />
         </div>
