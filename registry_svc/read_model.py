@@ -432,7 +432,7 @@ class RegistryProjection(Projection[RegistryReadModel]):
         self.view.process([(domain_event, tracking)])
 
 
-def rebuild(app, view: RegistryReadModel, batch_size: int = 2000) -> int:
+def rebuild(app, view: RegistryReadModel, batch_size: int = 5000) -> int:
     """Drop the read model and replay the whole log into it, a batch per transaction.
 
     Run it while no projection runner follows the same tables (the registry is
