@@ -15,7 +15,11 @@ const CompareVersionsPage = lazy(() => import("@/pages/versions/CompareVersionsP
 const DatasetsPage = lazy(() => import("@/pages/datasets/DatasetsPage"));
 const DatasetDetailPage = lazy(() => import("@/pages/datasets/DatasetDetailPage"));
 const AuditPage = lazy(() => import("@/pages/audit/AuditPage"));
-const ComingSoon = lazy(() => import("@/pages/ComingSoon"));
+const TrainingPage = lazy(() => import("@/pages/training/TrainingPage"));
+const JobDetailPage = lazy(() => import("@/pages/training/JobDetailPage"));
+const CompareJobsPage = lazy(() => import("@/pages/training/CompareJobsPage"));
+const PlaygroundPage = lazy(() => import("@/pages/playground/PlaygroundPage"));
+const ServingPage = lazy(() => import("@/pages/serving/ServingPage"));
 const NotFound = lazy(() => import("@/pages/NotFound"));
 
 export const routes: RouteObject[] = [
@@ -30,10 +34,12 @@ export const routes: RouteObject[] = [
       { path: "models/:name/compare", element: <CompareVersionsPage /> },
       { path: "datasets", element: <DatasetsPage /> },
       { path: "datasets/:name", element: <DatasetDetailPage /> },
-      { path: "training", element: <ComingSoon page="Training" /> },
-      { path: "training/:id", element: <ComingSoon page="Training" /> },
-      { path: "playground", element: <ComingSoon page="Playground" /> },
-      { path: "serving", element: <ComingSoon page="Serving" /> },
+      { path: "training", element: <TrainingPage /> },
+      // ?ids=<id>,<id>[,...]
+      { path: "training/compare", element: <CompareJobsPage /> },
+      { path: "training/:id", element: <JobDetailPage /> },
+      { path: "playground", element: <PlaygroundPage /> },
+      { path: "serving", element: <ServingPage /> },
       { path: "audit", element: <AuditPage /> },
       { path: "*", element: <NotFound /> },
     ],

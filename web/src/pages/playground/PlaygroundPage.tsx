@@ -1,0 +1,5 @@
+import ComingSoon from "@/pages/ComingSoon";
+
+export default function PlaygroundPage() {
+  return <ComingSoon page="PlaygroundPage" />;
+}

@@ -1,0 +1,5 @@
+import ComingSoon from "@/pages/ComingSoon";
+
+export default function ServingPage() {
+  return <ComingSoon page="ServingPage" />;
+}
