@@ -1,5 +1,5 @@
 import ComingSoon from "@/pages/ComingSoon";
 
 export default function PlaygroundPage() {
-  return <ComingSoon page="PlaygroundPage" />;
+  return <ComingSoon page="Playground" />;
 }

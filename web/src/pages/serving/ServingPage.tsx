@@ -1,5 +1,5 @@
 import ComingSoon from "@/pages/ComingSoon";
 
 export default function ServingPage() {
-  return <ComingSoon page="ServingPage" />;
+  return <ComingSoon page="Serving" />;
 }

@@ -1,5 +1,5 @@
 import ComingSoon from "@/pages/ComingSoon";
 
 export default function CompareJobsPage() {
-  return <ComingSoon page="CompareJobsPage" />;
+  return <ComingSoon page="Training" />;
 }

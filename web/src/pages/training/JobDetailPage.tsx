@@ -1,5 +1,5 @@
 import ComingSoon from "@/pages/ComingSoon";
 
 export default function JobDetailPage() {
-  return <ComingSoon page="JobDetailPage" />;
+  return <ComingSoon page="Training" />;
 }

@@ -1,5 +1,5 @@
 import ComingSoon from "@/pages/ComingSoon";
 
 export default function TrainingPage() {
-  return <ComingSoon page="TrainingPage" />;
+  return <ComingSoon page="Training" />;
 }
