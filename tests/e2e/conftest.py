@@ -6,6 +6,8 @@ Playwright's sync API.
 Fixtures:
   hub_url          the gateway's base URL (no trailing slash); the hub is open (no API keys)
   secured_hub_url  the same with MLXHUB_API_KEYS="alice=alice-key,bob=bob-key" (util.ALICE_KEY, util.BOB_KEY)
+  inference_hub_url  an open hub that also runs the inference service, with the real demo model
+                   registered as `smollm2` (alias `default`) and the tiny test model as `tiny`
   browser          one headless Chromium per session
   page             a fresh context (empty localStorage) and page, 1400x900, 10 s default timeout; the
                    test fails if the page throws an uncaught exception; relative URLs resolve
@@ -22,6 +24,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from inference_util import register
 from playwright.sync_api import Browser, Page, sync_playwright
 from util import API_KEYS, DASHBOARD_INDEX, ROOT, SERVICE_KEY, PageLog
 
@@ -82,6 +85,15 @@ def hub_url(_gateway: str, settings) -> str:
 
 
 @pytest.fixture
+def inference_hub_url(dashboard_built, registry, registry_stub, trainer, inference, smollm2, tiny_model,
+                      settings) -> Iterator[str]:
+    register(registry_stub, "smollm2", smollm2, alias="default")
+    register(registry_stub, "tiny", tiny_model)
+    with running(settings) as url:
+        yield url.rstrip("/")
+
+
+@pytest.fixture
 def secured_hub_url(_gateway: str, settings) -> str:
     assert settings.auth_enabled, "secured_hub_url's hub has no API keys"
     return _gateway
@@ -113,7 +125,7 @@ def page_log() -> PageLog:
 
 @pytest.fixture
 def page(browser: Browser, page_log: PageLog, request: pytest.FixtureRequest) -> Iterator[Page]:
-    base_url = next((request.getfixturevalue(name) for name in ("hub_url", "secured_hub_url")
+    base_url = next((request.getfixturevalue(name) for name in ("hub_url", "secured_hub_url", "inference_hub_url")
                      if name in request.fixturenames), None)
     context = browser.new_context(viewport=VIEWPORT, base_url=base_url)
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
