@@ -14,10 +14,11 @@ from datetime import datetime
 
 from google.protobuf import json_format, timestamp_pb2
 
+from mlxhub import bounds
 from mlxhub.auth import call_metadata
 from mlxhub.config import Settings
 from mlxhub.errors import InvalidArgument, handlers
-from mlxhub.v1 import common_pb2, trainer_pb2, trainer_pb2_grpc
+from mlxhub.v1 import bounds_pb2, common_pb2, trainer_pb2, trainer_pb2_grpc
 from trainer_svc import config as job_config
 from trainer_svc import intake, queue
 from trainer_svc.application import TrainerApplication
@@ -145,6 +146,16 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         job = self.app.retry_job(request.id, self.meta(context))
         self.enqueue(job)
         return trainer_pb2.RetryTrainingJobResponse(job=job_message(job))
+
+    @rpc
+    def GetTrainingDefaults(self, request, context):
+        """What `config.resolve` fills in for an empty config, with each field's declared bounds."""
+        response = trainer_pb2.GetTrainingDefaultsResponse(
+            config=job_config.to_proto(job_config.resolve(trainer_pb2.TrainingConfig())))
+        for field in trainer_pb2.TrainingConfig.DESCRIPTOR.fields:
+            if field.GetOptions().HasExtension(bounds_pb2.bounds):
+                response.limits[field.json_name].CopyFrom(bounds.bounds(field))
+        return response
 
     @rpc_stream
     def WatchTrainingJob(self, request, context) -> Iterator[trainer_pb2.WatchTrainingJobResponse]:

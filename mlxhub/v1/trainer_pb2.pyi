@@ -296,3 +296,22 @@ class WatchTrainingJobResponse(_message.Message):
     progress: TrainingProgress
     job: TrainingJob
     def __init__(self, progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., job: _Optional[_Union[TrainingJob, _Mapping]] = ...) -> None: ...
+
+class GetTrainingDefaultsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetTrainingDefaultsResponse(_message.Message):
+    __slots__ = ("config", "limits")
+    class LimitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _bounds_pb2.FieldBounds
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_bounds_pb2.FieldBounds, _Mapping]] = ...) -> None: ...
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    config: TrainingConfig
+    limits: _containers.MessageMap[str, _bounds_pb2.FieldBounds]
+    def __init__(self, config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., limits: _Optional[_Mapping[str, _bounds_pb2.FieldBounds]] = ...) -> None: ...

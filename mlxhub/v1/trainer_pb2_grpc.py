@@ -70,6 +70,11 @@ class TrainerServiceStub:
                 request_serializer=mlxhub_dot_v1_dot_trainer__pb2.WatchTrainingJobRequest.SerializeToString,
                 response_deserializer=mlxhub_dot_v1_dot_trainer__pb2.WatchTrainingJobResponse.FromString,
                 _registered_method=True)
+        self.GetTrainingDefaults = channel.unary_unary(
+                '/mlxhub.v1.TrainerService/GetTrainingDefaults',
+                request_serializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsRequest.SerializeToString,
+                response_deserializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsResponse.FromString,
+                _registered_method=True)
 
 
 class TrainerServiceServicer:
@@ -124,6 +129,14 @@ class TrainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTrainingDefaults(self, request, context):
+        """The configuration a job gets for every field it leaves unset, and the
+        limits of each field, so a form can show both before anything is queued.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +174,11 @@ def add_TrainerServiceServicer_to_server(servicer, server):
                     servicer.WatchTrainingJob,
                     request_deserializer=mlxhub_dot_v1_dot_trainer__pb2.WatchTrainingJobRequest.FromString,
                     response_serializer=mlxhub_dot_v1_dot_trainer__pb2.WatchTrainingJobResponse.SerializeToString,
+            ),
+            'GetTrainingDefaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrainingDefaults,
+                    request_deserializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsRequest.FromString,
+                    response_serializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -353,6 +371,33 @@ class TrainerService:
             '/mlxhub.v1.TrainerService/WatchTrainingJob',
             mlxhub_dot_v1_dot_trainer__pb2.WatchTrainingJobRequest.SerializeToString,
             mlxhub_dot_v1_dot_trainer__pb2.WatchTrainingJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrainingDefaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlxhub.v1.TrainerService/GetTrainingDefaults',
+            mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsRequest.SerializeToString,
+            mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -141,6 +141,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/inference/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GetMetricsSummary */
+        get: operations["InferenceService_GetMetricsSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/inference/models": {
         parameters: {
             query?: never;
@@ -306,6 +323,23 @@ export interface paths {
         };
         /** GetRegistryStats */
         get: operations["RegistryService_GetRegistryStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/training/defaults": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GetTrainingDefaults */
+        get: operations["TrainerService_GetTrainingDefaults"];
         put?: never;
         post?: never;
         delete?: never;
@@ -562,6 +596,25 @@ export interface components {
             requestId?: string;
             traceId?: string;
         };
+        /** FieldBounds */
+        "mlxhub.v1.FieldBounds": {
+            allowed?: string[];
+            exclusiveMaximum?: boolean;
+            exclusiveMinimum?: boolean;
+            form?: components["schemas"]["mlxhub.v1.StringForm"];
+            items?: components["schemas"]["mlxhub.v1.FieldBounds"];
+            keys?: components["schemas"]["mlxhub.v1.FieldBounds"];
+            /** Format: int32 */
+            maxItems?: number;
+            /** Format: int32 */
+            maxLength?: number;
+            /** Format: double */
+            maximum?: number;
+            /** Format: int32 */
+            minLength?: number;
+            /** Format: double */
+            minimum?: number;
+        };
         /**
          * FineTuneType
          * @enum {string}
@@ -617,6 +670,12 @@ export interface components {
             dataset?: components["schemas"]["mlxhub.v1.Dataset"];
             lineage?: components["schemas"]["mlxhub.v1.Lineage"];
         };
+        /** GetMetricsSummaryResponse */
+        "mlxhub.v1.GetMetricsSummaryResponse": {
+            /** Format: int32 */
+            bucketSeconds?: number;
+            buckets?: components["schemas"]["mlxhub.v1.MetricsBucket"][];
+        };
         /** GetModelResponse */
         "mlxhub.v1.GetModelResponse": {
             model?: components["schemas"]["mlxhub.v1.Model"];
@@ -643,10 +702,23 @@ export interface components {
             backend?: string;
             blas?: string;
             /** Format: double */
+            keepAliveSeconds?: number;
+            /** Format: double */
             memoryBudgetGb?: number;
+            /** Format: double */
+            memoryFreeGb?: number;
+            /** Format: double */
+            memoryUsedGb?: number;
             mlxLmVersion?: string;
             mlxVersion?: string;
             weightFormat?: string;
+        };
+        /** GetTrainingDefaultsResponse */
+        "mlxhub.v1.GetTrainingDefaultsResponse": {
+            config?: components["schemas"]["mlxhub.v1.TrainingConfig"];
+            limits?: {
+                [key: string]: components["schemas"]["mlxhub.v1.FieldBounds"];
+            };
         };
         /** GetTrainingJobResponse */
         "mlxhub.v1.GetTrainingJobResponse": {
@@ -727,9 +799,56 @@ export interface components {
             /** Format: int32 */
             activeStreams?: number;
             adapterVersion?: string;
+            /** Format: int64 */
+            generatedTokens?: string;
+            /** Format: date-time */
+            lastUsedTime?: string;
             /** Format: double */
             memoryGb?: number;
             modelVersion?: string;
+            recent?: components["schemas"]["mlxhub.v1.MinuteStat"][];
+            /** Format: int64 */
+            requestCount?: string;
+            /** Format: date-time */
+            unloadTime?: string;
+        };
+        /** MetricsBucket */
+        "mlxhub.v1.MetricsBucket": {
+            /** Format: int64 */
+            errorCount?: string;
+            /** Format: int64 */
+            generatedTokens?: string;
+            /** Format: double */
+            interTokenLatencyP50Ms?: number;
+            /** Format: double */
+            interTokenLatencyP95Ms?: number;
+            /** Format: double */
+            queueDepthAvg?: number;
+            /** Format: int32 */
+            queueDepthMax?: number;
+            /** Format: int64 */
+            requestCount?: string;
+            /** Format: date-time */
+            startTime?: string;
+            /** Format: double */
+            timeToFirstTokenP50Ms?: number;
+            /** Format: double */
+            timeToFirstTokenP95Ms?: number;
+            /** Format: double */
+            tokensPerSecond?: number;
+        };
+        /** MinuteStat */
+        "mlxhub.v1.MinuteStat": {
+            /** Format: int64 */
+            generatedTokens?: string;
+            /** Format: int64 */
+            requestCount?: string;
+            /** Format: date-time */
+            startTime?: string;
+            /** Format: double */
+            timeToFirstTokenP50Ms?: number;
+            /** Format: double */
+            tokensPerSecond?: number;
         };
         /** Model */
         "mlxhub.v1.Model": {
@@ -857,6 +976,11 @@ export interface components {
             /** Format: int64 */
             previousVersion?: string;
         };
+        /**
+         * StringForm
+         * @enum {string}
+         */
+        "mlxhub.v1.StringForm": "STRING_FORM_UNSPECIFIED" | "STRING_FORM_NAME" | "STRING_FORM_MODEL_REFERENCE" | "STRING_FORM_UUID" | "STRING_FORM_LINE" | "STRING_FORM_TEXT";
         /** TrainingConfig */
         "mlxhub.v1.TrainingConfig": {
             /**
@@ -1339,6 +1463,37 @@ export interface operations {
             };
         };
     };
+    InferenceService_GetMetricsSummary: {
+        parameters: {
+            query?: {
+                windowMinutes?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GetMetricsSummaryResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["mlxhub.v1.GetMetricsSummaryResponse"];
+                };
+            };
+            /** @description An error: google.rpc.Status */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
     InferenceService_ListLoadedModels: {
         parameters: {
             query?: never;
@@ -1766,6 +1921,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["mlxhub.v1.GetRegistryStatsResponse"];
+                };
+            };
+            /** @description An error: google.rpc.Status */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    TrainerService_GetTrainingDefaults: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GetTrainingDefaultsResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["mlxhub.v1.GetTrainingDefaultsResponse"];
                 };
             };
             /** @description An error: google.rpc.Status */
