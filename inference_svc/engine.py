@@ -35,6 +35,7 @@ from inference_svc import metrics, prompts, sampling
 from inference_svc.batching import Batches
 from inference_svc.cache import Entry, ModelCache, ModelSpec
 from inference_svc.solo import Solo, can_go_alone
+from inference_svc.stats import Recorder
 from mlxhub.errors import HubError, ResourceExhausted
 from mlxhub.mlx_threads import release_streams
 
@@ -105,10 +106,13 @@ class Job:
 
 class Engine:
     def __init__(self, load, budget_bytes: int, keep_alive_s: float, max_running: int = 8, max_queued: int = 32,
-                 prompt_cache_bytes: int = 0, tokenizer=None, estimate=None, on_health=None) -> None:
+                 prompt_cache_bytes: int = 0, tokenizer=None, estimate=None, on_health=None,
+                 stats: Recorder | None = None) -> None:
         """`load(spec)` loads a version; `tokenizer(spec)` gives its tokenizer (by default loaded from
         `spec.path`); `estimate(spec)` its size before loading (`ModelCache`); `on_health(serving)` hears
-        when the engine thread died (False) and when its replacement runs (True)."""
+        when the engine thread died (False) and when its replacement runs (True); `stats` records the
+        recent figures GetMetricsSummary and ListLoadedModels report."""
+        self.stats = stats or Recorder()
         self.max_running = max_running
         self.max_queued = max_queued
         self.prompt_cache_bytes = prompt_cache_bytes  # per version; 0 turns the prompt cache off
@@ -220,6 +224,7 @@ class Engine:
                     break
                 if not self._pending and not self._running:
                     self._wake.wait(IDLE_WAIT_S)
+            self.stats.queue(len(self._pending))
             try:
                 self._admit()
                 self._reap_cancelled()
@@ -352,8 +357,10 @@ class Engine:
         if job.first_token == 0.0:
             job.first_token = now
             metrics.TTFT.labels(version).observe(now - job.received)
+            self.stats.first_token(version, now - job.received)
         else:
             metrics.INTER_TOKEN.labels(version).observe(now - job.last_token)
+            self.stats.token(version, now - job.last_token)
         job.last_token = now
         job.completion_tokens += 1
         is_eos = finish_reason == STOP and token in job.entry.loaded.tokenizer.eos_token_ids
@@ -406,6 +413,7 @@ class Engine:
         metrics.GENERATED_TOKENS.labels(version).inc(job.completion_tokens)
         metrics.REQUESTS.labels(version, reason).inc()
         metrics.E2E.labels(version).observe(end - job.received)
+        self.stats.finished(version, rate)
         job.events.put(Done(reason, job.prompt_tokens, job.completion_tokens, ttft, rate, job.cached_tokens))
 
     def _finish_failed(self, job: Job, error: HubError) -> None:

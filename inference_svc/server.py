@@ -61,7 +61,7 @@ def server_info(options: InferenceOptions) -> inference_pb2.GetServerInfoRespons
     return inference_pb2.GetServerInfoResponse(
         backend=loader.backend(), blas=blas.state().name, weight_format=options.weights,
         mlx_version=importlib.metadata.version("mlx"), mlx_lm_version=importlib.metadata.version("mlx-lm"),
-        memory_budget_gb=options.memory_gb,
+        memory_budget_gb=options.memory_gb, keep_alive_seconds=options.keep_alive_s,
     )
 
 

@@ -5,6 +5,7 @@ responses. Token events that pile up while a slow client reads are sent as one g
 from __future__ import annotations
 
 import queue
+import time
 
 import grpc
 
@@ -13,6 +14,7 @@ from inference_svc.engine import CANCELLED, LENGTH, STOP, Chunk, Done, Engine, F
 from inference_svc.genai import generation_span
 from inference_svc.integrity import RecordedFile
 from inference_svc.sampling import from_proto
+from inference_svc.stats import BUCKET_S, Recorder, percentile
 from mlxhub import bounds
 from mlxhub.errors import InvalidArgument, UpstreamError, handlers
 from mlxhub.names import parse_reference, version_name
@@ -24,6 +26,7 @@ ROLES = tuple(bounds.of(pb.ChatMessage, "role").allowed)  # declared in inferenc
 MAX_GROUP = 64  # most tokens one stream message carries
 POLL_S = 0.25  # how often a waiting handler checks that its client is still there
 RESOLVE_TIMEOUT_S = 10.0
+GB = 1024**3
 FINISH = {STOP: pb.FINISH_REASON_STOP, LENGTH: pb.FINISH_REASON_LENGTH, CANCELLED: pb.FINISH_REASON_CANCELLED}
 
 
@@ -122,6 +125,13 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     # -- RPCs ------------------------------------------------------------------------------
     @rpc
     def Generate(self, request, context):
+        try:
+            return self._generate(request, context)
+        except Exception:
+            self.engine.stats.error()
+            raise
+
+    def _generate(self, request, context):
         job = self.job(request, context, streaming=False)
         with generation_span(job, request.model) as outcome:
             for event in self.events(job, context):  # only the Done: the text collects in the job
@@ -132,6 +142,13 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     @rpc_stream
     def GenerateStream(self, request, context):
+        try:
+            yield from self._generate_stream(request, context)
+        except Exception:
+            self.engine.stats.error()
+            raise
+
+    def _generate_stream(self, request, context):
         job = self.job(request, context)
         context.send_initial_metadata(())  # tells the client the request was accepted (queued or running)
         version = job.spec.version
@@ -146,14 +163,52 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     @rpc
     def GetServerInfo(self, request, context):
-        return self.info
+        info = pb.GetServerInfoResponse()
+        info.CopyFrom(self.info)
+        used = sum(e.loaded.nbytes for e in self.engine.cache.snapshot() if e.loaded) / GB
+        info.memory_used_gb, info.memory_free_gb = used, max(0.0, info.memory_budget_gb - used)
+        return info
 
     @rpc
     def ListLoadedModels(self, request, context):
-        return pb.ListLoadedModelsResponse(models=[
-            pb.LoadedModel(model_version=e.spec.version if not e.spec.adapter_path else e.spec.base_version,
-                           adapter_version=e.spec.version if e.spec.adapter_path else "",
-                           memory_gb=e.loaded.nbytes / 1024**3 if e.loaded else 0.0,
-                           active_streams=self.engine.active_streams(e.spec.version))
-            for e in self.engine.cache.snapshot()
-        ])
+        return pb.ListLoadedModelsResponse(models=[self._loaded(e) for e in self.engine.cache.snapshot()])
+
+    def _loaded(self, entry) -> pb.LoadedModel:
+        spec, stats = entry.spec, self.engine.stats
+        wall, mono = time.time(), time.monotonic()
+        active = self.engine.active_streams(spec.version)
+        requests, tokens, minutes = stats.recent(spec.version)
+        model = pb.LoadedModel(
+            model_version=spec.version if not spec.adapter_path else spec.base_version,
+            adapter_version=spec.version if spec.adapter_path else "",
+            memory_gb=entry.loaded.nbytes / GB if entry.loaded else 0.0, active_streams=active,
+            request_count=requests, generated_tokens=tokens,
+            recent=[pb.MinuteStat(request_count=m.requests, generated_tokens=m.tokens,
+                                  time_to_first_token_p50_ms=percentile(m.ttft, 0.5),
+                                  tokens_per_second=m.rate_sum / m.requests if m.requests else 0.0)
+                    for m in minutes],
+        )
+        for stat, m in zip(model.recent, minutes, strict=True):
+            stat.start_time.FromSeconds(m.start)
+        last_used = entry.last_used
+        model.last_used_time.FromNanoseconds(int((wall - (mono - last_used)) * 1e9))
+        if active == 0 and entry.active == 0:
+            unload = wall + (last_used + self.engine.cache.keep_alive_s - mono)
+            model.unload_time.FromNanoseconds(int(max(unload, wall) * 1e9))
+        return model
+
+    @rpc
+    def GetMetricsSummary(self, request, context):
+        stats: Recorder = self.engine.stats
+        now = stats.clock()
+        response = pb.GetMetricsSummaryResponse(bucket_seconds=BUCKET_S)
+        for b in stats.summary(request.window_minutes or 15):
+            bucket = response.buckets.add(
+                request_count=b.requests, error_count=b.errors, generated_tokens=b.tokens,
+                time_to_first_token_p50_ms=percentile(b.ttft, 0.5), time_to_first_token_p95_ms=percentile(b.ttft, 0.95),
+                inter_token_latency_p50_ms=percentile(b.itl, 0.5), inter_token_latency_p95_ms=percentile(b.itl, 0.95),
+                tokens_per_second=b.tokens / Recorder.elapsed(b, BUCKET_S, now), queue_depth_max=b.queue_max,
+                queue_depth_avg=b.queue_sum / b.queue_samples if b.queue_samples else 0.0,
+            )
+            bucket.start_time.FromSeconds(b.start)
+        return response

@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from mlxhub.v1 import bounds_pb2 as mlxhub_dot_v1_dot_bounds__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mlxhub/v1/inference.proto\x12\tmlxhub.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x16mlxhub/v1/bounds.proto\"O\n\x0b\x43hatMessage\x12/\n\x04role\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xca\xf3\x18\x19Z\x06systemZ\x04userZ\tassistant\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xb1\x02\n\x0eSamplingParams\x12\"\n\x0btemperature\x18\x01 \x01(\x01\x42\r\xca\xf3\x18\t\t\x00\x00\x00\x00\x00\x00\x00\x00\x12\'\n\x05top_p\x18\x02 \x01(\x01\x42\x18\xca\xf3\x18\x14\t\x00\x00\x00\x00\x00\x00\x00\x00\x11\x00\x00\x00\x00\x00\x00\xf0?\x18\x01\x12\x1c\n\x05top_k\x18\x03 \x01(\x05\x42\r\xca\xf3\x18\t\t\x00\x00\x00\x00\x00\x00\xf0?\x12\'\n\x05min_p\x18\x04 \x01(\x01\x42\x18\xca\xf3\x18\x14\t\x00\x00\x00\x00\x00\x00\x00\x00\x11\x00\x00\x00\x00\x00\x00\xf0? \x01\x12+\n\x12repetition_penalty\x18\x05 \x01(\x01\x42\x0f\xca\xf3\x18\x0b\t\x00\x00\x00\x00\x00\x00\x00\x00\x18\x01\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x10\n\x08has_seed\x18\x07 \x01(\x08\x12!\n\nmax_tokens\x18\x08 \x01(\x05\x42\r\xca\xf3\x18\t\t\x00\x00\x00\x00\x00\x00\xf0?\x12\x1b\n\x04stop\x18\t \x03(\tB\r\xca\xf3\x18\t8\x08J\x05(\x01\x30\x80\x01\"\x9c\x01\n\x0fGenerateRequest\x12\x19\n\x05model\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf3\x18\x02@\x02\x12\x31\n\x08messages\x18\x02 \x03(\x0b\x32\x16.mlxhub.v1.ChatMessageB\x07\xca\xf3\x18\x03\x38\x80\x08\x12\x0e\n\x06prompt\x18\x03 \x01(\t\x12+\n\x08sampling\x18\x04 \x01(\x0b\x32\x19.mlxhub.v1.SamplingParams\"\x92\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x1e\n\x16time_to_first_token_ms\x18\x03 \x01(\x01\x12\x19\n\x11tokens_per_second\x18\x04 \x01(\x01\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\x05 \x01(\x05\"\x88\x01\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12.\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x17.mlxhub.v1.FinishReason\x12\x1f\n\x05usage\x18\x03 \x01(\x0b\x32\x10.mlxhub.v1.Usage\x12\x15\n\rmodel_version\x18\x04 \x01(\t\"\xa2\x01\n\x15GenerateStreamRequest\x12\x19\n\x05model\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf3\x18\x02@\x02\x12\x31\n\x08messages\x18\x02 \x03(\x0b\x32\x16.mlxhub.v1.ChatMessageB\x07\xca\xf3\x18\x03\x38\x80\x08\x12\x0e\n\x06prompt\x18\x03 \x01(\t\x12+\n\x08sampling\x18\x04 \x01(\x0b\x32\x19.mlxhub.v1.SamplingParams\"\xa1\x01\n\x16GenerateStreamResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\x05\x12.\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x17.mlxhub.v1.FinishReason\x12\x1f\n\x05usage\x18\x04 \x01(\x0b\x32\x10.mlxhub.v1.Usage\x12\x15\n\rmodel_version\x18\x05 \x01(\t\"\x16\n\x14GetServerInfoRequest\"\x94\x01\n\x15GetServerInfoResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x0c\n\x04\x62las\x18\x02 \x01(\t\x12\x15\n\rweight_format\x18\x03 \x01(\t\x12\x13\n\x0bmlx_version\x18\x04 \x01(\t\x12\x16\n\x0emlx_lm_version\x18\x05 \x01(\t\x12\x18\n\x10memory_budget_gb\x18\x06 \x01(\x01\"h\n\x0bLoadedModel\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x02 \x01(\t\x12\x11\n\tmemory_gb\x18\x03 \x01(\x01\x12\x16\n\x0e\x61\x63tive_streams\x18\x04 \x01(\x05\"\x19\n\x17ListLoadedModelsRequest\"B\n\x18ListLoadedModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.mlxhub.v1.LoadedModel*|\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x03\x32\xd4\x03\n\x10InferenceService\x12\\\n\x08Generate\x12\x1a.mlxhub.v1.GenerateRequest\x1a\x1b.mlxhub.v1.GenerateResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/generate:\x01*\x12w\n\x0eGenerateStream\x12 .mlxhub.v1.GenerateStreamRequest\x1a!.mlxhub.v1.GenerateStreamResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/generate:stream:\x01*0\x01\x12n\n\rGetServerInfo\x12\x1f.mlxhub.v1.GetServerInfoRequest\x1a .mlxhub.v1.GetServerInfoResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/inference/info\x12y\n\x10ListLoadedModels\x12\".mlxhub.v1.ListLoadedModelsRequest\x1a#.mlxhub.v1.ListLoadedModelsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/inference/modelsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mlxhub/v1/inference.proto\x12\tmlxhub.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16mlxhub/v1/bounds.proto\"O\n\x0b\x43hatMessage\x12/\n\x04role\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xca\xf3\x18\x19Z\x06systemZ\x04userZ\tassistant\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xb1\x02\n\x0eSamplingParams\x12\"\n\x0btemperature\x18\x01 \x01(\x01\x42\r\xca\xf3\x18\t\t\x00\x00\x00\x00\x00\x00\x00\x00\x12\'\n\x05top_p\x18\x02 \x01(\x01\x42\x18\xca\xf3\x18\x14\t\x00\x00\x00\x00\x00\x00\x00\x00\x11\x00\x00\x00\x00\x00\x00\xf0?\x18\x01\x12\x1c\n\x05top_k\x18\x03 \x01(\x05\x42\r\xca\xf3\x18\t\t\x00\x00\x00\x00\x00\x00\xf0?\x12\'\n\x05min_p\x18\x04 \x01(\x01\x42\x18\xca\xf3\x18\x14\t\x00\x00\x00\x00\x00\x00\x00\x00\x11\x00\x00\x00\x00\x00\x00\xf0? \x01\x12+\n\x12repetition_penalty\x18\x05 \x01(\x01\x42\x0f\xca\xf3\x18\x0b\t\x00\x00\x00\x00\x00\x00\x00\x00\x18\x01\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x10\n\x08has_seed\x18\x07 \x01(\x08\x12!\n\nmax_tokens\x18\x08 \x01(\x05\x42\r\xca\xf3\x18\t\t\x00\x00\x00\x00\x00\x00\xf0?\x12\x1b\n\x04stop\x18\t \x03(\tB\r\xca\xf3\x18\t8\x08J\x05(\x01\x30\x80\x01\"\x9c\x01\n\x0fGenerateRequest\x12\x19\n\x05model\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf3\x18\x02@\x02\x12\x31\n\x08messages\x18\x02 \x03(\x0b\x32\x16.mlxhub.v1.ChatMessageB\x07\xca\xf3\x18\x03\x38\x80\x08\x12\x0e\n\x06prompt\x18\x03 \x01(\t\x12+\n\x08sampling\x18\x04 \x01(\x0b\x32\x19.mlxhub.v1.SamplingParams\"\x92\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x1e\n\x16time_to_first_token_ms\x18\x03 \x01(\x01\x12\x19\n\x11tokens_per_second\x18\x04 \x01(\x01\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\x05 \x01(\x05\"\x88\x01\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12.\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x17.mlxhub.v1.FinishReason\x12\x1f\n\x05usage\x18\x03 \x01(\x0b\x32\x10.mlxhub.v1.Usage\x12\x15\n\rmodel_version\x18\x04 \x01(\t\"\xa2\x01\n\x15GenerateStreamRequest\x12\x19\n\x05model\x18\x01 \x01(\tB\n\xe2\x41\x01\x02\xca\xf3\x18\x02@\x02\x12\x31\n\x08messages\x18\x02 \x03(\x0b\x32\x16.mlxhub.v1.ChatMessageB\x07\xca\xf3\x18\x03\x38\x80\x08\x12\x0e\n\x06prompt\x18\x03 \x01(\t\x12+\n\x08sampling\x18\x04 \x01(\x0b\x32\x19.mlxhub.v1.SamplingParams\"\xa1\x01\n\x16GenerateStreamResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttoken_ids\x18\x02 \x03(\x05\x12.\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x17.mlxhub.v1.FinishReason\x12\x1f\n\x05usage\x18\x04 \x01(\x0b\x32\x10.mlxhub.v1.Usage\x12\x15\n\rmodel_version\x18\x05 \x01(\t\"\x16\n\x14GetServerInfoRequest\"\xe0\x01\n\x15GetServerInfoResponse\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x0c\n\x04\x62las\x18\x02 \x01(\t\x12\x15\n\rweight_format\x18\x03 \x01(\t\x12\x13\n\x0bmlx_version\x18\x04 \x01(\t\x12\x16\n\x0emlx_lm_version\x18\x05 \x01(\t\x12\x18\n\x10memory_budget_gb\x18\x06 \x01(\x01\x12\x16\n\x0ememory_used_gb\x18\x07 \x01(\x01\x12\x16\n\x0ememory_free_gb\x18\x08 \x01(\x01\x12\x1a\n\x12keep_alive_seconds\x18\t \x01(\x01\"\xa5\x02\n\x0bLoadedModel\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x02 \x01(\t\x12\x11\n\tmemory_gb\x18\x03 \x01(\x01\x12\x16\n\x0e\x61\x63tive_streams\x18\x04 \x01(\x05\x12\x15\n\rrequest_count\x18\x05 \x01(\x03\x12\x18\n\x10generated_tokens\x18\x06 \x01(\x03\x12\x32\n\x0elast_used_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bunload_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06recent\x18\t \x03(\x0b\x32\x15.mlxhub.v1.MinuteStat\"\xac\x01\n\nMinuteStat\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrequest_count\x18\x02 \x01(\x03\x12\x18\n\x10generated_tokens\x18\x03 \x01(\x03\x12\"\n\x1atime_to_first_token_p50_ms\x18\x04 \x01(\x01\x12\x19\n\x11tokens_per_second\x18\x05 \x01(\x01\"\x19\n\x17ListLoadedModelsRequest\"B\n\x18ListLoadedModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.mlxhub.v1.LoadedModel\"J\n\x18GetMetricsSummaryRequest\x12.\n\x0ewindow_minutes\x18\x01 \x01(\x05\x42\x16\xca\xf3\x18\x12\t\x00\x00\x00\x00\x00\x00\xf0?\x11\x00\x00\x00\x00\x00\x00N@\"\xe2\x02\n\rMetricsBucket\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrequest_count\x18\x02 \x01(\x03\x12\x13\n\x0b\x65rror_count\x18\x03 \x01(\x03\x12\x18\n\x10generated_tokens\x18\x04 \x01(\x03\x12\"\n\x1atime_to_first_token_p50_ms\x18\x05 \x01(\x01\x12\"\n\x1atime_to_first_token_p95_ms\x18\x06 \x01(\x01\x12\"\n\x1ainter_token_latency_p50_ms\x18\x07 \x01(\x01\x12\"\n\x1ainter_token_latency_p95_ms\x18\x08 \x01(\x01\x12\x19\n\x11tokens_per_second\x18\t \x01(\x01\x12\x17\n\x0fqueue_depth_max\x18\n \x01(\x05\x12\x17\n\x0fqueue_depth_avg\x18\x0b \x01(\x01\"^\n\x19GetMetricsSummaryResponse\x12\x16\n\x0e\x62ucket_seconds\x18\x01 \x01(\x05\x12)\n\x07\x62uckets\x18\x02 \x03(\x0b\x32\x18.mlxhub.v1.MetricsBucket*|\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x03\x32\xd3\x04\n\x10InferenceService\x12\\\n\x08Generate\x12\x1a.mlxhub.v1.GenerateRequest\x1a\x1b.mlxhub.v1.GenerateResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/generate:\x01*\x12w\n\x0eGenerateStream\x12 .mlxhub.v1.GenerateStreamRequest\x1a!.mlxhub.v1.GenerateStreamResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/generate:stream:\x01*0\x01\x12n\n\rGetServerInfo\x12\x1f.mlxhub.v1.GetServerInfoRequest\x1a .mlxhub.v1.GetServerInfoResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/inference/info\x12y\n\x10ListLoadedModels\x12\".mlxhub.v1.ListLoadedModelsRequest\x1a#.mlxhub.v1.ListLoadedModelsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/inference/models\x12}\n\x11GetMetricsSummary\x12#.mlxhub.v1.GetMetricsSummaryRequest\x1a$.mlxhub.v1.GetMetricsSummaryResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/inference/metricsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -58,6 +59,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GENERATESTREAMREQUEST'].fields_by_name['model']._serialized_options = b'\342A\001\002\312\363\030\002@\002'
   _globals['_GENERATESTREAMREQUEST'].fields_by_name['messages']._loaded_options = None
   _globals['_GENERATESTREAMREQUEST'].fields_by_name['messages']._serialized_options = b'\312\363\030\0038\200\010'
+  _globals['_GETMETRICSSUMMARYREQUEST'].fields_by_name['window_minutes']._loaded_options = None
+  _globals['_GETMETRICSSUMMARYREQUEST'].fields_by_name['window_minutes']._serialized_options = b'\312\363\030\022\t\000\000\000\000\000\000\360?\021\000\000\000\000\000\000N@'
   _globals['_INFERENCESERVICE'].methods_by_name['Generate']._loaded_options = None
   _globals['_INFERENCESERVICE'].methods_by_name['Generate']._serialized_options = b'\202\323\344\223\002\021\"\014/v1/generate:\001*'
   _globals['_INFERENCESERVICE'].methods_by_name['GenerateStream']._loaded_options = None
@@ -66,32 +69,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INFERENCESERVICE'].methods_by_name['GetServerInfo']._serialized_options = b'\202\323\344\223\002\024\022\022/v1/inference/info'
   _globals['_INFERENCESERVICE'].methods_by_name['ListLoadedModels']._loaded_options = None
   _globals['_INFERENCESERVICE'].methods_by_name['ListLoadedModels']._serialized_options = b'\202\323\344\223\002\026\022\024/v1/inference/models'
-  _globals['_FINISHREASON']._serialized_start=1668
-  _globals['_FINISHREASON']._serialized_end=1792
-  _globals['_CHATMESSAGE']._serialized_start=127
-  _globals['_CHATMESSAGE']._serialized_end=206
-  _globals['_SAMPLINGPARAMS']._serialized_start=209
-  _globals['_SAMPLINGPARAMS']._serialized_end=514
-  _globals['_GENERATEREQUEST']._serialized_start=517
-  _globals['_GENERATEREQUEST']._serialized_end=673
-  _globals['_USAGE']._serialized_start=676
-  _globals['_USAGE']._serialized_end=822
-  _globals['_GENERATERESPONSE']._serialized_start=825
-  _globals['_GENERATERESPONSE']._serialized_end=961
-  _globals['_GENERATESTREAMREQUEST']._serialized_start=964
-  _globals['_GENERATESTREAMREQUEST']._serialized_end=1126
-  _globals['_GENERATESTREAMRESPONSE']._serialized_start=1129
-  _globals['_GENERATESTREAMRESPONSE']._serialized_end=1290
-  _globals['_GETSERVERINFOREQUEST']._serialized_start=1292
-  _globals['_GETSERVERINFOREQUEST']._serialized_end=1314
-  _globals['_GETSERVERINFORESPONSE']._serialized_start=1317
-  _globals['_GETSERVERINFORESPONSE']._serialized_end=1465
-  _globals['_LOADEDMODEL']._serialized_start=1467
-  _globals['_LOADEDMODEL']._serialized_end=1571
-  _globals['_LISTLOADEDMODELSREQUEST']._serialized_start=1573
-  _globals['_LISTLOADEDMODELSREQUEST']._serialized_end=1598
-  _globals['_LISTLOADEDMODELSRESPONSE']._serialized_start=1600
-  _globals['_LISTLOADEDMODELSRESPONSE']._serialized_end=1666
-  _globals['_INFERENCESERVICE']._serialized_start=1795
-  _globals['_INFERENCESERVICE']._serialized_end=2263
+  _globals['_INFERENCESERVICE'].methods_by_name['GetMetricsSummary']._loaded_options = None
+  _globals['_INFERENCESERVICE'].methods_by_name['GetMetricsSummary']._serialized_options = b'\202\323\344\223\002\027\022\025/v1/inference/metrics'
+  _globals['_FINISHREASON']._serialized_start=2671
+  _globals['_FINISHREASON']._serialized_end=2795
+  _globals['_CHATMESSAGE']._serialized_start=160
+  _globals['_CHATMESSAGE']._serialized_end=239
+  _globals['_SAMPLINGPARAMS']._serialized_start=242
+  _globals['_SAMPLINGPARAMS']._serialized_end=547
+  _globals['_GENERATEREQUEST']._serialized_start=550
+  _globals['_GENERATEREQUEST']._serialized_end=706
+  _globals['_USAGE']._serialized_start=709
+  _globals['_USAGE']._serialized_end=855
+  _globals['_GENERATERESPONSE']._serialized_start=858
+  _globals['_GENERATERESPONSE']._serialized_end=994
+  _globals['_GENERATESTREAMREQUEST']._serialized_start=997
+  _globals['_GENERATESTREAMREQUEST']._serialized_end=1159
+  _globals['_GENERATESTREAMRESPONSE']._serialized_start=1162
+  _globals['_GENERATESTREAMRESPONSE']._serialized_end=1323
+  _globals['_GETSERVERINFOREQUEST']._serialized_start=1325
+  _globals['_GETSERVERINFOREQUEST']._serialized_end=1347
+  _globals['_GETSERVERINFORESPONSE']._serialized_start=1350
+  _globals['_GETSERVERINFORESPONSE']._serialized_end=1574
+  _globals['_LOADEDMODEL']._serialized_start=1577
+  _globals['_LOADEDMODEL']._serialized_end=1870
+  _globals['_MINUTESTAT']._serialized_start=1873
+  _globals['_MINUTESTAT']._serialized_end=2045
+  _globals['_LISTLOADEDMODELSREQUEST']._serialized_start=2047
+  _globals['_LISTLOADEDMODELSREQUEST']._serialized_end=2072
+  _globals['_LISTLOADEDMODELSRESPONSE']._serialized_start=2074
+  _globals['_LISTLOADEDMODELSRESPONSE']._serialized_end=2140
+  _globals['_GETMETRICSSUMMARYREQUEST']._serialized_start=2142
+  _globals['_GETMETRICSSUMMARYREQUEST']._serialized_end=2216
+  _globals['_METRICSBUCKET']._serialized_start=2219
+  _globals['_METRICSBUCKET']._serialized_end=2573
+  _globals['_GETMETRICSSUMMARYRESPONSE']._serialized_start=2575
+  _globals['_GETMETRICSSUMMARYRESPONSE']._serialized_end=2669
+  _globals['_INFERENCESERVICE']._serialized_start=2798
+  _globals['_INFERENCESERVICE']._serialized_end=3393
 # @@protoc_insertion_point(module_scope)

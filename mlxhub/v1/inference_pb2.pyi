@@ -1,5 +1,8 @@
+import datetime
+
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from mlxhub.v1 import bounds_pb2 as _bounds_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -120,32 +123,62 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("backend", "blas", "weight_format", "mlx_version", "mlx_lm_version", "memory_budget_gb")
+    __slots__ = ("backend", "blas", "weight_format", "mlx_version", "mlx_lm_version", "memory_budget_gb", "memory_used_gb", "memory_free_gb", "keep_alive_seconds")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     BLAS_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     MLX_VERSION_FIELD_NUMBER: _ClassVar[int]
     MLX_LM_VERSION_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BUDGET_GB_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_GB_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FREE_GB_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ALIVE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     backend: str
     blas: str
     weight_format: str
     mlx_version: str
     mlx_lm_version: str
     memory_budget_gb: float
-    def __init__(self, backend: _Optional[str] = ..., blas: _Optional[str] = ..., weight_format: _Optional[str] = ..., mlx_version: _Optional[str] = ..., mlx_lm_version: _Optional[str] = ..., memory_budget_gb: _Optional[float] = ...) -> None: ...
+    memory_used_gb: float
+    memory_free_gb: float
+    keep_alive_seconds: float
+    def __init__(self, backend: _Optional[str] = ..., blas: _Optional[str] = ..., weight_format: _Optional[str] = ..., mlx_version: _Optional[str] = ..., mlx_lm_version: _Optional[str] = ..., memory_budget_gb: _Optional[float] = ..., memory_used_gb: _Optional[float] = ..., memory_free_gb: _Optional[float] = ..., keep_alive_seconds: _Optional[float] = ...) -> None: ...
 
 class LoadedModel(_message.Message):
-    __slots__ = ("model_version", "adapter_version", "memory_gb", "active_streams")
+    __slots__ = ("model_version", "adapter_version", "memory_gb", "active_streams", "request_count", "generated_tokens", "last_used_time", "unload_time", "recent")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MEMORY_GB_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_TIME_FIELD_NUMBER: _ClassVar[int]
+    UNLOAD_TIME_FIELD_NUMBER: _ClassVar[int]
+    RECENT_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     adapter_version: str
     memory_gb: float
     active_streams: int
-    def __init__(self, model_version: _Optional[str] = ..., adapter_version: _Optional[str] = ..., memory_gb: _Optional[float] = ..., active_streams: _Optional[int] = ...) -> None: ...
+    request_count: int
+    generated_tokens: int
+    last_used_time: _timestamp_pb2.Timestamp
+    unload_time: _timestamp_pb2.Timestamp
+    recent: _containers.RepeatedCompositeFieldContainer[MinuteStat]
+    def __init__(self, model_version: _Optional[str] = ..., adapter_version: _Optional[str] = ..., memory_gb: _Optional[float] = ..., active_streams: _Optional[int] = ..., request_count: _Optional[int] = ..., generated_tokens: _Optional[int] = ..., last_used_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unload_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recent: _Optional[_Iterable[_Union[MinuteStat, _Mapping]]] = ...) -> None: ...
+
+class MinuteStat(_message.Message):
+    __slots__ = ("start_time", "request_count", "generated_tokens", "time_to_first_token_p50_ms", "tokens_per_second")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_FIRST_TOKEN_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    request_count: int
+    generated_tokens: int
+    time_to_first_token_p50_ms: float
+    tokens_per_second: float
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_count: _Optional[int] = ..., generated_tokens: _Optional[int] = ..., time_to_first_token_p50_ms: _Optional[float] = ..., tokens_per_second: _Optional[float] = ...) -> None: ...
 
 class ListLoadedModelsRequest(_message.Message):
     __slots__ = ()
@@ -156,3 +189,43 @@ class ListLoadedModelsResponse(_message.Message):
     MODELS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[LoadedModel]
     def __init__(self, models: _Optional[_Iterable[_Union[LoadedModel, _Mapping]]] = ...) -> None: ...
+
+class GetMetricsSummaryRequest(_message.Message):
+    __slots__ = ("window_minutes",)
+    WINDOW_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    window_minutes: int
+    def __init__(self, window_minutes: _Optional[int] = ...) -> None: ...
+
+class MetricsBucket(_message.Message):
+    __slots__ = ("start_time", "request_count", "error_count", "generated_tokens", "time_to_first_token_p50_ms", "time_to_first_token_p95_ms", "inter_token_latency_p50_ms", "inter_token_latency_p95_ms", "tokens_per_second", "queue_depth_max", "queue_depth_avg")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_FIRST_TOKEN_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_FIRST_TOKEN_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    INTER_TOKEN_LATENCY_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    INTER_TOKEN_LATENCY_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_DEPTH_MAX_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_DEPTH_AVG_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    request_count: int
+    error_count: int
+    generated_tokens: int
+    time_to_first_token_p50_ms: float
+    time_to_first_token_p95_ms: float
+    inter_token_latency_p50_ms: float
+    inter_token_latency_p95_ms: float
+    tokens_per_second: float
+    queue_depth_max: int
+    queue_depth_avg: float
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_count: _Optional[int] = ..., error_count: _Optional[int] = ..., generated_tokens: _Optional[int] = ..., time_to_first_token_p50_ms: _Optional[float] = ..., time_to_first_token_p95_ms: _Optional[float] = ..., inter_token_latency_p50_ms: _Optional[float] = ..., inter_token_latency_p95_ms: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., queue_depth_max: _Optional[int] = ..., queue_depth_avg: _Optional[float] = ...) -> None: ...
+
+class GetMetricsSummaryResponse(_message.Message):
+    __slots__ = ("bucket_seconds", "buckets")
+    BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    bucket_seconds: int
+    buckets: _containers.RepeatedCompositeFieldContainer[MetricsBucket]
+    def __init__(self, bucket_seconds: _Optional[int] = ..., buckets: _Optional[_Iterable[_Union[MetricsBucket, _Mapping]]] = ...) -> None: ...

@@ -55,6 +55,11 @@ class InferenceServiceStub:
                 request_serializer=mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsRequest.SerializeToString,
                 response_deserializer=mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsResponse.FromString,
                 _registered_method=True)
+        self.GetMetricsSummary = channel.unary_unary(
+                '/mlxhub.v1.InferenceService/GetMetricsSummary',
+                request_serializer=mlxhub_dot_v1_dot_inference__pb2.GetMetricsSummaryRequest.SerializeToString,
+                response_deserializer=mlxhub_dot_v1_dot_inference__pb2.GetMetricsSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class InferenceServiceServicer:
@@ -86,6 +91,14 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMetricsSummary(self, request, context):
+        """The service's own recent figures (requests, errors, latencies, throughput,
+        queue depth) in 10-second buckets, for dashboards without a Prometheus server.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +121,11 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.ListLoadedModels,
                     request_deserializer=mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsRequest.FromString,
                     response_serializer=mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsResponse.SerializeToString,
+            ),
+            'GetMetricsSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMetricsSummary,
+                    request_deserializer=mlxhub_dot_v1_dot_inference__pb2.GetMetricsSummaryRequest.FromString,
+                    response_serializer=mlxhub_dot_v1_dot_inference__pb2.GetMetricsSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +237,33 @@ class InferenceService:
             '/mlxhub.v1.InferenceService/ListLoadedModels',
             mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsRequest.SerializeToString,
             mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMetricsSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlxhub.v1.InferenceService/GetMetricsSummary',
+            mlxhub_dot_v1_dot_inference__pb2.GetMetricsSummaryRequest.SerializeToString,
+            mlxhub_dot_v1_dot_inference__pb2.GetMetricsSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,
