@@ -1,0 +1,80 @@
+"""The serving page in a real browser on the real stack: the server tile (backend, BLAS, memory
+budget), the loaded demo model's tile counting what it served and showing its active stream while a
+long generation runs, the metrics charts from the inference service's own summary, and a clear
+message on a hub without an inference service."""
+
+from __future__ import annotations
+
+import threading
+
+from playwright.sync_api import Page, expect
+from util import api, assert_accessible, screenshot
+
+
+def test_tiles_follow_a_live_generation_and_charts_count_it(page: Page, inference_hub_url: str):
+    with api(inference_hub_url) as http:
+        response = http.post("/v1/generate", json={"model": "smollm2@default", "prompt": "The capital of France is",
+                                                   "sampling": {"maxTokens": 8}})
+        assert response.status_code == 200, response.text
+        info = http.get("/v1/inference/info").json()
+
+    page.goto("/serving")
+    expect(page.get_by_role("heading", level=1, name="Serving")).to_be_visible()
+    server = page.get_by_test_id("server-tile")
+    expect(server).to_contain_text(info["backend"])
+    expect(server).to_contain_text(info["blas"])
+    expect(server.get_by_test_id("memory-budget")).to_have_text(f"{info['memoryBudgetGb']:.2f} GB")
+    expect(server.get_by_role("meter", name="Memory budget")).to_be_visible()
+
+    tile = page.locator('[data-testid="model-tile"][data-version="smollm2/versions/1"]')
+    expect(tile).to_be_visible()
+    expect(tile.get_by_test_id("requests-served")).to_have_text("1")
+    expect(tile.get_by_test_id("active-streams")).to_have_text("0")
+    expect(tile.get_by_test_id("unload")).to_contain_text("unloads in")
+    box = tile.bounding_box()
+
+    done = threading.Event()
+    failures: list[str] = []
+
+    def long_generation() -> None:
+        try:
+            with api(inference_hub_url) as http, http.stream(
+                "POST", "/v1/generate:stream",
+                json={"model": "smollm2@default", "prompt": "Once upon a time",
+                      "sampling": {"maxTokens": 400, "temperature": 0.8}},
+            ) as stream:
+                if stream.status_code != 200:
+                    failures.append(f"{stream.status_code}: {stream.read()!r}")
+                for _ in stream.iter_lines():
+                    pass
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(repr(exc))
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=long_generation, daemon=True)
+    worker.start()
+    expect(tile.get_by_test_id("active-streams")).to_have_text("1", timeout=15_000)
+    expect(tile.get_by_test_id("unload")).to_contain_text("in use")
+    assert tile.bounding_box() == box, "the tile moved or changed size while it updated"
+    assert done.wait(120), "the long generation did not finish"
+    worker.join(5)
+    assert not failures, failures
+    expect(tile.get_by_test_id("active-streams")).to_have_text("0", timeout=10_000)
+    expect(tile.get_by_test_id("requests-served")).to_have_text("2")
+
+    metrics = page.get_by_role("region", name="Metrics")
+    expect(metrics.get_by_test_id("total-requests")).to_have_text("2", timeout=15_000)
+    for chart in ("requests", "ttft", "itl", "throughput", "queue"):
+        expect(page.get_by_test_id(f"chart-{chart}").locator("svg.recharts-surface")).to_be_visible()
+    expect(page.get_by_test_id("chart-requests").locator(".recharts-line-curve").first).to_be_visible()
+
+    assert_accessible(page, "serving")
+    screenshot(page, "serving", ready='[data-testid="model-tile"]')
+
+
+def test_without_inference_the_page_says_so(page: Page, hub_url: str):
+    page.goto("/serving")
+    expect(page.get_by_role("heading", level=1, name="Serving")).to_be_visible()
+    expect(page.get_by_test_id("inference-down")).to_contain_text("The inference service is not running")
+    assert_accessible(page, "serving without inference")

@@ -1,0 +1,122 @@
+/** The inference service's last minutes as charts: request rate and errors, TTFT and inter-token latency
+ * percentiles, throughput and queue depth (10 s buckets from GET /v1/inference/metrics). */
+import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+
+import { clockTick, type MetricsPoint } from "@/pages/serving/servingLogic";
+
+interface Series {
+  key: keyof MetricsPoint & string;
+  name: string;
+  color: string;
+}
+
+const CHARTS: { id: string; title: string; unit: string; series: Series[] }[] = [
+  {
+    id: "requests",
+    title: "Requests and errors",
+    unit: "per minute",
+    series: [
+      { key: "requestsPerMinute", name: "requests/min", color: "var(--chart-1)" },
+      { key: "errorsPerMinute", name: "errors/min", color: "var(--destructive)" },
+    ],
+  },
+  {
+    id: "ttft",
+    title: "Time to first token",
+    unit: "ms",
+    series: [
+      { key: "ttftP50", name: "p50", color: "var(--chart-1)" },
+      { key: "ttftP95", name: "p95", color: "var(--chart-3)" },
+    ],
+  },
+  {
+    id: "itl",
+    title: "Inter-token latency",
+    unit: "ms",
+    series: [
+      { key: "itlP50", name: "p50", color: "var(--chart-1)" },
+      { key: "itlP95", name: "p95", color: "var(--chart-3)" },
+    ],
+  },
+  {
+    id: "throughput",
+    title: "Generated tokens",
+    unit: "tokens/s",
+    series: [{ key: "tokensPerSecond", name: "tokens/s", color: "var(--chart-2)" }],
+  },
+  {
+    id: "queue",
+    title: "Queue depth",
+    unit: "requests waiting",
+    series: [
+      { key: "queueMax", name: "max", color: "var(--chart-4)" },
+      { key: "queueAvg", name: "average", color: "var(--chart-5)" },
+    ],
+  },
+];
+
+const number = (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v));
+
+export function MetricsCharts({ points }: { points: MetricsPoint[] }) {
+  return (
+    <div className="grid gap-4 md:grid-cols-2 xl:grid-cols-3">
+      {CHARTS.map((chart) => (
+        <figure
+          key={chart.id}
+          data-testid={`chart-${chart.id}`}
+          aria-labelledby={`chart-${chart.id}-title`}
+          className="flex h-64 flex-col gap-2 rounded-xl border bg-card p-4"
+        >
+          <figcaption className="flex items-baseline justify-between gap-2">
+            <h3 id={`chart-${chart.id}-title`} className="text-sm font-medium">
+              {chart.title}
+            </h3>
+            <span className="text-xs text-muted-foreground">{chart.unit}</span>
+          </figcaption>
+          <div className="min-h-0 flex-1">
+            <ResponsiveContainer width="100%" height="100%" minWidth={0} initialDimension={{ width: 320, height: 190 }}>
+              <LineChart data={points} margin={{ top: 4, right: 8, bottom: 0, left: -12 }}>
+                <CartesianGrid stroke="var(--border)" vertical={false} />
+                <XAxis
+                  dataKey="t"
+                  type="number"
+                  scale="time"
+                  domain={["dataMin", "dataMax"]}
+                  tickFormatter={clockTick}
+                  tick={{ fontSize: 11, fill: "var(--muted-foreground)" }}
+                  stroke="var(--border)"
+                  minTickGap={24}
+                />
+                <YAxis
+                  allowDecimals
+                  domain={[0, "auto"]}
+                  tick={{ fontSize: 11, fill: "var(--muted-foreground)" }}
+                  stroke="var(--border)"
+                  width={48}
+                />
+                <Tooltip
+                  labelFormatter={(t) => (typeof t === "number" ? new Date(t).toLocaleTimeString() : String(t))}
+                  formatter={(v) => number(v)}
+                  contentStyle={{ background: "var(--popover)", borderColor: "var(--border)", color: "var(--popover-foreground)", fontSize: 12 }}
+                />
+                {chart.series.length > 1 && <Legend iconSize={8} wrapperStyle={{ fontSize: 11 }} />}
+                {chart.series.map((s) => (
+                  <Line
+                    key={s.key}
+                    type="monotone"
+                    dataKey={s.key}
+                    name={s.name}
+                    stroke={s.color}
+                    strokeWidth={1.5}
+                    dot={false}
+                    isAnimationActive={false}
+                  />
+                ))}
+              </LineChart>
+            </ResponsiveContainer>
+          </div>
+        </figure>
+      ))}
+    </div>
+  );
+}
