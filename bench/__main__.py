@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                             "cpus": os.cpu_count(), "platform": platform.platform(),
                             "load_average_1m": round(os.getloadavg()[0], 2)},
             "appends": appends.measure(stack, args.events, args.threads),
-            "replay": replay.measure(stack, args.seed_events, repeats=2 if args.quick else 3),
+            "replay": replay.measure(stack, args.seed_events, repeats=2 if args.quick else 3,
+                                     follows=20 if args.quick else 100),
             "latency": latency.measure(stack, args.calls),
             "rebuild": rebuild.measure(stack, args.rebuild_events, rounds=2 if args.quick else 3),
         }  # fmt: skip

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import statistics
+import threading
 from typing import Any
 
 import httpx
 from psycopg import sql
 
 from bench.harness import EVENTS_TABLE, Stack
-from bench.timing import Stopwatch, per_second, ratio
+from bench.timing import Stopwatch, clock, latency_ms, per_second, ratio
 from mlxhub.v1 import registry_pb2
 from registry_svc.domain import Model
 from registry_svc.event_log import NameBook, decode_events, encode_event, read_page
@@ -29,6 +30,7 @@ SEED_BATCH = 250  # events per save: one transaction each, well under the ~1 MB 
 PAGE = 1000
 BATCH_SIZE = 500  # events per message of the batched gRPC figure
 TARGET_RATIO = 0.25  # batched gRPC replay / raw SELECT
+FOLLOW_TARGET_P99_MS = 50.0
 
 
 def seed(stack: Stack, count: int) -> None:
@@ -78,6 +80,42 @@ def gateway_replay(stack: Stack) -> int:
         return sum(1 for line in response.iter_lines() if line)
 
 
+def follow_latency(stack: Stack, count: int) -> dict[str, Any]:
+    """From the start of a CreateModel call to its event arriving on a following ReadEvents stream
+    (so an upper bound of commit -> client), `count` times, one create at a time."""
+    last = stack.registry.app.recorder.max_notification_id() or 0
+    stream = stack.stub.ReadEvents(registry_pb2.ReadEventsRequest(after_position=last, follow=True), timeout=120)
+    arrived: dict[str, float] = {}
+    each = threading.Condition()
+
+    def read() -> None:
+        for response in stream:
+            with each:
+                arrived[response.event.aggregate] = clock()
+                each.notify_all()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    samples = []
+    try:
+        for i in range(count):
+            name = f"follow-{i}"
+            key = f"model/{name}"
+            started = clock()
+            stack.stub.CreateModel(registry_pb2.CreateModelRequest(name=name, base_model="bench"))
+            with each:
+                if not each.wait_for(lambda key=key: key in arrived, timeout=30):
+                    raise AssertionError(f"the event of {name} did not reach the following stream")
+                samples.append(arrived[key] - started)
+    finally:
+        stream.cancel()
+        reader.join(5)
+    figures = latency_ms(samples)
+    log.info("replay: follow latency p50 %.1f ms, p99 %.1f ms", figures["p50_ms"], figures["p99_ms"])
+    return {**figures, "samples": count, "target_p99_ms": FOLLOW_TARGET_P99_MS,
+            "target_met": figures["p99_ms"] <= FOLLOW_TARGET_P99_MS}
+
+
 def _median_rates(readers: dict[str, Any], expected: int, rounds: int) -> dict[str, float]:
     """Each reader once per round, in turn (so a slow spell of the machine hits them alike); the
     median rate of each."""
@@ -95,7 +133,7 @@ def _median_rates(readers: dict[str, Any], expected: int, rounds: int) -> dict[s
     return medians
 
 
-def measure(stack: Stack, seed_events: int, repeats: int = 3) -> dict[str, Any]:
+def measure(stack: Stack, seed_events: int, repeats: int = 3, follows: int = 100) -> dict[str, Any]:
     log.info("replay: seeding %d events", seed_events)
     with Stopwatch() as seeding:
         seed(stack, seed_events)
@@ -109,6 +147,7 @@ def measure(stack: Stack, seed_events: int, repeats: int = 3) -> dict[str, Any]:
         "in-process decode": lambda: in_process_decode(stack),
         "gateway NDJSON": lambda: gateway_replay(stack),
     }, total, repeats)  # fmt: skip
+    follow = follow_latency(stack, follows)
     raw, grpc, batched = rates["raw SELECT"], rates["gRPC ReadEvents"], rates[f"gRPC ReadEvents batch_size={BATCH_SIZE}"]
     return {
         "events": total,
@@ -124,4 +163,5 @@ def measure(stack: Stack, seed_events: int, repeats: int = 3) -> dict[str, Any]:
         "target_met": ratio(batched, raw) >= TARGET_RATIO,
         "in_process_decode_events_per_s": round(rates["in-process decode"], 1),
         "gateway_ndjson_events_per_s": round(rates["gateway NDJSON"], 1),
+        "follow_latency": follow,
     }

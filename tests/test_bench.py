@@ -54,5 +54,7 @@ def test_quick_bench_prints_one_json_document_with_positive_figures():
     assert latency["grpc_p99_ms"] >= latency["grpc_p50_ms"]
     assert latency["calls"] == 40
     assert rebuild["events"] == 400 and rebuild["read_model"]["model_count"] > 0
+    follow = replay["follow_latency"]
+    assert follow["samples"] == 20 and 0 < follow["p50_ms"] <= follow["p99_ms"] and follow["target_p99_ms"] == 50
     assert isinstance(replay["target_met"], bool) and isinstance(rebuild["target_met"], bool)
     assert result["wall_s"] > 0
