@@ -1,0 +1,132 @@
+"""The playground in a real browser against the real hub with the inference service and the real
+demo model: "What is the capital of France?" streams "Paris" with the version that produced it and
+its figures; Stop (Escape, from the keyboard) cancels a long generation on the server, whose open
+stream count drops; side by side streams two versions and promotes one through the confirmation."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+from util import api, assert_accessible, screenshot
+
+GENERATION_TIMEOUT_MS = 120_000  # the first request loads the model; the machine is slow
+
+
+def ok(response):
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def active_streams(hub_url: str) -> int:
+    with api(hub_url) as http:
+        models = ok(http.get("/v1/inference/models")).get("models", [])
+    return sum(m.get("activeStreams", 0) for m in models)
+
+
+def test_chat_streams_paris_with_figures(page: Page, inference_hub_url: str):
+    page.goto("/playground?model=smollm2@default")
+    expect(page.get_by_role("heading", level=1, name="Playground")).to_be_visible()
+    expect(page.get_by_label("Model", exact=True)).to_have_value("smollm2")
+    expect(page.get_by_label("Model version")).to_have_value("@default")
+    page.get_by_label("Max tokens").fill("16")
+
+    message = page.get_by_label("Message")
+    message.fill("What is the capital of France?")
+    message.press("Enter")  # Enter sends
+    expect(page.get_by_test_id("user-message")).to_have_text(re.compile("What is the capital of France"))
+    answer = page.get_by_test_id("answer")
+    expect(answer).to_have_attribute("data-state", "done", timeout=GENERATION_TIMEOUT_MS)
+    expect(answer.get_by_test_id("answer-text")).to_contain_text("Paris")
+    figures = answer.get_by_test_id("answer-figures")
+    expect(figures).to_contain_text("smollm2/versions/1")
+    expect(figures).to_contain_text(re.compile(r"TTFT\s*\d+ ms"))
+    expect(figures).to_contain_text(re.compile(r"\d+\.\d tok/s"))
+    expect(figures).to_contain_text(re.compile(r"Prompt tokens\s*\d+"))
+    expect(figures).to_contain_text(re.compile(r"Cached\s*\d+"))
+    expect(page.get_by_test_id("playground-status")).to_have_text("The answer is complete.")
+    expect(message).to_be_focused()
+
+    # The sampling controls take their limits from the API's schema.
+    expect(page.get_by_label("Top-p")).to_have_attribute("max", "1")
+    page.get_by_label("Top-p").fill("0")
+    expect(page.get_by_label("Top-p")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_text("Must be 0 < x ≤ 1.")).to_be_visible()
+    page.get_by_label("Top-p").fill("")
+
+    # View code: the next request as curl with the same model and sampling.
+    page.get_by_role("button", name="View code").click()
+    sheet = page.get_by_role("dialog", name="View code")
+    expect(sheet.get_by_label("curl snippet", exact=True)).to_contain_text("/v1/generate:stream")
+    expect(sheet.get_by_label("curl snippet", exact=True)).to_contain_text('"maxTokens": 16')
+    sheet.get_by_role("tab", name="Python").click()
+    expect(sheet.get_by_label("Python snippet", exact=True)).to_contain_text("/openai/v1")
+    sheet.get_by_role("tab", name="mlx-hub").click()
+    expect(sheet.get_by_label("mlx-hub snippet", exact=True)).to_contain_text("mlx-hub chat 'smollm2@default' --max-tokens 16")
+    page.keyboard.press("Escape")
+    expect(sheet).to_be_hidden()
+
+    assert_accessible(page, "playground")
+    screenshot(page, "playground", ready="[data-testid=answer]")
+    # The conversation is kept in the browser: it survived the screenshot's reloads.
+    expect(page.get_by_test_id("answer-text")).to_contain_text("Paris")
+    expect(page.get_by_role("navigation", name="Conversations")).to_contain_text("What is the capital of France?")
+
+
+def test_escape_stops_a_long_generation_on_the_server(page: Page, inference_hub_url: str):
+    page.goto("/playground?model=tiny")
+    page.get_by_label("Mode").select_option("completion")
+    page.get_by_label("Max tokens").fill("2000")
+    prompt = page.get_by_label("Prompt")
+    prompt.fill("Once upon a time")
+    prompt.press("Enter")
+    answer = page.get_by_test_id("answer")
+    expect(answer).to_have_attribute("data-state", "streaming")
+    expect(answer.get_by_test_id("answer-text")).not_to_be_empty(timeout=GENERATION_TIMEOUT_MS)
+    expect(answer.get_by_test_id("answer-text")).not_to_contain_text("Waiting for the first token")
+    assert active_streams(inference_hub_url) == 1
+
+    prompt.press("Escape")  # Escape stops
+    expect(answer).to_have_attribute("data-state", "stopped")
+    expect(page.get_by_test_id("playground-status")).to_have_text("Stopped.")
+    deadline = time.monotonic() + 15
+    while active_streams(inference_hub_url) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert active_streams(inference_hub_url) == 0, "the server still streams after Stop"
+    expect(prompt).to_be_focused()
+    stopped_at = len(answer.get_by_test_id("answer-text").inner_text())
+    page.wait_for_timeout(1000)
+    assert len(answer.get_by_test_id("answer-text").inner_text()) == stopped_at  # no token after Stop
+
+
+def test_side_by_side_streams_two_versions_and_promotes_one(page: Page, inference_hub_url: str, smollm2: Path):
+    with api(inference_hub_url) as http:
+        assert ok(http.post("/v1/models/smollm2/versions", json={"artifactPath": str(smollm2)}))["version"]["version"] == "2"
+    page.goto("/playground?model=smollm2@default")
+    page.get_by_role("switch", name="Side by side").click()
+    page.get_by_label("Model B version").select_option("/versions/2")
+    page.get_by_label("Max tokens").fill("8")
+    page.get_by_label("Message").fill("Say hello.")
+    page.get_by_role("button", name="Send").click()
+
+    answers = page.get_by_test_id("answer")
+    expect(answers).to_have_count(2)
+    for column, version in ((0, "smollm2/versions/1"), (1, "smollm2/versions/2")):
+        one = page.locator(f"[data-testid=answer][data-column='{column}']")
+        expect(one).to_have_attribute("data-state", "done", timeout=GENERATION_TIMEOUT_MS)
+        expect(one.get_by_test_id("answer-figures")).to_contain_text(version)
+        expect(one.get_by_test_id("answer-figures")).to_contain_text("tok/s")
+        expect(one.get_by_test_id("answer-text")).not_to_be_empty()
+    expect(page.get_by_test_id("playground-status")).to_have_text("Both answers are complete.")
+
+    page.get_by_role("button", name="Promote this one (B)").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_label("Alias")).to_have_value("default")
+    expect(dialog.get_by_test_id("alias-move-preview")).to_have_text("default: v1 → v2")
+    assert_accessible(page, "playground side by side, promote")
+    dialog.get_by_role("button", name="Confirm promotion").click()
+    expect(dialog).to_be_hidden()
+    with api(inference_hub_url) as http:
+        assert ok(http.get("/v1/models/smollm2"))["model"]["aliases"]["default"] == "2"
