@@ -1,0 +1,144 @@
+"""The Training pages in a real browser on the real stack (one in-process trainer worker): a tiny
+job started from the form (the API's violation beside its field first, a double click queuing one
+job), its loss chart gaining points while it runs, the version it registers opened from its page;
+and a long job cancelled while it runs and resumed from its checkpoint."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+from util import api, assert_accessible, screenshot
+
+
+@pytest.fixture
+def trainer_workers() -> int:
+    return 1
+
+
+def ok(response):
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def seeded(hub_url: str, tiny_model: Path, training_chats: Path) -> str:
+    with api(hub_url) as http:
+        ok(http.post("/v1/models", json={"name": "tiny", "description": "a random two-layer llama"}))
+        ok(http.post("/v1/models/tiny/versions", json={"artifactPath": str(tiny_model)}))
+        ok(http.post("/v1/datasets", json={"name": "chats", "path": str(training_chats)}))
+    return hub_url
+
+
+def points(page: Page) -> int:
+    text = page.get_by_test_id("loss-points").inner_text()
+    return int(text.split()[0])
+
+
+def open_form(page: Page, iters: str, **fields: str):
+    page.get_by_role("button", name="New training job").first.click()
+    dialog = page.get_by_role("dialog", name="New training job")
+    dialog.get_by_label("Model", exact=True).fill("tiny")
+    dialog.get_by_label("Dataset", exact=True).fill("chats")
+    dialog.get_by_label("Iterations").fill(iters)
+    dialog.get_by_label("Batch size").fill("2")
+    dialog.get_by_label("Steps per report").fill("1")
+    for label, value in fields.items():
+        dialog.get_by_label(label, exact=True).fill(value)
+    return dialog
+
+
+def test_start_a_job_from_the_form_and_watch_it_train(page: Page, seeded: str):
+    page.goto("/training")
+    expect(page.get_by_role("heading", level=1, name="Training")).to_be_visible()
+    expect(page.get_by_text("No training jobs yet — start one.")).to_be_visible()
+
+    dialog = open_form(page, "150")
+    # Every field shows the default the trainer will use.
+    expect(dialog.get_by_text("Default: 8 · 1 ≤ x ≤ 1024")).to_be_visible()  # rank
+    expect(dialog.get_by_label("Fine-tune type")).to_contain_text("Default (lora)")
+    rate = dialog.get_by_label("Learning rate", exact=True)
+    rate.fill("-1")
+    dialog.get_by_role("button", name="Start training").click()
+    expect(rate).to_have_attribute("aria-invalid", "true")
+    expect(dialog.get_by_label("Rank")).not_to_have_attribute("aria-invalid", "true")
+    assert_accessible(page, "new training job (error)")
+
+    rate.fill("0.001")
+    dialog.get_by_role("button", name="Start training").dblclick()
+    expect(page).to_have_url(re.compile(r"/training/[0-9a-f-]{36}$"))
+    job_id = page.url.rsplit("/", 1)[1]
+    with api(seeded) as http:
+        assert ok(http.get("/v1/training/jobs"))["totalSize"] == 1  # the double click queued one job
+
+    # The loss chart gains points while the job runs.
+    expect(page.get_by_role("heading", name="Loss")).to_be_visible()
+    expect(page.get_by_text("running", exact=True)).to_be_visible(timeout=60_000)
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if page.get_by_text("succeeded", exact=True).is_visible():
+            break
+        if page.get_by_test_id("loss-points").is_visible():
+            n = points(page)
+            if not seen or n != seen[-1]:
+                seen.append(n)
+        time.sleep(0.05)
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] > seen[0], seen
+    assert page.locator(".recharts-line path.recharts-line-curve").count() >= 1
+
+    expect(page.get_by_text("succeeded", exact=True)).to_be_visible(timeout=120_000)
+    expect(page.get_by_test_id("loss-points")).to_have_text("150 steps")
+    expect(page.get_by_test_id("job-step")).to_have_text("150 / 150")
+    produced = page.get_by_role("link", name="tiny v2")
+    expect(produced).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
+    expect(page.get_by_role("button", name="Retry")).to_be_disabled()
+    assert_accessible(page, "training job")
+    screenshot(page, "training-job", ready="[data-testid=loss-points]")
+
+    produced.click()
+    expect(page).to_have_url(re.compile(r"/models/tiny/versions/2$"))
+
+    page.goto("/training")
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=job_id[:8]))
+    expect(row).to_contain_text("succeeded")
+    expect(row).to_contain_text("150 / 150")
+    expect(row.get_by_role("link", name="tiny v2")).to_be_visible()
+    expect(row.get_by_role("link", name="chats")).to_be_visible()
+    assert_accessible(page, "training")
+    screenshot(page, "training", ready="table")
+
+
+def test_cancel_a_running_job_and_resume_it(page: Page, seeded: str):
+    with api(seeded) as http:
+        job = ok(http.post("/v1/training/jobs", json={
+            "model": "tiny", "dataset": "chats", "idempotencyKey": "long-1",
+            "config": {"iters": 100000, "batchSize": 2, "learningRate": 0.001, "stepsPerReport": 1, "saveEvery": 5}}))["job"]
+    page.goto(f"/training/{job['id']}")
+    cancel = page.get_by_role("button", name="Cancel")
+    resume = page.get_by_role("button", name="Resume")
+    expect(page.get_by_text("running", exact=True)).to_be_visible(timeout=60_000)
+    expect(resume).to_be_disabled()
+    # Wait for a checkpoint (every 5 steps) so there is something to resume from.
+    expect(page.get_by_role("row").filter(has_text=re.compile(r"^\s*5\b"))).to_be_visible(timeout=60_000)
+    cancel.click()
+    expect(page.get_by_text("cancelled", exact=True)).to_be_visible(timeout=60_000)
+    expect(cancel).to_be_disabled()
+    expect(resume).to_be_enabled()
+    stopped = points(page)
+
+    resume.click()
+    expect(page.get_by_text("running", exact=True)).to_be_visible(timeout=60_000)
+    expect(resume).to_be_disabled()
+    # The resumed attempt continues the curve past where the cancelled one stopped.
+    expect(page.get_by_test_id("loss-points")).not_to_have_text(f"{stopped} steps", timeout=60_000)
+    deadline = time.monotonic() + 60
+    while points(page) <= stopped:
+        assert time.monotonic() < deadline, "the resumed job reported no step past the cancelled one"
+        time.sleep(0.1)
+    cancel.click()
+    expect(page.get_by_text("cancelled", exact=True)).to_be_visible(timeout=60_000)
