@@ -65,8 +65,12 @@ class Ring:
         self.width, self.slots = width, slots
         self._ring: list[Bucket | None] = [None] * slots
         self._lock = lock
+        self._current = Bucket(-(10**12))
 
     def at(self, now: float) -> Bucket:
+        current = self._current  # the common case: still in the bucket the last call used
+        if current.start <= now < current.start + self.width:
+            return current
         index = int(now // self.width)
         slot = index % self.slots
         bucket = self._ring[slot]
@@ -75,6 +79,7 @@ class Ring:
                 bucket = self._ring[slot]
                 if bucket is None or bucket.start != index * self.width:
                     bucket = self._ring[slot] = Bucket(index * self.width)
+        self._current = bucket
         return bucket
 
     def window(self, now: float, count: int) -> list[Bucket]:
