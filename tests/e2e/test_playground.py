@@ -77,7 +77,7 @@ def test_chat_streams_paris_with_figures(page: Page, inference_hub_url: str):
 
 def test_escape_stops_a_long_generation_on_the_server(page: Page, inference_hub_url: str):
     page.goto("/playground?model=tiny")
-    page.get_by_label("Mode").select_option("completion")
+    page.get_by_label("Mode", exact=True).select_option("completion")
     page.get_by_label("Max tokens").fill("2000")
     prompt = page.get_by_label("Prompt")
     prompt.fill("Once upon a time")

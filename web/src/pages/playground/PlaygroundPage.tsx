@@ -72,12 +72,13 @@ function setAnswer(c: Conversation, exchange: number, column: number, change: (a
 
 export default function PlaygroundPage() {
   const id = useId();
-  const [params] = useSearchParams();
+  const [params, setParams] = useSearchParams();
   const [store, setStore] = useState<Store>(() => {
     const loaded = loadStore(storage);
     const wanted = params.get("model");
     if (!wanted) return loaded;
     const current = loaded.conversations.find((c) => c.id === loaded.currentId);
+    if (current?.references[0] === wanted) return loaded;
     if (current && current.exchanges.length === 0) {
       return updateConversation(loaded, current.id, (c) => ({ ...c, references: [wanted, ...c.references.slice(1)] }));
     }
@@ -96,11 +97,30 @@ export default function PlaygroundPage() {
   const prompt = useRef<HTMLTextAreaElement>(null);
   const transcriptEnd = useRef<HTMLDivElement>(null);
 
-  // Keep the conversations in the browser (not on every token: a moment after the last change).
+  // ?model= picks the model once; dropping it keeps a reload on the same conversation.
+  useEffect(() => {
+    if (params.has("model")) {
+      const next = new URLSearchParams(params);
+      next.delete("model");
+      setParams(next, { replace: true });
+    }
+  }, [params, setParams]);
+  // Keep the conversations in the browser (not on every token: a moment after the last change,
+  // and when the page goes away).
+  const latest = useRef(store);
+  latest.current = store;
   useEffect(() => {
     const timer = setTimeout(() => saveStore(storage, store), 400);
     return () => clearTimeout(timer);
   }, [store]);
+  useEffect(() => {
+    const flush = () => saveStore(storage, latest.current);
+    window.addEventListener("pagehide", flush);
+    return () => {
+      window.removeEventListener("pagehide", flush);
+      flush();
+    };
+  }, []);
   // Abort whatever still streams when the page goes away.
   useEffect(() => () => controllers.current.forEach((c) => c.abort()), []);
 
