@@ -8,6 +8,8 @@ interface Series {
   key: keyof MetricsPoint & string;
   name: string;
   color: string;
+  /** Measured only in buckets with traffic: drawn as dots joined across the quiet buckets. */
+  sparse?: boolean;
 }
 
 const CHARTS: { id: string; title: string; unit: string; series: Series[] }[] = [
@@ -25,8 +27,8 @@ const CHARTS: { id: string; title: string; unit: string; series: Series[] }[] = 
     title: "Time to first token",
     unit: "ms",
     series: [
-      { key: "ttftP50", name: "p50", color: "var(--chart-1)" },
-      { key: "ttftP95", name: "p95", color: "var(--chart-3)" },
+      { key: "ttftP50", name: "p50", color: "var(--chart-1)", sparse: true },
+      { key: "ttftP95", name: "p95", color: "var(--chart-3)", sparse: true },
     ],
   },
   {
@@ -34,8 +36,8 @@ const CHARTS: { id: string; title: string; unit: string; series: Series[] }[] = 
     title: "Inter-token latency",
     unit: "ms",
     series: [
-      { key: "itlP50", name: "p50", color: "var(--chart-1)" },
-      { key: "itlP95", name: "p95", color: "var(--chart-3)" },
+      { key: "itlP50", name: "p50", color: "var(--chart-1)", sparse: true },
+      { key: "itlP95", name: "p95", color: "var(--chart-3)", sparse: true },
     ],
   },
   {
@@ -55,7 +57,8 @@ const CHARTS: { id: string; title: string; unit: string; series: Series[] }[] = 
   },
 ];
 
-const number = (v: unknown) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v));
+const number = (v: unknown) =>
+  v == null ? "–" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v);
 
 export function MetricsCharts({ points }: { points: MetricsPoint[] }) {
   return (
@@ -108,7 +111,8 @@ export function MetricsCharts({ points }: { points: MetricsPoint[] }) {
                     name={s.name}
                     stroke={s.color}
                     strokeWidth={1.5}
-                    dot={false}
+                    dot={s.sparse ? { r: 2, fill: s.color, strokeWidth: 0 } : false}
+                    connectNulls={s.sparse}
                     isAnimationActive={false}
                   />
                 ))}

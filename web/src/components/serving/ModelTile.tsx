@@ -20,7 +20,7 @@ function Figure({ term, value, testId }: { term: string; value: string; testId: 
   return (
     <div className="flex flex-col">
       <dt className="text-xs text-muted-foreground">{term}</dt>
-      <dd className="text-lg font-semibold tabular-nums" data-testid={testId}>
+      <dd className="text-base font-semibold whitespace-nowrap tabular-nums" data-testid={testId}>
         {value}
       </dd>
     </div>
@@ -56,7 +56,7 @@ export function ModelTile({ model, now }: { model: LoadedModel; now: number }) {
         </p>
       </CardHeader>
       <CardContent className="flex flex-col gap-3">
-        <dl className="grid grid-cols-4 gap-2">
+        <dl className="grid grid-cols-[1.2fr_1fr_1fr_1fr] gap-2">
           <Figure term="Memory" value={formatGb(model.memoryGb)} testId="memory" />
           <Figure term="Streams" value={String(streams)} testId="active-streams" />
           <Figure term="Requests" value={formatCount(model.requestCount)} testId="requests-served" />
@@ -68,7 +68,7 @@ export function ModelTile({ model, now }: { model: LoadedModel; now: number }) {
             data={points}
             dataKey="tokensPerSecond"
             label="Decode tokens/s"
-            value={last ? last.tokensPerSecond.toFixed(1) : "–"}
+            value={last?.tokensPerSecond ? last.tokensPerSecond.toFixed(1) : "–"}
             color="var(--chart-2)"
           />
         </div>

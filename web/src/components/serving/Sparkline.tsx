@@ -23,7 +23,15 @@ export function Sparkline<T extends object>({
       <div aria-hidden="true" className="h-8 w-36 shrink-0">
         <LineChart width={144} height={32} data={data} margin={{ top: 2, right: 2, bottom: 2, left: 2 }} accessibilityLayer={false}>
           <YAxis hide domain={[0, "auto"]} />
-          <Line type="monotone" dataKey={dataKey} stroke={color} strokeWidth={1.5} dot={false} isAnimationActive={false} />
+          <Line
+            type="monotone"
+            dataKey={dataKey}
+            stroke={color}
+            strokeWidth={1.5}
+            dot={{ r: 1.5, fill: color, strokeWidth: 0 }}
+            connectNulls
+            isAnimationActive={false}
+          />
         </LineChart>
       </div>
     </div>

@@ -51,7 +51,7 @@ describe("chart rows", () => {
     });
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({ requestsPerMinute: 12, errorsPerMinute: 6, tokensPerSecond: 4 });
-    expect(rows[1]).toMatchObject({ requestsPerMinute: 0, ttftP95: 0, queueMax: 0 });
+    expect(rows[1]).toMatchObject({ requestsPerMinute: 0, ttftP95: null, queueMax: 0 });
     expect(rows[1]!.t - rows[0]!.t).toBe(10_000);
     expect(metricsTotals({ buckets: [{ requestCount: "2", errorCount: "1" }, { requestCount: "3" }] })).toEqual({
       requests: 5,
@@ -59,7 +59,7 @@ describe("chart rows", () => {
       tokens: 0,
     });
     expect(minutePoints({ recent: [{ startTime: "2026-01-01T00:00:00Z", requestCount: "3", tokensPerSecond: 50 }] })).toEqual([
-      { t: Date.parse("2026-01-01T00:00:00Z"), requests: 3, tokens: 0, ttftMs: 0, tokensPerSecond: 50 },
+      { t: Date.parse("2026-01-01T00:00:00Z"), requests: 3, tokens: 0, ttftMs: null, tokensPerSecond: 50 },
     ]);
   });
 });

@@ -33,7 +33,7 @@ export function formatGb(gb: number | undefined): string {
 }
 
 /** A latency in ms with sensible precision: "0.84 ms", "12.3 ms", "1,204 ms". */
-export function formatMs(ms: number | undefined): string {
+export function formatMs(ms: number | null | undefined): string {
   const v = ms ?? 0;
   if (v === 0) return "–";
   if (v < 1) return `${v.toFixed(2)} ms`;
@@ -48,21 +48,24 @@ export function secondsToUnload(model: LoadedModel, now: number): number | null 
   return Number.isNaN(t) ? null : Math.max(0, (t - now) / 1000);
 }
 
+/** Latencies and rates are null where nothing was measured (a gap, not a zero, on a chart). */
 export interface MinutePoint {
   t: number;
   requests: number;
   tokens: number;
-  ttftMs: number;
-  tokensPerSecond: number;
+  ttftMs: number | null;
+  tokensPerSecond: number | null;
 }
+
+const measured = (v: number | undefined): number | null => (v ? v : null);
 
 export function minutePoints(model: LoadedModel): MinutePoint[] {
   return (model.recent ?? []).map((m) => ({
     t: Date.parse(m.startTime ?? ""),
     requests: Number(m.requestCount ?? 0),
     tokens: Number(m.generatedTokens ?? 0),
-    ttftMs: m.timeToFirstTokenP50Ms ?? 0,
-    tokensPerSecond: m.tokensPerSecond ?? 0,
+    ttftMs: measured(m.timeToFirstTokenP50Ms),
+    tokensPerSecond: measured(m.tokensPerSecond),
   }));
 }
 
@@ -70,10 +73,10 @@ export interface MetricsPoint {
   t: number;
   requestsPerMinute: number;
   errorsPerMinute: number;
-  ttftP50: number;
-  ttftP95: number;
-  itlP50: number;
-  itlP95: number;
+  ttftP50: number | null;
+  ttftP95: number | null;
+  itlP50: number | null;
+  itlP95: number | null;
   tokensPerSecond: number;
   queueMax: number;
   queueAvg: number;
@@ -86,10 +89,10 @@ export function metricsPoints(summary: MetricsSummary | undefined): MetricsPoint
     t: Date.parse(b.startTime ?? ""),
     requestsPerMinute: Number(b.requestCount ?? 0) * perMinute,
     errorsPerMinute: Number(b.errorCount ?? 0) * perMinute,
-    ttftP50: b.timeToFirstTokenP50Ms ?? 0,
-    ttftP95: b.timeToFirstTokenP95Ms ?? 0,
-    itlP50: b.interTokenLatencyP50Ms ?? 0,
-    itlP95: b.interTokenLatencyP95Ms ?? 0,
+    ttftP50: measured(b.timeToFirstTokenP50Ms),
+    ttftP95: measured(b.timeToFirstTokenP95Ms),
+    itlP50: measured(b.interTokenLatencyP50Ms),
+    itlP95: measured(b.interTokenLatencyP95Ms),
     tokensPerSecond: b.tokensPerSecond ?? 0,
     queueMax: b.queueDepthMax ?? 0,
     queueAvg: b.queueDepthAvg ?? 0,
