@@ -34,24 +34,9 @@ export interface LineageGraph {
   edges: LineageEdge[];
 }
 
-/** First 12 hex digits of a sha256, enough to tell files apart at a glance. */
-export function shortSha(sha: string | undefined, length = 12): string {
-  return sha ? sha.slice(0, length) : "";
-}
+import { shortSha } from "@/lib/format";
 
-/** Bytes as B / KiB / MiB / GiB / TiB with up to one decimal; int64 values arrive as strings. */
-export function formatBytes(value: string | number | undefined): string {
-  const bytes = Number(value ?? 0);
-  if (!Number.isFinite(bytes) || bytes < 1024) return `${Number.isFinite(bytes) ? bytes : 0} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-  let size = bytes / 1024;
-  let unit = 0;
-  while (size >= 1024 && unit < units.length - 1) {
-    size /= 1024;
-    unit += 1;
-  }
-  return `${size >= 100 ? Math.round(size) : size.toFixed(1).replace(/\.0$/, "")} ${units[unit]}`;
-}
+export { formatBytes, shortSha } from "@/lib/format";
 
 /** `name/versions/N` → its parts, or undefined for anything else (an external id, an alias). */
 export function parseVersionRef(reference: string | undefined): { model: string; version: string } | undefined {

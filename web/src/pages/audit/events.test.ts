@@ -70,7 +70,7 @@ describe("summaries", () => {
       summarize(
         event(6, "DatasetRegistered", "dataset/chat", { format: "CHAT", record_count: 1234, size_bytes: 2048, sha256: "abcdef0123456789" }),
       ),
-    ).toBe("chat · 1,234 records · 2.0 KB · sha256 abcdef012345");
+    ).toBe("chat · 1,234 records · 2 KiB · sha256 abcdef012345");
     expect(summarize(event(7, "SomethingNew", "model/demo", { a: 1, b: "", c: "x" }))).toBe("a=1 · c=x");
   });
 

@@ -4,6 +4,7 @@
  * attribute names; numbers may arrive as 1 or 1.0).
  */
 import type { HubEvent } from "@/api/types";
+import { formatBytes } from "@/lib/format";
 
 export interface ResourceLink {
   label: string;
@@ -67,18 +68,6 @@ function tagsText(tags: unknown): string {
   return Object.entries(tags as Data)
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(", ");
-}
-
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 0) return "";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
 function genericSummary(data: Data): string {

@@ -7,7 +7,7 @@ describe("dataset formatting", () => {
     expect(formatBytes(undefined)).toBe("0 B");
     expect(formatBytes("1023")).toBe("1023 B");
     expect(formatBytes("1536")).toBe("1.5 KiB");
-    expect(formatBytes(String(5 * 1024 * 1024))).toBe("5.0 MiB");
+    expect(formatBytes(String(5 * 1024 * 1024))).toBe("5 MiB");
     expect(formatBytes(String(300 * 1024 ** 3))).toBe("300 GiB");
   });
   it("counts, formats and hashes", () => {
