@@ -5,11 +5,13 @@ stream count drops; side by side streams two versions and promotes one through t
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+from prometheus_client import REGISTRY
 from util import api, assert_accessible, screenshot
 
 GENERATION_TIMEOUT_MS = 120_000  # the first request loads the model; the machine is slow
@@ -24,6 +26,11 @@ def active_streams(hub_url: str) -> int:
     with api(hub_url) as http:
         models = ok(http.get("/v1/inference/models")).get("models", [])
     return sum(m.get("activeStreams", 0) for m in models)
+
+
+def streams_open() -> float:
+    """The inference service's own gauge (it runs in this process) of the streams it is serving."""
+    return REGISTRY.get_sample_value("mlxhub_rpc_streams_open", {"service": "inference"}) or 0.0
 
 
 def test_chat_streams_paris_with_figures(page: Page, inference_hub_url: str):
@@ -68,11 +75,29 @@ def test_chat_streams_paris_with_figures(page: Page, inference_hub_url: str):
     page.keyboard.press("Escape")
     expect(sheet).to_be_hidden()
 
+    # Export: the conversation as JSON names the exact version of the answer.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export JSON").click()
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["exchanges"][0]["answers"][0]["modelVersion"] == "smollm2/versions/1"
+    assert "Paris" in exported["exchanges"][0]["answers"][0]["text"]
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export Markdown").click()
+    assert "## Assistant (smollm2/versions/1)" in Path(download.value.path()).read_text()
+
     assert_accessible(page, "playground")
     screenshot(page, "playground", ready="[data-testid=answer]")
     # The conversation is kept in the browser: it survived the screenshot's reloads.
     expect(page.get_by_test_id("answer-text")).to_contain_text("Paris")
-    expect(page.get_by_role("navigation", name="Conversations")).to_contain_text("What is the capital of France?")
+    conversations = page.get_by_role("navigation", name="Conversations")
+    expect(conversations).to_contain_text("What is the capital of France?")
+    conversations.get_by_role("button", name="New conversation").click()
+    expect(page.get_by_test_id("exchange")).to_have_count(0)
+    expect(conversations.get_by_role("listitem")).to_have_count(2)
+    conversations.get_by_role("button", name=re.compile("^What is the capital")).click()
+    expect(page.get_by_test_id("answer-text")).to_contain_text("Paris")
+    conversations.get_by_role("button", name="Delete conversation New conversation").click()
+    expect(conversations.get_by_role("listitem")).to_have_count(1)
 
 
 def test_escape_stops_a_long_generation_on_the_server(page: Page, inference_hub_url: str):
@@ -80,13 +105,18 @@ def test_escape_stops_a_long_generation_on_the_server(page: Page, inference_hub_
     page.get_by_label("Mode", exact=True).select_option("completion")
     page.get_by_label("Max tokens").fill("2000")
     prompt = page.get_by_label("Prompt")
-    prompt.fill("Once upon a time")
+    prompt.fill("Once upon")
+    prompt.press("Shift+Enter")  # a new line, not a send
+    prompt.press_sequentially("a time")
+    expect(prompt).to_have_value("Once upon\na time")
+    expect(page.get_by_test_id("exchange")).to_have_count(0)
     prompt.press("Enter")
     answer = page.get_by_test_id("answer")
     expect(answer).to_have_attribute("data-state", "streaming")
     expect(answer.get_by_test_id("answer-text")).not_to_be_empty(timeout=GENERATION_TIMEOUT_MS)
     expect(answer.get_by_test_id("answer-text")).not_to_contain_text("Waiting for the first token")
     assert active_streams(inference_hub_url) == 1
+    assert streams_open() == 1
 
     prompt.press("Escape")  # Escape stops
     expect(answer).to_have_attribute("data-state", "stopped")
@@ -95,6 +125,7 @@ def test_escape_stops_a_long_generation_on_the_server(page: Page, inference_hub_
     while active_streams(inference_hub_url) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert active_streams(inference_hub_url) == 0, "the server still streams after Stop"
+    assert streams_open() == 0
     expect(prompt).to_be_focused()
     stopped_at = len(answer.get_by_test_id("answer-text").inner_text())
     page.wait_for_timeout(1000)
