@@ -34,7 +34,7 @@ function chat(): Conversation {
     {
       prompt: "Hi",
       answers: [
-        { reference: "smollm2@default", text: "Hello!", modelVersion: "smollm2/versions/1" },
+        { reference: "smollm2@default", text: "Hello!", modelVersion: "smollm2/versions/1", finishReason: "stop" },
         { reference: "smollm2/versions/2", text: "", error: "boom" },
       ],
     },
@@ -89,6 +89,11 @@ describe("conversations", () => {
     const c = chat();
     saveStore(storage, { conversations: [c], currentId: c.id });
     expect(loadStore(storage)).toEqual({ conversations: [c], currentId: c.id });
+    // An answer still streaming when the page went away is kept as stopped.
+    const cut = chat();
+    cut.exchanges[0]!.answers[0] = { reference: "smollm2@default", text: "The cap" };
+    saveStore(storage, { conversations: [cut], currentId: cut.id });
+    expect(loadStore(storage).conversations[0]!.exchanges[0]!.answers[0]).toMatchObject({ text: "The cap", stopped: true });
     storage.setItem(STORAGE_KEY, "{not json");
     expect(loadStore(storage).conversations).toHaveLength(1);
     const after = deleteConversation({ conversations: [c], currentId: c.id }, c.id);

@@ -217,7 +217,10 @@ export function loadStore(storage: Storage | undefined): Store {
         ...c,
         sampling: { ...DEFAULT_SAMPLING, ...c.sampling },
         // An answer that was streaming when the page closed ended there.
-        exchanges: c.exchanges.map((e) => ({ ...e, answers: e.answers.map((a) => a ?? undefined) })),
+        exchanges: c.exchanges.map((e) => ({
+          ...e,
+          answers: e.answers.map((a) => (a && !a.finishReason && !a.error && !a.stopped ? { ...a, stopped: true } : (a ?? undefined))),
+        })),
       }));
       if (conversations.length) {
         const currentId = conversations.some((c) => c.id === parsed.currentId) ? parsed.currentId! : conversations[0]!.id;
