@@ -98,7 +98,7 @@ def test_start_a_job_from_the_form_and_watch_it_train(page: Page, seeded: str):
     expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
     expect(page.get_by_role("button", name="Retry")).to_be_disabled()
     assert_accessible(page, "training job")
-    screenshot(page, "training-job", ready="[data-testid=loss-points]")
+    screenshot(page, "training-job", ready=".recharts-line-curve")
 
     produced.click()
     expect(page).to_have_url(re.compile(r"/models/tiny/versions/2$"))
@@ -113,8 +113,11 @@ def test_start_a_job_from_the_form_and_watch_it_train(page: Page, seeded: str):
     screenshot(page, "training", ready="table")
 
 
-def test_cancel_a_running_job_and_resume_it(page: Page, seeded: str):
+def test_cancel_a_running_job_and_resume_it_then_compare(page: Page, seeded: str):
     with api(seeded) as http:
+        short = ok(http.post("/v1/training/jobs", json={
+            "model": "tiny", "dataset": "chats", "idempotencyKey": "short-1",
+            "config": {"iters": 8, "batchSize": 2, "learningRate": 0.001, "stepsPerReport": 1}}))["job"]
         job = ok(http.post("/v1/training/jobs", json={
             "model": "tiny", "dataset": "chats", "idempotencyKey": "long-1",
             "config": {"iters": 100000, "batchSize": 2, "learningRate": 0.001, "stepsPerReport": 1, "saveEvery": 5}}))["job"]
@@ -142,3 +145,18 @@ def test_cancel_a_running_job_and_resume_it(page: Page, seeded: str):
         time.sleep(0.1)
     cancel.click()
     expect(page.get_by_text("cancelled", exact=True)).to_be_visible(timeout=60_000)
+
+    # Both jobs side by side: the iterations differ (marked, not only coloured) and both curves are drawn.
+    page.goto("/training")
+    page.get_by_label(f"Select job {short['id'][:8]}").check()
+    page.get_by_label(f"Select job {job['id'][:8]}").check()
+    page.get_by_role("button", name="Compare (2)").click()
+    expect(page).to_have_url(re.compile(r"/training/compare\?ids="))
+    expect(page.get_by_role("heading", level=1, name="Compare training jobs")).to_be_visible()
+    iterations = page.get_by_role("row").filter(has_text="Iterations")
+    expect(iterations).to_contain_text("≠")
+    expect(iterations).to_contain_text("8")
+    expect(iterations).to_contain_text("100000")
+    expect(page.get_by_role("row").filter(has_text="Rank")).not_to_contain_text("≠")
+    expect(page.locator(".recharts-line-curve")).to_have_count(2, timeout=30_000)
+    assert_accessible(page, "compare training jobs")

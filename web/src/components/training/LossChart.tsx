@@ -60,7 +60,8 @@ export function LossChart({ series, height = 320 }: { series: readonly LossSerie
               type="linear"
             />
           ))}
-          {series.map((s, i) => (
+          {series.map((s, i) =>
+            s.points.some((p) => p.validationLoss !== undefined) ? (
             <Line
               key={`v${i}`}
               dataKey={`s${i}v`}
@@ -73,7 +74,8 @@ export function LossChart({ series, height = 320 }: { series: readonly LossSerie
               isAnimationActive={false}
               type="linear"
             />
-          ))}
+            ) : null,
+          )}
         </LineChart>
       </ResponsiveContainer>
     </div>

@@ -133,7 +133,7 @@ export default function JobDetailPage() {
               {watch.points.length} {watch.points.length === 1 ? "step" : "steps"}
             </span>
             {validationCount ? ` · ${validationCount} validation` : ""}
-            {watch.live ? (
+            {watch.live && (state === "running" || state === "queued") ? (
               <Badge variant="outline" className="ml-2">
                 live
               </Badge>
@@ -302,13 +302,13 @@ function Checkpoints({ job }: { job: TrainingJob }) {
       </CardHeader>
       <CardContent>
         {checkpoints.length ? (
-          <Table>
+          <Table className="table-fixed">
             <TableHeader>
               <TableRow>
-                <TableHead className="text-right">Step</TableHead>
-                <TableHead className="text-right">Validation loss</TableHead>
+                <TableHead className="w-28 text-right">Step</TableHead>
+                <TableHead className="w-32 text-right">Validation loss</TableHead>
                 <TableHead>Saved</TableHead>
-                <TableHead>Path</TableHead>
+                <TableHead className="w-1/3">Path</TableHead>
               </TableRow>
             </TableHeader>
             <TableBody>
@@ -323,10 +323,10 @@ function Checkpoints({ job }: { job: TrainingJob }) {
                     ) : null}
                   </TableCell>
                   <TableCell className="text-right tabular-nums">{c.validationLoss ? c.validationLoss.toFixed(4) : "—"}</TableCell>
-                  <TableCell>
+                  <TableCell className="truncate">
                     <Timestamp value={c.saveTime} />
                   </TableCell>
-                  <TableCell className="max-w-48 truncate font-mono text-xs" title={c.path}>
+                  <TableCell className="truncate font-mono text-xs" title={c.path}>
                     {c.path}
                   </TableCell>
                 </TableRow>
