@@ -62,12 +62,12 @@ export function ModelTile({ model, now }: { model: LoadedModel; now: number }) {
           <Figure term="Requests" value={formatCount(model.requestCount)} testId="requests-served" />
           <Figure term="Tokens" value={formatCount(model.generatedTokens)} testId="tokens-served" />
         </dl>
-        <div className="flex flex-col gap-2">
-          <Sparkline data={points} dataKey="ttftMs" label="TTFT p50, last 15 min" value={formatMs(last?.ttftMs)} />
+        <div className="flex flex-col gap-2" title="Sparklines: the last 15 minutes, one point per minute with traffic">
+          <Sparkline data={points} dataKey="ttftMs" label="TTFT p50 (last busy minute)" value={formatMs(last?.ttftMs)} />
           <Sparkline
             data={points}
             dataKey="tokensPerSecond"
-            label="Decode tokens/s"
+            label="Decode tokens/s (last busy minute)"
             value={last?.tokensPerSecond ? last.tokensPerSecond.toFixed(1) : "–"}
             color="var(--chart-2)"
           />
