@@ -152,6 +152,14 @@ def test_side_by_side_streams_two_versions_and_promotes_one(page: Page, inferenc
         expect(one.get_by_test_id("answer-text")).not_to_be_empty()
     expect(page.get_by_test_id("playground-status")).to_have_text("Both answers are complete.")
 
+    page.get_by_role("button", name="View code").click()
+    sheet = page.get_by_role("dialog", name="View code")
+    expect(sheet.get_by_role("region", name="Model A request")).to_contain_text('"model": "smollm2@default"')
+    expect(sheet.get_by_role("region", name="Model B request")).to_contain_text('"model": "smollm2/versions/2"')
+    page.keyboard.press("Escape")
+    expect(sheet).to_be_hidden()
+    screenshot(page, "playground-side-by-side", ready="[data-testid=answer]")
+
     page.get_by_role("button", name="Promote this one (B)").click()
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_label("Alias")).to_have_value("default")

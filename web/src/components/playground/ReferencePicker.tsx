@@ -26,7 +26,20 @@ function kindLabel(kind: string | undefined): string {
   return kind === "MODEL_VERSION_KIND_ADAPTER" ? "adapter" : kind === "MODEL_VERSION_KIND_FULL" ? "full" : "";
 }
 
-export function ReferencePicker({ label, value, onChange, disabled }: { label: string; value: string; onChange: (reference: string) => void; disabled?: boolean }) {
+export function ReferencePicker({
+  label,
+  value,
+  onChange,
+  disabled,
+  stacked,
+}: {
+  label: string;
+  value: string;
+  onChange: (reference: string) => void;
+  disabled?: boolean;
+  /** Model above version (a narrow column, side by side). */
+  stacked?: boolean;
+}) {
   const id = useId();
   const [name, suffix] = splitReference(value);
   const validName = NAME.test(name);
@@ -52,7 +65,7 @@ export function ReferencePicker({ label, value, onChange, disabled }: { label: s
 
   return (
     <div className="grid gap-1.5">
-      <div className="grid grid-cols-[minmax(0,1fr)_minmax(0,1fr)] gap-2">
+      <div className={stacked ? "grid gap-2" : "grid grid-cols-[minmax(0,1fr)_minmax(0,1fr)] gap-2"}>
         <div className="grid gap-1">
           <Label htmlFor={`${id}-model`}>{label}</Label>
           <Input

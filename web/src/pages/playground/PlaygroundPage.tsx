@@ -217,7 +217,10 @@ export default function PlaygroundPage() {
     transcriptEnd.current?.scrollIntoView({ block: "nearest" });
   }, [conversation.exchanges]);
 
-  const nextRequest = useMemo(() => requestFor(conversation, 0, draft || "Hello"), [conversation, draft]);
+  const nextRequests = useMemo(
+    () => (codeOpen ? conversation.references.map((_, column) => requestFor(conversation, column, draft || "Hello")) : []),
+    [codeOpen, conversation, draft],
+  );
   const suggestedAlias = useMemo(() => {
     for (const r of conversation.references) {
       const [, suffix] = splitReference(r);
@@ -273,8 +276,8 @@ export default function PlaygroundPage() {
         <section aria-label="Chat" className="grid min-w-0 content-start gap-4" onKeyDown={onChatKey}>
           <div className="grid gap-3 rounded-lg border bg-card p-3">
             <div className={sideBySide ? "grid gap-3 md:grid-cols-2" : "grid gap-3"}>
-              <ReferencePicker label={sideBySide ? "Model A" : "Model"} value={conversation.references[0] ?? ""} onChange={(r) => setReference(0, r)} disabled={locked} />
-              {sideBySide && <ReferencePicker label="Model B" value={conversation.references[1] ?? ""} onChange={(r) => setReference(1, r)} disabled={locked} />}
+              <ReferencePicker label={sideBySide ? "Model A" : "Model"} value={conversation.references[0] ?? ""} onChange={(r) => setReference(0, r)} disabled={locked} stacked={sideBySide} />
+              {sideBySide && <ReferencePicker label="Model B" value={conversation.references[1] ?? ""} onChange={(r) => setReference(1, r)} disabled={locked} stacked />}
             </div>
             <div className="flex flex-wrap items-center gap-4">
               <div className="flex items-center gap-2">
@@ -393,7 +396,7 @@ export default function PlaygroundPage() {
           <SamplingControls value={conversation.sampling} onChange={(sampling) => update((c) => ({ ...c, sampling }))} problems={problems} />
         </aside>
       </div>
-      <ViewCodeSheet open={codeOpen} onOpenChange={setCodeOpen} request={nextRequest} />
+      <ViewCodeSheet open={codeOpen} onOpenChange={setCodeOpen} requests={nextRequests} />
       <PromoteDialog modelVersion={promoting} suggestedAlias={suggestedAlias} onClose={() => setPromoting(undefined)} />
     </div>
   );
