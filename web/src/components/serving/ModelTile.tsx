@@ -4,7 +4,7 @@ import { Link } from "react-router";
 import { Badge } from "@/components/ui/badge";
 import { Card, CardContent, CardHeader } from "@/components/ui/card";
 import { Sparkline } from "@/components/serving/Sparkline";
-import { formatCount } from "@/pages/datasets/format";
+import { formatCount } from "@/lib/format";
 import {
   formatCountdown,
   formatGb,

@@ -12,7 +12,7 @@ import { MetricsCharts } from "@/components/serving/MetricsCharts";
 import { ModelTile } from "@/components/serving/ModelTile";
 import { ServerTile } from "@/components/serving/ServerTile";
 import { Skeleton } from "@/components/ui/skeleton";
-import { formatCount } from "@/pages/datasets/format";
+import { formatCount } from "@/lib/format";
 import { metricsPoints, metricsTotals, servedVersion } from "@/pages/serving/servingLogic";
 
 const WINDOW_MINUTES = 15;
