@@ -169,3 +169,15 @@ def test_side_by_side_streams_two_versions_and_promotes_one(page: Page, inferenc
     expect(dialog).to_be_hidden()
     with api(inference_hub_url) as http:
         assert ok(http.get("/v1/models/smollm2"))["model"]["aliases"]["default"] == "2"
+
+
+def test_a_failed_generation_shows_the_api_error_in_its_answer(page: Page, inference_hub_url: str):
+    page.goto("/playground?model=nosuch@prod")
+    expect(page.get_by_text("No model named nosuch.")).to_be_visible()
+    page.get_by_label("Message").fill("Hello?")
+    page.get_by_label("Message").press("Enter")
+    answer = page.get_by_test_id("answer")
+    expect(answer).to_have_attribute("data-state", "error")
+    expect(answer.get_by_role("alert")).to_contain_text("nosuch")
+    expect(page.get_by_test_id("playground-status")).to_contain_text("The generation failed")
+    assert_accessible(page, "playground error")
