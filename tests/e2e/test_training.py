@@ -68,6 +68,8 @@ def test_start_a_job_from_the_form_and_watch_it_train(page: Page, seeded: str):
     assert_accessible(page, "new training job (error)")
 
     rate.fill("0.001")
+    dialog.get_by_label("Validation split").fill("0.25")
+    dialog.get_by_label("Steps per eval").fill("50")
     dialog.get_by_role("button", name="Start training").dblclick()
     expect(page).to_have_url(re.compile(r"/training/[0-9a-f-]{36}$"))
     job_id = page.url.rsplit("/", 1)[1]
@@ -93,6 +95,9 @@ def test_start_a_job_from_the_form_and_watch_it_train(page: Page, seeded: str):
     expect(page.get_by_text("succeeded", exact=True)).to_be_visible(timeout=120_000)
     expect(page.get_by_test_id("loss-points")).to_have_text("150 steps")
     expect(page.get_by_test_id("job-step")).to_have_text("150 / 150")
+    # Validation ran at its steps: its own (dashed) line beside the training loss.
+    expect(page.get_by_text(re.compile(r"· [1-9]\d* validation"))).to_be_visible()
+    expect(page.locator(".recharts-line-curve")).to_have_count(2)
     produced = page.get_by_role("link", name="tiny v2")
     expect(produced).to_be_visible()
     expect(page.get_by_role("button", name="Cancel")).to_be_disabled()

@@ -33,6 +33,7 @@ describe("loss points", () => {
     addProgress(points, { step: "3", loss: 30, hasValidationLoss: true, validationLoss: 2 });
     expect(points.map((p) => p.step)).toEqual([1, 2, 3]);
     expect(points[2]).toEqual({ step: 3, loss: 30, validationLoss: 2 });
+    expect(addProgress([], { step: "0", hasValidationLoss: true, validationLoss: 3 })).toEqual([{ step: 0, validationLoss: 3 }]);
   });
 
   it("downsamples long curves, keeping validation points and the last", () => {

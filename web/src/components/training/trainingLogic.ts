@@ -93,7 +93,8 @@ export interface LossPoint {
  */
 export function addProgress(points: LossPoint[], progress: TrainingProgress): LossPoint[] {
   const step = num(progress.step);
-  const point: LossPoint = { step, loss: progress.loss ?? 0 };
+  // Step 0 carries only the validation loss measured before training (zero values are omitted in JSON).
+  const point: LossPoint = step > 0 ? { step, loss: progress.loss ?? 0 } : { step };
   if (progress.hasValidationLoss) point.validationLoss = progress.validationLoss ?? 0;
   if ((points.at(-1)?.step ?? -1) >= step) {
     let keep = points.length;

@@ -78,6 +78,7 @@ export default function JobDetailPage() {
   const total = num(job.totalSteps);
   const eta = state === "running" ? etaSeconds(step, total, job.startTime, now) : undefined;
   const validationCount = watch.points.filter((p) => p.validationLoss !== undefined).length;
+  const trainedCount = watch.points.filter((p) => p.loss !== undefined).length;
 
   return (
     <div className="grid gap-6">
@@ -130,7 +131,7 @@ export default function JobDetailPage() {
           <h2 className="leading-none font-semibold">Loss</h2>
           <p className="text-sm text-muted-foreground" aria-live="polite">
             <span data-testid="loss-points">
-              {watch.points.length} {watch.points.length === 1 ? "step" : "steps"}
+              {trainedCount} {trainedCount === 1 ? "step" : "steps"}
             </span>
             {validationCount ? ` · ${validationCount} validation` : ""}
             {watch.live && (state === "running" || state === "queued") ? (
