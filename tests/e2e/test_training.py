@@ -165,3 +165,35 @@ def test_cancel_a_running_job_and_resume_it_then_compare(page: Page, seeded: str
     expect(page.get_by_role("row").filter(has_text="Rank")).not_to_contain_text("≠")
     expect(page.locator(".recharts-line-curve")).to_have_count(2, timeout=30_000)
     assert_accessible(page, "compare training jobs")
+
+
+def test_the_list_shows_queue_positions_eta_and_filters_by_state(page: Page, seeded: str):
+    config = {"iters": 100000, "batchSize": 2, "learningRate": 0.001, "stepsPerReport": 1}
+    with api(seeded) as http:
+        running = ok(http.post("/v1/training/jobs", json={"model": "tiny", "dataset": "chats", "idempotencyKey": "run",
+                                                          "config": config}))["job"]
+        deadline = time.monotonic() + 60
+        while ok(http.get(f"/v1/training/jobs/{running['id']}"))["job"]["state"] != "TRAINING_JOB_STATE_RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        first, second = (ok(http.post("/v1/training/jobs", json={"model": "tiny", "dataset": "chats",
+                                                                 "idempotencyKey": key, "config": config}))["job"]
+                         for key in ("q1", "q2"))
+    try:
+        page.goto("/training")
+        row = lambda job: page.get_by_role("row").filter(has=page.get_by_role("link", name=job["id"][:8]))
+        expect(row(first)).to_contain_text("#1 in queue")
+        expect(row(second)).to_contain_text("#2 in queue")
+        expect(row(running)).to_contain_text(re.compile(r"ETA \d+"))
+        expect(row(running)).to_contain_text(re.compile(r"\d+ / 100000"))
+
+        page.get_by_role("button", name="queued", exact=True).click()
+        expect(page).to_have_url(re.compile(r"\?state=queued$"))
+        expect(page.get_by_text("2 jobs queued")).to_be_visible()
+        expect(row(running)).to_have_count(0)
+        page.get_by_role("button", name="succeeded", exact=True).click()
+        expect(page.get_by_text("No succeeded jobs.")).to_be_visible()
+    finally:
+        with api(seeded) as http:
+            for job in (second, first, running):
+                http.post(f"/v1/training/jobs/{job['id']}:cancel", json={})
