@@ -62,7 +62,7 @@ def job_message(job: TrainingJob) -> trainer_pb2.TrainingJob:
         end_time=timestamp(job.end_time), created_by=job.created_by, output_model=job.output_model,
         artifact_path=job.artifact_path, artifact_files=[common_pb2.ArtifactFile(**f) for f in job.artifact_files],
         mlflow_status=job.mlflow_status, cancel_requested=job.cancel_requested, retried_from=job.retried_from,
-        idempotency_key=job.idempotency_key,
+        idempotency_key=job.idempotency_key, handoffs=job.handoffs,
     )
 
 

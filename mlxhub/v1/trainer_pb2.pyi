@@ -112,7 +112,7 @@ class Checkpoint(_message.Message):
     def __init__(self, step: _Optional[int] = ..., path: _Optional[str] = ..., sha256: _Optional[str] = ..., validation_loss: _Optional[float] = ..., save_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TrainingJob(_message.Message):
-    __slots__ = ("id", "model", "base_version", "dataset", "dataset_sha256", "config", "state", "step", "total_steps", "last_loss", "best_validation_loss", "best_checkpoint", "checkpoints", "failure_reason", "output_version", "mlflow_run_id", "worker", "attempt", "create_time", "start_time", "end_time", "created_by", "output_model", "artifact_path", "artifact_files", "mlflow_status", "cancel_requested", "retried_from", "idempotency_key")
+    __slots__ = ("id", "model", "base_version", "dataset", "dataset_sha256", "config", "state", "step", "total_steps", "last_loss", "best_validation_loss", "best_checkpoint", "checkpoints", "failure_reason", "output_version", "mlflow_run_id", "worker", "attempt", "create_time", "start_time", "end_time", "created_by", "output_model", "artifact_path", "artifact_files", "mlflow_status", "cancel_requested", "retried_from", "idempotency_key", "handoffs")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     BASE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +142,7 @@ class TrainingJob(_message.Message):
     CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     RETRIED_FROM_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    HANDOFFS_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     base_version: str
@@ -171,7 +172,8 @@ class TrainingJob(_message.Message):
     cancel_requested: bool
     retried_from: str
     idempotency_key: str
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., base_version: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., state: _Optional[_Union[TrainingJobState, str]] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., last_loss: _Optional[float] = ..., best_validation_loss: _Optional[float] = ..., best_checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., failure_reason: _Optional[str] = ..., output_version: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., worker: _Optional[str] = ..., attempt: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., output_model: _Optional[str] = ..., artifact_path: _Optional[str] = ..., artifact_files: _Optional[_Iterable[_Union[_common_pb2.ArtifactFile, _Mapping]]] = ..., mlflow_status: _Optional[str] = ..., cancel_requested: _Optional[bool] = ..., retried_from: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    handoffs: int
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., base_version: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., state: _Optional[_Union[TrainingJobState, str]] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., last_loss: _Optional[float] = ..., best_validation_loss: _Optional[float] = ..., best_checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., failure_reason: _Optional[str] = ..., output_version: _Optional[str] = ..., mlflow_run_id: _Optional[str] = ..., worker: _Optional[str] = ..., attempt: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., output_model: _Optional[str] = ..., artifact_path: _Optional[str] = ..., artifact_files: _Optional[_Iterable[_Union[_common_pb2.ArtifactFile, _Mapping]]] = ..., mlflow_status: _Optional[str] = ..., cancel_requested: _Optional[bool] = ..., retried_from: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., handoffs: _Optional[int] = ...) -> None: ...
 
 class CreateTrainingJobRequest(_message.Message):
     __slots__ = ("model", "dataset", "config", "idempotency_key", "output_model")

@@ -1077,6 +1077,8 @@ export interface components {
             /** Format: date-time */
             endTime?: string;
             failureReason?: string;
+            /** Format: int32 */
+            handoffs?: number;
             id?: string;
             idempotencyKey?: string;
             /** Format: double */

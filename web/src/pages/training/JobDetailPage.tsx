@@ -250,6 +250,12 @@ function Timeline({ job }: { job: TrainingJob }) {
     ) };
   if (job.startTime) entries.push({ label: "Started", time: job.startTime, detail: job.worker ? `on ${job.worker}` : undefined });
   for (const c of job.checkpoints ?? []) entries.push({ label: `Checkpoint at step ${num(c.step)}`, time: c.saveTime, detail: c.validationLoss ? `validation loss ${c.validationLoss.toFixed(4)}` : undefined });
+  if (job.handoffs)
+    entries.push({
+      label: `Handed back ${job.handoffs === 1 ? "once" : `${job.handoffs} times`}`,
+      detail: "a worker shut down, checkpointed and put the job back on the queue",
+    });
+  if (state === "queued" && job.attempt) entries.push({ label: "Back in the queue", detail: job.failureReason || "resumes from its last checkpoint" });
   if (job.cancelRequested && state === "running") entries.push({ label: "Cancel requested" });
   if (job.endTime) entries.push({ label: state === "succeeded" ? "Succeeded" : state === "failed" ? "Failed" : "Cancelled", time: job.endTime });
   return (
@@ -268,7 +274,10 @@ function Timeline({ job }: { job: TrainingJob }) {
         </ol>
         <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1">
           <dt className="text-muted-foreground">Attempts</dt>
-          <dd>{job.attempt ?? 0}</dd>
+          <dd>
+            {job.attempt ?? 0}
+            {job.handoffs ? <span className="text-muted-foreground"> ({job.handoffs} handed back)</span> : null}
+          </dd>
           <dt className="text-muted-foreground">Worker</dt>
           <dd className="font-mono">{job.worker || "—"}</dd>
           <dt className="text-muted-foreground">Output model</dt>
