@@ -109,6 +109,7 @@ def test_sigterm_hands_a_training_job_back_and_nothing_is_lost(trainer_stub, reg
             first.wait()
     handed = trainer_stub.GetTrainingJob(S.GetTrainingJobRequest(id=job.id)).job
     assert handed.state == S.TRAINING_JOB_STATE_QUEUED, (handed, first_log.read_text()[-3000:])
+    assert handed.handoffs == 1  # the API shows the hand-back (the job page's timeline lists it)
     assert 0 < handed.step < 300 and handed.checkpoints[-1].step == handed.step  # checkpointed where it stopped
 
     metrics_address = f"127.0.0.1:{free_port()}"

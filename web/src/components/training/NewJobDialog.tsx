@@ -36,6 +36,8 @@ const INT64: readonly Key[] = ["seed"];
 const HINTS: Partial<Record<Key, string>> = {
   numLayers: "layers from the top to adapt; -1 for all (the default is capped at the model's layers)",
   iters: "give iterations or epochs, not both",
+  epochs: "0: unset; when set, replaces iterations",
+  valBatches: "-1 for the whole validation set",
   validationSplit: "fraction held out for validation",
 };
 const FORM_FIELDS = ["model", "dataset", "outputModel", "idempotencyKey", ...CONFIG_FIELDS.map((f) => `config.${f.key}`)] as const;
