@@ -193,6 +193,9 @@ def test_the_list_shows_queue_positions_eta_and_filters_by_state(page: Page, see
         expect(row(running)).to_have_count(0)
         page.get_by_role("button", name="succeeded", exact=True).click()
         expect(page.get_by_text("No succeeded jobs.")).to_be_visible()
+
+        page.goto("/training/00000000-0000-0000-0000-000000000000")
+        expect(page.get_by_text("There is no training job 00000000-0000-0000-0000-000000000000.")).to_be_visible()
     finally:
         with api(seeded) as http:
             for job in (second, first, running):

@@ -8,6 +8,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 
+import { ApiError } from "@/api/errors";
 import { readStream } from "@/api/stream";
 import {
   addProgress,
@@ -72,6 +73,8 @@ export function useJobWatch(id: string, generation: number): JobWatch {
         } catch (error) {
           if (controller.signal.aborted) return;
           setWatch((w) => ({ ...w, live: false, error }));
+          // A job that does not exist (or a bad id) will not appear by reconnecting; a 401 may, after sign-in.
+          if (error instanceof ApiError && error.httpStatus >= 400 && error.httpStatus < 500 && ![401, 429].includes(error.httpStatus)) return;
         }
         if (controller.signal.aborted) return;
         if (timer !== undefined) clearTimeout(timer);
