@@ -5,6 +5,7 @@ position are written in one transaction, like the registry's (mlxhub.read_model)
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
@@ -60,6 +61,17 @@ class TrainerReadModel(ReadModel):
                 (state, state, model, model, model, before, before, limit),
             )
             return list(curs.fetchall())
+
+    def has_job(self, id: str) -> bool:
+        """Whether this hub queued the job (another hub may share NATS with this one)."""
+        try:
+            key = UUID(id)
+        except ValueError:
+            return False
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
+            curs.execute("SELECT 1 FROM trainer_jobs WHERE id = %s", (key,))
+            return curs.fetchone() is not None
 
     def count_jobs(self, state: str, model: str) -> int:
         """Jobs matching list_jobs' filters, over all pages."""

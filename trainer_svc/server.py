@@ -35,6 +35,7 @@ from trainer_svc.read_model import TrainerProjection, TrainerReadModel
 from trainer_svc.reaper import Reaper
 from trainer_svc.registry_client import RegistryClient
 from trainer_svc.servicer import TrainerServicer
+from trainer_svc.throughput import Recorder, ThroughputFeed
 from trainer_svc.worker import Worker, WorkerOptions
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class TrainerServer:
         self.registry = RegistryClient(settings)
         self.server: grpc.Server | None = None
         self.servicer: TrainerServicer | None = None
+        self.throughput: ThroughputFeed | None = None
         self.health = health.HealthServicer()
         self.readiness = Readiness(settings, self.health, "trainer", SERVICE_NAME)
 
@@ -111,7 +113,9 @@ class TrainerServer:
                             .start() for i in range(self.worker_count)]
         watch_lag("trainer", app, view, self)
         self.server = new_server("trainer", self.settings, max_workers=32)
-        self.servicer = TrainerServicer(app, view, self.registry, self.settings)
+        self.throughput = ThroughputFeed(self.settings, Recorder(), lambda job: view.has_job(job),
+                                         lambda: view.count_jobs("RUNNING", "")).start()
+        self.servicer = TrainerServicer(app, view, self.registry, self.settings, self.throughput.recorder)
         trainer_pb2_grpc.add_TrainerServiceServicer_to_server(self.servicer, self.server)
         listen = listen_and_serve(self.server, self.health, "trainer", SERVICE_NAME, self.settings)
         self.readiness.start()
@@ -160,6 +164,8 @@ class TrainerServer:
         if self.servicer is not None:
             self.servicer.close()  # the watchers' shared NATS connection
         self.readiness.stop()
+        if self.throughput is not None:
+            self.throughput.stop()
         for worker in self.workers:
             worker.stop()
         if self.leadership is not None:

@@ -25,6 +25,7 @@ from trainer_svc.application import TrainerApplication
 from trainer_svc.domain import TERMINAL, TrainingJob
 from trainer_svc.read_model import TrainerReadModel
 from trainer_svc.registry_client import RegistryClient
+from trainer_svc.throughput import BUCKET_S, Recorder
 from trainer_svc.watch import ProgressFeed
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,9 @@ def forwarded(context) -> list[tuple[str, str]]:
 
 class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
     def __init__(self, app: TrainerApplication, read_model: TrainerReadModel, registry: RegistryClient,
-                 settings: Settings) -> None:
+                 settings: Settings, throughput: Recorder | None = None) -> None:
         self.app, self.read_model, self.registry, self.settings = app, read_model, registry, settings
+        self.throughput = throughput or Recorder()  # fed by the server's ThroughputFeed
         self.feed = ProgressFeed(settings)  # one NATS connection for all of this process's watchers
 
     def close(self) -> None:
@@ -155,6 +157,17 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         for field in trainer_pb2.TrainingConfig.DESCRIPTOR.fields:
             if field.GetOptions().HasExtension(bounds_pb2.bounds):
                 response.limits[field.json_name].CopyFrom(bounds.bounds(field))
+        return response
+
+    @rpc
+    def GetTrainingMetrics(self, request, context):
+        recorder = self.throughput
+        now = recorder.clock()
+        response = trainer_pb2.GetTrainingMetricsResponse(bucket_seconds=BUCKET_S)
+        for b in recorder.window(request.window_minutes or 15):
+            bucket = response.buckets.add(trained_tokens=b.tokens, steps=b.steps, running_jobs=b.running_max,
+                                          tokens_per_second=b.tokens / Recorder.elapsed(b, now))
+            bucket.start_time.FromSeconds(b.start)
         return response
 
     @rpc_stream

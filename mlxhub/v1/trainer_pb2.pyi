@@ -317,3 +317,31 @@ class GetTrainingDefaultsResponse(_message.Message):
     config: TrainingConfig
     limits: _containers.MessageMap[str, _bounds_pb2.FieldBounds]
     def __init__(self, config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., limits: _Optional[_Mapping[str, _bounds_pb2.FieldBounds]] = ...) -> None: ...
+
+class GetTrainingMetricsRequest(_message.Message):
+    __slots__ = ("window_minutes",)
+    WINDOW_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    window_minutes: int
+    def __init__(self, window_minutes: _Optional[int] = ...) -> None: ...
+
+class TrainingMetricsBucket(_message.Message):
+    __slots__ = ("start_time", "trained_tokens", "steps", "tokens_per_second", "running_jobs")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    TRAINED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_JOBS_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    trained_tokens: int
+    steps: int
+    tokens_per_second: float
+    running_jobs: int
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trained_tokens: _Optional[int] = ..., steps: _Optional[int] = ..., tokens_per_second: _Optional[float] = ..., running_jobs: _Optional[int] = ...) -> None: ...
+
+class GetTrainingMetricsResponse(_message.Message):
+    __slots__ = ("bucket_seconds", "buckets")
+    BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    bucket_seconds: int
+    buckets: _containers.RepeatedCompositeFieldContainer[TrainingMetricsBucket]
+    def __init__(self, bucket_seconds: _Optional[int] = ..., buckets: _Optional[_Iterable[_Union[TrainingMetricsBucket, _Mapping]]] = ...) -> None: ...

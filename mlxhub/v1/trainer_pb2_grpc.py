@@ -75,6 +75,11 @@ class TrainerServiceStub:
                 request_serializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsRequest.SerializeToString,
                 response_deserializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsResponse.FromString,
                 _registered_method=True)
+        self.GetTrainingMetrics = channel.unary_unary(
+                '/mlxhub.v1.TrainerService/GetTrainingMetrics',
+                request_serializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingMetricsRequest.SerializeToString,
+                response_deserializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingMetricsResponse.FromString,
+                _registered_method=True)
 
 
 class TrainerServiceServicer:
@@ -137,6 +142,14 @@ class TrainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTrainingMetrics(self, request, context):
+        """Training throughput over the last minutes, from the progress the service
+        sees every worker (in-process or remote) report: 10-second buckets.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +192,11 @@ def add_TrainerServiceServicer_to_server(servicer, server):
                     servicer.GetTrainingDefaults,
                     request_deserializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsRequest.FromString,
                     response_serializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsResponse.SerializeToString,
+            ),
+            'GetTrainingMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrainingMetrics,
+                    request_deserializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingMetricsRequest.FromString,
+                    response_serializer=mlxhub_dot_v1_dot_trainer__pb2.GetTrainingMetricsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -398,6 +416,33 @@ class TrainerService:
             '/mlxhub.v1.TrainerService/GetTrainingDefaults',
             mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsRequest.SerializeToString,
             mlxhub_dot_v1_dot_trainer__pb2.GetTrainingDefaultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrainingMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlxhub.v1.TrainerService/GetTrainingMetrics',
+            mlxhub_dot_v1_dot_trainer__pb2.GetTrainingMetricsRequest.SerializeToString,
+            mlxhub_dot_v1_dot_trainer__pb2.GetTrainingMetricsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -451,6 +451,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/training/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GetTrainingMetrics */
+        get: operations["TrainerService_GetTrainingMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/whoami": {
         parameters: {
             query?: never;
@@ -723,6 +740,12 @@ export interface components {
         /** GetTrainingJobResponse */
         "mlxhub.v1.GetTrainingJobResponse": {
             job?: components["schemas"]["mlxhub.v1.TrainingJob"];
+        };
+        /** GetTrainingMetricsResponse */
+        "mlxhub.v1.GetTrainingMetricsResponse": {
+            /** Format: int32 */
+            bucketSeconds?: number;
+            buckets?: components["schemas"]["mlxhub.v1.TrainingMetricsBucket"][];
         };
         /**
          * LearningRateSchedule
@@ -1103,6 +1126,19 @@ export interface components {
          * @enum {string}
          */
         "mlxhub.v1.TrainingJobState": "TRAINING_JOB_STATE_UNSPECIFIED" | "TRAINING_JOB_STATE_QUEUED" | "TRAINING_JOB_STATE_RUNNING" | "TRAINING_JOB_STATE_SUCCEEDED" | "TRAINING_JOB_STATE_FAILED" | "TRAINING_JOB_STATE_CANCELLED";
+        /** TrainingMetricsBucket */
+        "mlxhub.v1.TrainingMetricsBucket": {
+            /** Format: int32 */
+            runningJobs?: number;
+            /** Format: date-time */
+            startTime?: string;
+            /** Format: int64 */
+            steps?: string;
+            /** Format: double */
+            tokensPerSecond?: number;
+            /** Format: int64 */
+            trainedTokens?: string;
+        };
         /** TrainingProgress */
         "mlxhub.v1.TrainingProgress": {
             hasValidationLoss?: boolean;
@@ -2190,6 +2226,37 @@ export interface operations {
                         result?: components["schemas"]["mlxhub.v1.WatchTrainingJobResponse"];
                     };
                     "text/event-stream": string;
+                };
+            };
+            /** @description An error: google.rpc.Status */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    TrainerService_GetTrainingMetrics: {
+        parameters: {
+            query?: {
+                windowMinutes?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GetTrainingMetricsResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["mlxhub.v1.GetTrainingMetricsResponse"];
                 };
             };
             /** @description An error: google.rpc.Status */
