@@ -1,6 +1,7 @@
 """The serving page in a real browser on the real stack: the server tile (backend, BLAS, memory
 budget), the loaded demo model's tile counting what it served and showing its active stream while a
-long generation runs, the metrics charts from the inference service's own summary, and a clear
+long generation runs, the metrics charts from the inference service's own summary (and the trainer's
+throughput from its own), and a clear
 message on a hub without an inference service."""
 
 from __future__ import annotations
@@ -73,10 +74,11 @@ def test_tiles_follow_a_live_generation_and_charts_count_it(page: Page, inferenc
 
     metrics = page.get_by_role("region", name="Metrics")
     expect(metrics.get_by_test_id("total-requests")).to_have_text("2", timeout=15_000)
-    for chart, lines in (("requests", 2), ("ttft", 2), ("itl", 2), ("throughput", 1), ("queue", 2)):
+    for chart, lines in (("requests", 2), ("ttft", 2), ("itl", 2), ("throughput", 1), ("queue", 2), ("training", 2)):
         figure = page.get_by_test_id(f"chart-{chart}")
         expect(figure.locator(".recharts-cartesian-grid")).to_be_visible()
         expect(figure.locator("path.recharts-line-curve")).to_have_count(lines)
+    expect(page.get_by_test_id("chart-training").get_by_role("heading", name="Training throughput")).to_be_visible()
 
     assert_accessible(page, "serving")
     screenshot(page, "serving", ready='[data-testid="model-tile"]')

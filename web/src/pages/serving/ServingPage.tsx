@@ -11,6 +11,7 @@ import { PageHeader } from "@/components/PageHeader";
 import { MetricsCharts } from "@/components/serving/MetricsCharts";
 import { ModelTile } from "@/components/serving/ModelTile";
 import { ServerTile } from "@/components/serving/ServerTile";
+import { TrainingThroughputChart } from "@/components/serving/TrainingThroughputChart";
 import { Skeleton } from "@/components/ui/skeleton";
 import { formatCount } from "@/lib/format";
 import { metricsPoints, metricsTotals, servedVersion } from "@/pages/serving/servingLogic";
@@ -128,7 +129,8 @@ export default function ServingPage() {
                   Metrics
                 </h2>
                 <p className="text-sm text-muted-foreground">
-                  Last {WINDOW_MINUTES} minutes in 10-second buckets, recorded by the inference service itself.
+                  Last {WINDOW_MINUTES} minutes in 10-second buckets, recorded by the inference and training services
+                  themselves.
                 </p>
               </div>
               <dl className="flex gap-5 text-sm tabular-nums" data-testid="metrics-totals">
@@ -157,7 +159,7 @@ export default function ServingPage() {
                 Could not read the metrics: {errorMessage(metrics.error)}
               </div>
             ) : metrics.data ? (
-              <MetricsCharts points={points} />
+              <MetricsCharts points={points} extra={<TrainingThroughputChart windowMinutes={WINDOW_MINUTES} />} />
             ) : (
               <Skeleton className="h-64 w-full rounded-xl" />
             )}

@@ -9,6 +9,7 @@ import {
   minutePoints,
   secondsToUnload,
   servedVersion,
+  trainingPoints,
   versionLink,
 } from "./servingLogic";
 
@@ -60,6 +61,21 @@ describe("chart rows", () => {
     });
     expect(minutePoints({ recent: [{ startTime: "2026-01-01T00:00:00Z", requestCount: "3", tokensPerSecond: 50 }] })).toEqual([
       { t: Date.parse("2026-01-01T00:00:00Z"), requests: 3, tokens: 0, ttftMs: null, tokensPerSecond: 50 },
+    ]);
+  });
+});
+
+describe("trainingPoints", () => {
+  it("reads each bucket's rate and running jobs, zero where the JSON omits them", () => {
+    expect(trainingPoints(undefined)).toEqual([]);
+    expect(
+      trainingPoints({
+        bucketSeconds: 10,
+        buckets: [{ startTime: "2026-01-01T00:00:00Z", trainedTokens: "120", tokensPerSecond: 12, runningJobs: 1 }, { startTime: "2026-01-01T00:00:10Z" }],
+      }),
+    ).toEqual([
+      { t: Date.parse("2026-01-01T00:00:00Z"), tokensPerSecond: 12, runningJobs: 1 },
+      { t: Date.parse("2026-01-01T00:00:10Z"), tokensPerSecond: 0, runningJobs: 0 },
     ]);
   });
 });

@@ -4,6 +4,7 @@ import type { components } from "@/api/schema";
 export type LoadedModel = components["schemas"]["mlxhub.v1.LoadedModel"];
 export type ServerInfo = components["schemas"]["mlxhub.v1.GetServerInfoResponse"];
 export type MetricsSummary = components["schemas"]["mlxhub.v1.GetMetricsSummaryResponse"];
+export type TrainingMetrics = components["schemas"]["mlxhub.v1.GetTrainingMetricsResponse"];
 
 /** The version a tile is about: the adapter when there is one, else the model version. */
 export function servedVersion(model: LoadedModel): string {
@@ -96,6 +97,21 @@ export function metricsPoints(summary: MetricsSummary | undefined): MetricsPoint
     tokensPerSecond: b.tokensPerSecond ?? 0,
     queueMax: b.queueDepthMax ?? 0,
     queueAvg: b.queueDepthAvg ?? 0,
+  }));
+}
+
+export interface TrainingPoint {
+  t: number;
+  tokensPerSecond: number;
+  runningJobs: number;
+}
+
+/** One chart row per bucket of the trainer's summary (GET /v1/training/metrics). */
+export function trainingPoints(summary: TrainingMetrics | undefined): TrainingPoint[] {
+  return (summary?.buckets ?? []).map((b) => ({
+    t: Date.parse(b.startTime ?? ""),
+    tokensPerSecond: b.tokensPerSecond ?? 0,
+    runningJobs: b.runningJobs ?? 0,
   }));
 }
 
