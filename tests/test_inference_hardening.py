@@ -18,7 +18,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import make_tiny_model
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from inference_util import chat, field_violations, register
 from prometheus_client import REGISTRY
@@ -32,6 +31,7 @@ from inference_svc.server import InferenceOptions
 from mlxhub.digest import sha256_file
 from mlxhub.errors import FailedPrecondition, ResourceExhausted
 from mlxhub.v1 import inference_pb2 as pb
+from trainer_svc.tiny import make_tiny_model
 
 GB = 1024**3
 TINY_BYTES = 362_496  # the tiny llama's weights in float32

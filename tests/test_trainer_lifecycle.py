@@ -9,10 +9,10 @@ import math
 import grpc
 import mlx.core as mx
 import pytest
-from conftest import make_tiny_model
 from trainer_util import create, register, wait
 
 from mlxhub.v1 import registry_pb2, trainer_pb2
+from trainer_svc.tiny import make_tiny_model
 
 S = trainer_pb2
 
