@@ -170,6 +170,9 @@ class ThroughputFeed:
                 self.recorder.progress(job, step, tokens)
 
     def stop(self) -> None:
+        """Stop the feed; stopping it again (a server stopped twice) does nothing."""
+        if self._loop.is_closed():
+            return
         self._stopping.set()
         self._inbox.put(None)
         self._thread.join(5)

@@ -8,7 +8,7 @@ Fixtures:
   secured_hub_url  the same with MLXHUB_API_KEYS="alice=alice-key,bob=bob-key" (util.ALICE_KEY, util.BOB_KEY)
   inference_hub_url  an open hub that also runs the inference service, with the real demo model
                    registered as `smollm2` (alias `default`) and the tiny test model as `tiny`
-  browser          one headless Chromium per session
+  browser          one headless Chromium per test module (stopped before the next module runs)
   page             a fresh context (empty localStorage) and page, 1400x900, 10 s default timeout; the
                    test fails if the page throws an uncaught exception; relative URLs resolve
                    against the hub the test uses
@@ -109,7 +109,9 @@ def _chromium() -> str:
         pytest.fail(str(exc.code), pytrace=False)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the main
+# thread while it is started, and the tests outside tests/e2e that call asyncio.run() must find none.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = _chromium()
     with sync_playwright() as playwright:
