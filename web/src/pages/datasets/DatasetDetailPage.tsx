@@ -232,8 +232,9 @@ export default function DatasetDetailPage() {
             )}
           </CardContent>
         </Card>
-        <TrainedVersions name={name} />
-        <Preview name={name} />
+        {/* Only once the dataset is known: a missing one shows one error, not one per section. */}
+        {d && <TrainedVersions name={name} />}
+        {d && <Preview name={name} />}
       </div>
     </div>
   );
