@@ -12,13 +12,14 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic, resolve_topic, retry
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import json_format, struct_pb2
 from psycopg import InterfaceError, OperationalError
 from psycopg.rows import namedtuple_row
 from psycopg.sql import SQL, Identifier
 
 from mlxhub.errors import InvalidArgument
 from mlxhub.names import name_problem
+from mlxhub.timestamps import field_datetime, rfc3339, to_timestamp
 from mlxhub.v1 import common_pb2, registry_pb2
 from registry_svc.domain import AGGREGATE_TYPES, aggregate_label, dataset_id, model_id
 
@@ -105,7 +106,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):
-        return value.isoformat()
+        return rfc3339(value)
     return value
 
 
@@ -138,8 +139,7 @@ def to_proto(domain_event: Any, position: int, names: NameBook) -> registry_pb2.
     aggregate_type = aggregate_type_of(domain_event)
     data = struct_pb2.Struct()
     data.update(json_safe({k: v for k, v in vars(domain_event).items() if k not in ENVELOPE}))
-    time = timestamp_pb2.Timestamp()
-    time.FromDatetime(domain_event.timestamp)
+    time = to_timestamp(domain_event.timestamp)
     meta = getattr(domain_event, "meta", {}) or {}
     return registry_pb2.Event(
         position=position,
@@ -232,7 +232,7 @@ def _value(value: Any) -> bytes:
     if isinstance(value, UUID):
         return _field(b"\x1a", str(value).encode())
     if isinstance(value, datetime):
-        return _field(b"\x1a", value.isoformat().encode())
+        return _field(b"\x1a", rfc3339(value).encode())
     raise ValueError(f"cannot put a {type(value).__name__} in a Struct")
 
 
@@ -347,11 +347,11 @@ class EventFilter:
                 f"unknown event types {unknown_events}; use {sorted(EVENT_CLASSES)}", field="event_types"
             )
         self.principal = request.principal
-        self.start_time = request.start_time.ToDatetime(tzinfo=UTC) if request.HasField("start_time") else None
-        self.end_time = request.end_time.ToDatetime(tzinfo=UTC) if request.HasField("end_time") else None
+        self.start_time = field_datetime(request, "start_time")
+        self.end_time = field_datetime(request, "end_time")
         if self.start_time and self.end_time and self.start_time >= self.end_time:
             raise InvalidArgument(
-                f"start_time ({self.start_time.isoformat()}) must be before end_time ({self.end_time.isoformat()});"
+                f"start_time ({rfc3339(self.start_time)}) must be before end_time ({rfc3339(self.end_time)});"
                 " the range includes start_time and excludes end_time", field="start_time",
             )
         self.originator_id: UUID | None = None

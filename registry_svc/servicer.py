@@ -3,9 +3,6 @@ responses out. Errors raised as `HubError` become rich gRPC statuses."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -13,12 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.projection import ApplicationSubscription
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 
-from mlxhub import bounds
+from mlxhub import bounds, paging
 from mlxhub.auth import call_metadata, principal_of
 from mlxhub.errors import InvalidArgument, NotFound, handlers
 from mlxhub.names import version_name
+from mlxhub.timestamps import parse_rfc3339, rfc3339, to_datetime, to_timestamp
 from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
@@ -36,37 +34,18 @@ EVENT_PAGE = 1000  # stored events read per query by ReadEvents
 DEFAULT_PREVIEW_RECORDS = 20
 
 
-def timestamp(value: datetime | str | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def page(page_size: int, page_token: str) -> tuple[Any, int]:
     """Keyset pagination: the token is the last key of the previous page."""
-    if page_size < 0:
-        raise InvalidArgument(f"page_size must be >= 0, got {page_size}", field="page_size")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    size = paging.page_size(page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     if not page_token:
         return None, size
-    try:
-        return json.loads(base64.urlsafe_b64decode(page_token.encode()))["after"], size
-    except (ValueError, KeyError, TypeError):
-        raise InvalidArgument("page_token is not valid; pass the next_page_token of a previous response", field="page_token") from None
+    return paging.decode_token(page_token, required=("after",))["after"], size
 
 
 def next_token(rows: list[dict[str, Any]], size: int, key: str) -> str:
     if len(rows) < size:
         return ""
-    return base64.urlsafe_b64encode(json.dumps({"after": rows[-1][key]}).encode()).decode()
-
-
-def _fingerprint(selection: Any) -> str:
-    return hashlib.sha256(json.dumps(selection, sort_keys=True).encode()).hexdigest()[:16]
+    return paging.encode_token({"after": rows[-1][key]})
 
 
 def _key_ok(key: str, value: Any) -> bool:
@@ -76,7 +55,7 @@ def _key_ok(key: str, value: Any) -> bool:
         return False
     if key.endswith("_time"):
         try:
-            datetime.fromisoformat(value)
+            parse_rfc3339(value)
         except ValueError:
             return False
     return True
@@ -88,29 +67,25 @@ def keyset_page(page_size: int, page_token: str, selection: Any, keys: tuple[str
     _, size = page(page_size, "")
     if not page_token:
         return None, size
-    invalid = InvalidArgument("page_token is not valid; pass the next_page_token of a previous response", field="page_token")
-    try:
-        token = json.loads(base64.urlsafe_b64decode(page_token.encode()))
-        after, fingerprint = token["after"], token.get("q")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise invalid from None
+    token = paging.decode_token(page_token, required=("after",))
+    after, fingerprint = token["after"], token.get("q")
     if isinstance(after, str) and fingerprint is None:  # a token from before lists took filters
-        after, fingerprint = [after], _fingerprint(selection) if selection == LEGACY_SELECTION else ""
-    if fingerprint != _fingerprint(selection):
+        after, fingerprint = [after], paging.fingerprint(selection) if selection == LEGACY_SELECTION else ""
+    if fingerprint != paging.fingerprint(selection):
         raise InvalidArgument(
             "page_token was made for other filters or another order_by; send the same filters and order_by as the"
             " request that returned it, or leave page_token empty to start again", field="page_token",
         )
     if not isinstance(after, list) or len(after) != len(keys) or not all(map(_key_ok, keys, after)):
-        raise invalid
+        raise paging.invalid_token()
     return after, size
 
 
 def keyset_token(rows: list[dict[str, Any]], size: int, keys: tuple[str, ...], selection: Any) -> str:
     if len(rows) < size:
         return ""
-    last = [rows[-1][k].isoformat() if isinstance(rows[-1][k], datetime) else rows[-1][k] for k in keys]
-    return base64.urlsafe_b64encode(json.dumps({"after": last, "q": _fingerprint(selection)}).encode()).decode()
+    last = [rfc3339(rows[-1][k]) if isinstance(rows[-1][k], datetime) else rows[-1][k] for k in keys]
+    return paging.encode_token({"after": last, "q": paging.fingerprint(selection)})
 
 
 def sort_keys(order: tuple[str, bool]) -> tuple[str, ...]:
@@ -146,14 +121,14 @@ def model_message(model: Model | dict[str, Any]) -> registry_pb2.Model:
         aliases=fields["aliases"],
         etag=fields["etag"],
         created_by=fields["created_by"],
-        create_time=timestamp(fields["create_time"]),
-        update_time=timestamp(fields["update_time"]),
+        create_time=to_timestamp(fields["create_time"]),
+        update_time=to_timestamp(fields["update_time"]),
     )
 
 
 def lineage_message(lineage: dict[str, Any], create_time: Any) -> common_pb2.Lineage:
     message = json_format.ParseDict(lineage, common_pb2.Lineage(), ignore_unknown_fields=True)
-    message.create_time.CopyFrom(timestamp(create_time))
+    message.create_time.CopyFrom(to_timestamp(create_time))
     return message
 
 
@@ -168,7 +143,7 @@ def version_message(model: str, version: dict[str, Any], aliases: dict[str, int]
         kind=registry_pb2.ModelVersionKind.Value(f"MODEL_VERSION_KIND_{version['kind']}"),
         description=version["description"],
         aliases=sorted(a for a, v in aliases.items() if v == version["version"]),
-        create_time=timestamp(version["create_time"]),
+        create_time=to_timestamp(version["create_time"]),
         created_by=version["created_by"],
         base_version=version["base_version"],
     )
@@ -190,7 +165,7 @@ def dataset_message(dataset: Dataset | dict[str, Any]) -> registry_pb2.Dataset:
         format=registry_pb2.DatasetFormat.Value(f"DATASET_FORMAT_{fields['format']}"),
         description=fields["description"],
         created_by=fields["created_by"],
-        create_time=timestamp(fields["create_time"]),
+        create_time=to_timestamp(fields["create_time"]),
     )
 
 
@@ -312,14 +287,14 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         response = registry_pb2.GetAliasHistoryResponse(
             moves=[
                 registry_pb2.AliasMove(
-                    version=m["version"], previous_version=m["previous_version"], move_time=timestamp(m["move_time"]),
+                    version=m["version"], previous_version=m["previous_version"], move_time=to_timestamp(m["move_time"]),
                     principal=m["principal"], position=m["position"],
                 )
                 for m in moves
             ]
         )
         if request.HasField("at_time"):
-            response.version_at_time = self.read_model.alias_at(model.name, request.alias, request.at_time.ToDatetime(tzinfo=UTC))
+            response.version_at_time = self.read_model.alias_at(model.name, request.alias, to_datetime(request.at_time))
         return response
 
     @rpc

@@ -1,0 +1,53 @@
+"""The mechanisms every service shares (mlxhub's paging, timestamps, health probe, event
+envelope, stream set-up, file digest and time-bucket ring), each tested once here."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from mlxhub import paging, timestamps
+from mlxhub.errors import InvalidArgument
+from mlxhub.v1 import registry_pb2
+
+
+def test_page_token_round_trip_and_invalid_tokens():
+    token = paging.encode_token({"after": ["b", "2026-01-01T00:00:00+00:00"], "q": "x"})
+    assert paging.decode_token(token, required=("after",)) == {"after": ["b", "2026-01-01T00:00:00+00:00"], "q": "x"}
+    # tokens made before this module keep decoding: same urlsafe base64 of the same JSON
+    assert paging.decode_token(base64.urlsafe_b64encode(b'{"before": 7}').decode()) == {"before": 7}
+    not_json = base64.urlsafe_b64encode(b"\xff\xfe").decode()
+    not_object = base64.urlsafe_b64encode(b"[1]").decode()
+    for bad in ("garbage!", not_json, not_object, paging.encode_token({"other": 1})):
+        with pytest.raises(InvalidArgument) as raised:
+            paging.decode_token(bad, required=("after",))
+        assert raised.value.field == "page_token" and raised.value.message == paging.INVALID_MESSAGE
+
+
+def test_page_size_and_fingerprint():
+    assert paging.page_size(0, 50, 1000) == 50 and paging.page_size(5000, 50, 1000) == 1000
+    with pytest.raises(InvalidArgument) as raised:
+        paging.page_size(-1, 50, 1000)
+    assert raised.value.field == "page_size"
+    assert paging.fingerprint({"a": 1, "b": 2}) == paging.fingerprint({"b": 2, "a": 1})
+    assert paging.fingerprint({"a": 1}) != paging.fingerprint({"a": 2})
+
+
+def test_timestamps_round_trip_and_rfc3339():
+    moment = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    stamp = timestamps.to_timestamp(moment)
+    assert (stamp.seconds, stamp.nanos) == (int(moment.timestamp()), 890123000)
+    assert timestamps.to_datetime(stamp) == moment and timestamps.to_datetime(stamp).tzinfo is not None
+    assert timestamps.to_timestamp(None) is None
+    assert timestamps.to_timestamp("2026-03-04T05:06:07.890123+00:00") == stamp
+    assert timestamps.rfc3339(moment) == "2026-03-04T05:06:07.890123+00:00"
+    assert timestamps.rfc3339(moment.replace(tzinfo=None)) == "2026-03-04T05:06:07.890123+00:00"  # naive is UTC
+    east = moment.astimezone(timezone(timedelta(hours=2)))
+    assert timestamps.parse_rfc3339(timestamps.rfc3339(east)) == moment
+    assert timestamps.as_utc(east).utcoffset() == timedelta(0)
+    request = registry_pb2.ReadEventsRequest()
+    assert timestamps.field_datetime(request, "start_time") is None
+    request.start_time.CopyFrom(stamp)
+    assert timestamps.field_datetime(request, "start_time") == moment
