@@ -34,19 +34,10 @@ def api_key(env: dict[str, str]) -> str:
 
 
 def check_grpc(address: str, service: str, key: str) -> tuple[bool, str]:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from mlxhub import health  # imported here: an http check need not load gRPC
 
-    metadata = [("authorization", f"Bearer {key}")] if key else []
-    with grpc.insecure_channel(address) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=TIMEOUT_S, metadata=metadata
-            )
-        except grpc.RpcError as error:
-            return False, f"{address}: {error.code().name}: {error.details()}"
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-    return reply.status == health_pb2.HealthCheckResponse.SERVING, f"{address}: {status}"
+    answer = health.probe(address, service, TIMEOUT_S, health.bearer(key))
+    return answer.serving, f"{address}: {answer}"
 
 
 def check_http(url: str, key: str) -> tuple[bool, str]:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health
 
 from inference_svc import footprint, integrity, loader, metrics, prompts
 from inference_svc.cache import ModelSpec
@@ -19,6 +19,7 @@ from inference_svc.engine import Engine
 from inference_svc.servicer import InferenceServicer
 from mlxhub import blas
 from mlxhub.config import ConfigError, Settings
+from mlxhub.health import set_serving
 from mlxhub.serving import listen_and_serve, new_server, stop_serving
 from mlxhub.telemetry import traced_channel
 from mlxhub.v1 import inference_pb2, inference_pb2_grpc, registry_pb2_grpc
@@ -108,9 +109,7 @@ class InferenceServer:
 
     def _engine_health(self, serving: bool) -> None:
         """NOT_SERVING while a dead engine thread waits for its replacement."""
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, status)
+        set_serving(self.health, ("", SERVICE_NAME), serving)
 
     def wait(self) -> None:
         assert self.server is not None

@@ -14,10 +14,11 @@ import logging
 import threading
 
 import psycopg
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health
 
 from mlxhub.config import Settings
 from mlxhub.followers import Failure, failing_followers
+from mlxhub.health import set_serving
 
 log = logging.getLogger(__name__)
 
@@ -97,5 +98,4 @@ class Readiness:
         else:
             log.warning("%s is not ready: NOT_SERVING (%s)", self.service, "; ".join(self.problems))
         self._serving = serving
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        self.health.set(self.full_name, status)  # ignored once the server is shutting down
+        set_serving(self.health, (self.full_name,), serving)  # ignored once the server is shutting down

@@ -33,10 +33,10 @@ from pathlib import Path
 
 import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
+from mlxhub import health
 from mlxhub.auth import service_metadata
 from mlxhub.config import ConfigError, Settings, load_settings
 from mlxhub.embedded import nats_server_binary, start_postgres
@@ -124,14 +124,7 @@ def port_in_use(host: str, port: int) -> bool:
 
 def grpc_ready(address: str, metadata: list[tuple[str, str]]) -> Callable[[], bool]:
     def check() -> bool:
-        with grpc.insecure_channel(address) as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=""), timeout=1.0, metadata=metadata
-                )
-            except grpc.RpcError:
-                return False
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
+        return health.probe(address, timeout=1.0, metadata=metadata).serving
 
     return check
 

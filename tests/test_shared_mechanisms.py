@@ -3,11 +3,17 @@ envelope, stream set-up, file digest and time-bucket ring), each tested once her
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import socket
+from concurrent import futures
 from datetime import UTC, datetime, timedelta, timezone
 
+import grpc
 import pytest
+from grpc_health.v1 import health, health_pb2_grpc
 
+from mlxhub import health as hub_health
 from mlxhub import paging, timestamps
 from mlxhub.errors import InvalidArgument
 from mlxhub.v1 import registry_pb2
@@ -51,3 +57,38 @@ def test_timestamps_round_trip_and_rfc3339():
     assert timestamps.field_datetime(request, "start_time") is None
     request.start_time.CopyFrom(stamp)
     assert timestamps.field_datetime(request, "start_time") == moment
+
+
+@pytest.fixture
+def health_server():
+    servicer = health.HealthServicer()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    server.stop(0)
+
+
+def test_health_probe_sync_and_async(health_server):
+    servicer, address = health_server
+    hub_health.set_serving(servicer, ("", "mlxhub.v1.RegistryService"), False)
+    answer = hub_health.probe(address, "mlxhub.v1.RegistryService", timeout=2)
+    assert answer == hub_health.Health("NOT_SERVING", answered=True) and not answer.serving
+    hub_health.set_serving(servicer, ("", "mlxhub.v1.RegistryService"), True)
+    assert hub_health.probe(address, timeout=2).serving and str(hub_health.probe(address)) == "SERVING"
+    unknown = hub_health.probe(address, "mlxhub.v1.Unknown", timeout=2)
+    assert (unknown.status, unknown.answered, unknown.serving) == ("NOT_FOUND", False, False)
+    assert str(unknown).startswith("NOT_FOUND: ")
+
+    async def check_async():
+        async with grpc.aio.insecure_channel(address) as channel:
+            return await hub_health.check_async(channel, "mlxhub.v1.RegistryService", timeout=2)
+
+    assert asyncio.run(check_async()).serving
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{sock.getsockname()[1]}"
+    down = hub_health.probe(closed, timeout=1)
+    assert not down.answered and down.status in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+    assert hub_health.bearer("k") == [("authorization", "Bearer k")] and hub_health.bearer("") == []
