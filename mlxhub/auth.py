@@ -1,8 +1,8 @@
 """API-key auth for the gRPC services, and who/why metadata for events.
 
 When `MLXHUB_API_KEYS` is set, every RPC except health checks and reflection
-needs `authorization: Bearer <key>`; the key's principal is recorded in the
-metadata of every event the call causes.
+needs `authorization: Bearer <key>` (enforced by `mlxhub.interceptors.ApiKeyInterceptor`);
+the key's principal is recorded in the metadata of every event the call causes.
 
 The hub's services call each other with their own credential (`MLXHUB_SERVICE_KEY`,
 principal `mlxhub-service`). Work a service does for a user later, on its own (a
@@ -19,7 +19,7 @@ import uuid
 import grpc
 
 from mlxhub.config import SERVICE_PRINCIPAL
-from mlxhub.errors import HubError, InvalidArgument, PermissionDenied, Unauthenticated, abort
+from mlxhub.errors import HubError, InvalidArgument, PermissionDenied
 from mlxhub.telemetry import current_trace_id
 
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -68,34 +68,6 @@ def principal_of(metadata, api_keys: dict[str, str]) -> str:
     if caller == SERVICE_PRINCIPAL and delegation_error(metadata, caller) is None:
         return on_behalf_of(metadata) or caller
     return caller
-
-
-class ApiKeyInterceptor(grpc.ServerInterceptor):
-    def __init__(self, api_keys: dict[str, str]) -> None:
-        self.api_keys = api_keys
-
-    def intercept_service(self, continuation, handler_call_details):
-        method = handler_call_details.method
-        if not self.api_keys or method.startswith(OPEN_METHOD_PREFIXES):
-            return continuation(handler_call_details)
-        metadata = handler_call_details.invocation_metadata
-        key = bearer_key(metadata)
-        if key in self.api_keys:
-            error = delegation_error(metadata, self.api_keys[key])
-            if error is None:
-                return continuation(handler_call_details)
-        else:
-            problem = "wrong API key" if key else "missing API key"
-            error = Unauthenticated(
-                f"{problem}; send the header 'authorization: Bearer <key>' with a key from MLXHUB_API_KEYS")
-
-        def reject(request, context):
-            abort(context, error)
-
-        handler = continuation(handler_call_details)
-        if handler is not None and handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(reject)
-        return grpc.unary_unary_rpc_method_handler(reject)
 
 
 def call_metadata(context: grpc.ServicerContext, api_keys: dict[str, str]) -> dict[str, str]:

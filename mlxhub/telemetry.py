@@ -10,12 +10,10 @@ import math
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 
 import grpc
 from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import server_interceptor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -68,59 +66,6 @@ def watch_lag(application: str, app, view, publisher=None) -> None:
         PUBLISH_LAG.labels(application).set_function(_or_nan(publisher.lag))
 
 
-def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
-    code = context.code()
-    if code is None:
-        return "UNKNOWN" if failed else "OK"
-    return code.name if isinstance(code, grpc.StatusCode) else str(code)
-
-
-class MetricsInterceptor(grpc.ServerInterceptor):
-    """Rate, errors (by code) and duration of every RPC of a sync gRPC server."""
-
-    def __init__(self, service: str) -> None:
-        self.service = service
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler.request_streaming:
-            return handler
-        method = handler_call_details.method.rsplit("/", 1)[-1]
-        labels = (self.service, method)
-
-        def record(context, started: float, failed: bool) -> None:
-            RPC_DURATION.labels(*labels).observe(time.perf_counter() - started)
-            RPC_REQUESTS.labels(*labels, _code_name(context, failed)).inc()
-
-        if handler.response_streaming:
-            inner = handler.unary_stream
-
-            def unary_stream(request, context):
-                started, failed = time.perf_counter(), True
-                try:
-                    yield from inner(request, context)
-                    failed = False
-                finally:
-                    record(context, started, failed and context.code() is None and not context.is_active())
-
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
-            )
-
-        inner_unary = handler.unary_unary
-
-        def unary_unary(request, context):
-            started, failed = time.perf_counter(), True
-            try:
-                response = inner_unary(request, context)
-                failed = False
-                return response
-            finally:
-                record(context, started, failed)
-
-        return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
-
-
 def setup_tracing(service: str) -> TracerProvider:
     """A tracer provider named after the service; spans go out over OTLP when configured."""
     provider = TracerProvider(resource=Resource.create({"service.name": f"mlxhub-{service}"}))
@@ -138,13 +83,6 @@ def traced_channel(address: str) -> grpc.Channel:
     from opentelemetry.instrumentation.grpc import client_interceptor, grpcext
 
     return grpcext.intercept_channel(grpc.insecure_channel(address), client_interceptor())
-
-
-def server_interceptors(service: str, api_keys: dict[str, str]) -> list[grpc.ServerInterceptor]:
-    """The interceptors every gRPC service installs, outermost first: tracing, metrics, auth."""
-    from mlxhub.auth import ApiKeyInterceptor
-
-    return [server_interceptor(), MetricsInterceptor(service), ApiKeyInterceptor(api_keys)]
 
 
 def start_metrics(settings: Settings, service: str) -> str | None:
