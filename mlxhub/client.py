@@ -51,10 +51,11 @@ def auth_metadata(env: dict[str, str] | None = None) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {key}")] if key else []
 
 
-def channel(settings: Settings, service: str = "registry") -> grpc.Channel:
-    """An insecure channel to `service` carrying the API key, if any."""
+def channel(settings: Settings, service: str = "registry",
+            metadata: list[tuple[str, str]] | None = None) -> grpc.Channel:
+    """An insecure channel to `service` whose every call carries `metadata` (default: the API key, if any)."""
     raw = grpc.insecure_channel(settings.address(service))
-    metadata = auth_metadata()
+    metadata = auth_metadata() if metadata is None else metadata
     return grpc.intercept_channel(raw, _Metadata(metadata)) if metadata else raw
 
 

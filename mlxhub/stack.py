@@ -296,12 +296,12 @@ class Stack:
 
     def import_demo_model(self, metadata: list[tuple[str, str]]) -> None:
         """First start: register the demo model (smollm2@default) so `generate` works at once."""
-        from mlxhub.client import _Metadata, format_error
+        from mlxhub.client import channel, format_error
         from mlxhub.gguf import GGUFError
         from mlxhub.importer import ensure_demo_model
         from mlxhub.v1 import registry_pb2_grpc
 
-        with grpc.intercept_channel(grpc.insecure_channel(self.settings.address("registry")), _Metadata(metadata)) as ch:
+        with channel(self.settings, "registry", metadata) as ch:
             try:
                 console.print(ensure_demo_model(registry_pb2_grpc.RegistryServiceStub(ch), self.settings.models_dir, self.env))
             except GGUFError as exc:

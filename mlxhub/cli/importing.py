@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import grpc
 import typer
 
-from mlxhub.cli import JsonOpt, emit, fail, version_rows
-from mlxhub.client import connect, format_error
-from mlxhub.config import ConfigError, load_settings
+from mlxhub.cli import rpc
+from mlxhub.cli.output import JsonOpt, emit, fail
+from mlxhub.cli.versions import version_rows
 from mlxhub.gguf import GGUFError
 from mlxhub.importer import import_model
 
@@ -23,18 +22,10 @@ def models_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a model: convert a GGUF into $MLXHUB_HOME/models/NAME/<id> and register it."""
+    registry = rpc.connect()
     try:
-        settings = load_settings()
-    except ConfigError as exc:
-        raise fail(f"error: {exc}") from None
-    try:
-        version = import_model(connect(settings), settings.models_dir, source, name, alias, description)
+        with registry.errors():
+            version = import_model(registry.stub, registry.settings.models_dir, source, name, alias, description)
     except GGUFError as exc:
         raise fail(f"error: {exc}") from None
-    except grpc.RpcError as exc:
-        raise fail(format_error(exc, settings.address("registry"))) from None
     emit(version, as_json, version_rows)
-
-
-def register(models_app: typer.Typer) -> None:
-    models_app.command("import")(models_import)

@@ -6,33 +6,16 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-import grpc
 import typer
 from google.protobuf import json_format
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mlxhub.cli import RPC_TIMEOUT, JsonOpt, console, details, emit, fail, when
-from mlxhub.client import connect, format_error
-from mlxhub.config import ConfigError, load_settings
+from mlxhub.cli import rpc
+from mlxhub.cli.output import JsonOpt, console, details, emit, when
 from mlxhub.v1 import trainer_pb2 as pb
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Training jobs: list, show, watch, cancel, resume, retry.")
-TERMINAL = {pb.TRAINING_JOB_STATE_SUCCEEDED, pb.TRAINING_JOB_STATE_FAILED, pb.TRAINING_JOB_STATE_CANCELLED}
-
-
-def trainer_call(method: str, request, *, stream: bool = False):
-    """Call a trainer RPC; on error print `error: ...` and exit 1."""
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        raise fail(f"error: {exc}") from None
-    address = settings.address("trainer")
-    rpc = getattr(connect(settings, "trainer"), method)
-    try:
-        return rpc(request) if stream else rpc(request, timeout=RPC_TIMEOUT)
-    except grpc.RpcError as exc:
-        raise fail(format_error(exc, address)) from None
 
 
 def state_name(state: int) -> str:
@@ -63,10 +46,12 @@ def follow(job_id: str) -> pb.TrainingJob:
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[tps]} tok/s"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    trainer = rpc.connect("trainer")
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
+        # errors() outside the Progress: the bar is closed before an error is printed
+        with trainer.errors(), Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("queued", total=None, loss="-", val="-", tps="-")
-            for update in trainer_call("WatchTrainingJob", pb.WatchTrainingJobRequest(id=job_id), stream=True):
+            for update in trainer.start("WatchTrainingJob", pb.WatchTrainingJobRequest(id=job_id)):
                 if update.HasField("job"):
                     job = update.job
                     progress.update(task, description=state_name(job.state), total=job.total_steps or None,
@@ -77,8 +62,6 @@ def follow(job_id: str) -> pb.TrainingJob:
                 if p.step:
                     fields.update(loss=f"{p.loss:.3f}", tps=f"{p.tokens_per_second:.0f}")
                 progress.update(task, completed=p.step, **fields)
-    except grpc.RpcError as exc:
-        raise fail(format_error(exc)) from None
     except KeyboardInterrupt:
         console.print(f"stopped watching; the job goes on (mlx-hub jobs watch {job_id})")
         raise typer.Exit(0) from None
@@ -125,7 +108,7 @@ def train(
     )
     request = pb.CreateTrainingJobRequest(model=model, dataset=dataset, config=config, output_model=output_model,
                                           idempotency_key=idempotency_key)
-    job = trainer_call("CreateTrainingJob", request).job
+    job = rpc.call("CreateTrainingJob", request, service="trainer").job
     if detach or as_json:
         emit(job, as_json, job_rows)
         return
@@ -145,12 +128,7 @@ def jobs_list(
     except ValueError:
         raise typer.BadParameter("use queued, running, succeeded, failed or cancelled", param_hint="--state") from None
     request = pb.ListTrainingJobsRequest(state=value, model=model)
-    response = trainer_call("ListTrainingJobs", request)
-    while response.next_page_token:
-        request.page_token = response.next_page_token
-        page = trainer_call("ListTrainingJobs", request)
-        response.jobs.extend(page.jobs)
-        response.next_page_token = page.next_page_token
+    response = rpc.call_all("ListTrainingJobs", request, "jobs", service="trainer")
 
     def render(r: pb.ListTrainingJobsResponse) -> Table:
         table = Table(title="training jobs")
@@ -167,7 +145,7 @@ def jobs_list(
 @jobs_app.command("show")
 def jobs_show(job_id: str, as_json: JsonOpt = False) -> None:
     """Show one job: state, steps, checkpoints, failure reason, output version."""
-    emit(trainer_call("GetTrainingJob", pb.GetTrainingJobRequest(id=job_id)).job, as_json, job_rows)
+    emit(rpc.call("GetTrainingJob", pb.GetTrainingJobRequest(id=job_id), service="trainer").job, as_json, job_rows)
 
 
 @jobs_app.command("watch")
@@ -179,21 +157,16 @@ def jobs_watch(job_id: str) -> None:
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: str, as_json: JsonOpt = False) -> None:
     """Cancel a job; a running one stops at its next step and keeps its last checkpoint."""
-    emit(trainer_call("CancelTrainingJob", pb.CancelTrainingJobRequest(id=job_id)).job, as_json, job_rows)
+    emit(rpc.call("CancelTrainingJob", pb.CancelTrainingJobRequest(id=job_id), service="trainer").job, as_json, job_rows)
 
 
 @jobs_app.command("resume")
 def jobs_resume(job_id: str, as_json: JsonOpt = False) -> None:
     """Continue a cancelled or failed job from its last checkpoint (optimizer state and step included)."""
-    emit(trainer_call("ResumeTrainingJob", pb.ResumeTrainingJobRequest(id=job_id)).job, as_json, job_rows)
+    emit(rpc.call("ResumeTrainingJob", pb.ResumeTrainingJobRequest(id=job_id), service="trainer").job, as_json, job_rows)
 
 
 @jobs_app.command("retry")
 def jobs_retry(job_id: str, as_json: JsonOpt = False) -> None:
     """Start a cancelled or failed job again from step 0, as a new job."""
-    emit(trainer_call("RetryTrainingJob", pb.RetryTrainingJobRequest(id=job_id)).job, as_json, job_rows)
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(train)
-    app.add_typer(jobs_app, name="jobs")
+    emit(rpc.call("RetryTrainingJob", pb.RetryTrainingJobRequest(id=job_id), service="trainer").job, as_json, job_rows)

@@ -10,9 +10,8 @@ from typing import Annotated
 import grpc
 import typer
 
-from mlxhub.cli import console, err_console, fail
-from mlxhub.client import connect, format_error
-from mlxhub.config import ConfigError, load_settings
+from mlxhub.cli import rpc
+from mlxhub.cli.output import console, err_console
 from mlxhub.v1 import inference_pb2 as pb
 
 MaxTokens = Annotated[int, typer.Option("--max-tokens", help="Most tokens to generate (0: the service's default).")]
@@ -21,11 +20,8 @@ Temperature = Annotated[float, typer.Option(help="0 is greedy.")]
 
 def stream(request: pb.GenerateStreamRequest, echo: bool = True) -> tuple[str, pb.GenerateStreamResponse | None]:
     """Print the text as it streams; return it with the final message. Ctrl-C cancels the call."""
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        raise fail(f"error: {exc}") from None
-    call = connect(settings, "inference").GenerateStream(request)
+    inference = rpc.connect("inference")
+    call = inference.start("GenerateStream", request)
     parts, final = [], None
     try:
         for message in call:
@@ -41,7 +37,7 @@ def stream(request: pb.GenerateStreamRequest, echo: bool = True) -> tuple[str, p
     except grpc.RpcError as exc:
         if echo and parts:
             sys.stdout.write("\n")
-        raise fail(format_error(exc, settings.address("inference"))) from None
+        raise inference.failure(exc) from None
     return "".join(parts), final
 
 
@@ -54,6 +50,24 @@ def summary(final: pb.GenerateStreamResponse | None) -> str:
             f"first token {u.time_to_first_token_ms:.0f} ms, {reason}")
 
 
+def generate_request(
+    model: str, prompt: str, *, raw: bool = False, max_tokens: int = 0, temperature: float = 0.0,
+    seed: int | None = None, top_p: float = 0.0, top_k: int = 0, min_p: float = 0.0,
+    repetition_penalty: float = 0.0, stop: list[str] | None = None,
+) -> pb.GenerateStreamRequest:
+    """The request `generate` sends; 0 (or no value) leaves a sampling setting to the service (off).
+    The service checks the values against the bounds in inference.proto."""
+    sampling = pb.SamplingParams(max_tokens=max_tokens, temperature=temperature, seed=seed or 0,
+                                 has_seed=seed is not None, top_p=top_p, top_k=top_k, min_p=min_p,
+                                 repetition_penalty=repetition_penalty, stop=stop or [])
+    request = pb.GenerateStreamRequest(model=model, sampling=sampling)
+    if raw:
+        request.prompt = prompt
+    else:
+        request.messages.append(pb.ChatMessage(role="user", content=prompt))
+    return request
+
+
 def generate(
     model: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or NAME/versions/N.")],
     prompt: str,
@@ -61,15 +75,20 @@ def generate(
     max_tokens: MaxTokens = 0,
     temperature: Temperature = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed for sampling (with --temperature > 0).")] = None,
+    top_p: Annotated[float, typer.Option(
+        "--top-p", help="Sample from the likeliest tokens whose probabilities add up to this, above 0 to 1 (0: off).")] = 0.0,
+    top_k: Annotated[int, typer.Option("--top-k", help="Sample from the K likeliest tokens only (0: off).")] = 0,
+    min_p: Annotated[float, typer.Option(
+        "--min-p", help="Skip tokens less likely than this fraction of the likeliest, 0 to below 1 (0: off).")] = 0.0,
+    repetition_penalty: Annotated[float, typer.Option(
+        "--repetition-penalty", help="Above 1 makes tokens already in the text less likely (0 or 1: off).")] = 0.0,
+    stop: Annotated[list[str] | None, typer.Option(
+        "--stop", help="End the text before this string; repeatable, up to 8.")] = None,
 ) -> None:
     """Generate text from PROMPT; tokens appear as they are produced."""
-    sampling = pb.SamplingParams(max_tokens=max_tokens, temperature=temperature,
-                                 seed=seed or 0, has_seed=seed is not None)
-    request = pb.GenerateStreamRequest(model=model, sampling=sampling)
-    if raw:
-        request.prompt = prompt
-    else:
-        request.messages.append(pb.ChatMessage(role="user", content=prompt))
+    request = generate_request(model, prompt, raw=raw, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                               top_p=top_p, top_k=top_k, min_p=min_p, repetition_penalty=repetition_penalty,
+                               stop=stop)
     _, final = stream(request)
     sys.stdout.write("\n")
     err_console.print(summary(final), style="dim")
@@ -98,8 +117,3 @@ def chat(
         sys.stdout.write("\n")
         history.append(pb.ChatMessage(role="assistant", content=text))
         err_console.print(summary(final), style="dim")
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(generate)
-    app.command()(chat)

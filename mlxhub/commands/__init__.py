@@ -1,1 +1,0 @@
-"""CLI command groups that live beside `mlxhub.cli`, each registered there in one line."""
