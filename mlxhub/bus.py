@@ -44,12 +44,18 @@ def tracking_recorder(name: str, env: dict[str, str]) -> TrackingRecorder:
     return InfrastructureFactory.construct(env=Environment(name, env)).tracking_recorder()
 
 
-async def ensure_events_stream(js) -> None:
-    config = StreamConfig(name=EVENTS_STREAM, subjects=EVENTS_SUBJECTS, duplicate_window=3600.0)
+async def ensure_stream(js, config: StreamConfig) -> None:
+    """Create a JetStream stream, or bring an existing one to `config` (every service that
+    publishes declares the streams it needs, so any of them may start first)."""
     try:
         await js.add_stream(config)
-    except nats.js.errors.BadRequestError:
+    except nats.js.errors.BadRequestError:  # it exists (with other settings): update it
         await js.update_stream(config)
+
+
+async def ensure_events_stream(js) -> None:
+    """The stream of every service's domain events, mlxhub.events.<aggregate type>.<event type>."""
+    await ensure_stream(js, StreamConfig(name=EVENTS_STREAM, subjects=EVENTS_SUBJECTS, duplicate_window=3600.0))
 
 
 class LogPublisher:

@@ -1,5 +1,6 @@
-"""The registry's global event log as the API shows it: `mlxhub.v1.Event`
-messages, filters, and the NATS subject of each event."""
+"""The registry's global event log as ReadEvents shows it: stored events read and decoded
+fast, written as `mlxhub.v1.Event` (the envelope of `mlxhub.events`, with a byte writer for
+replay speed), and the request's filters."""
 
 from __future__ import annotations
 
@@ -8,23 +9,22 @@ import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from math import isfinite
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic, resolve_topic, retry
-from google.protobuf import json_format, struct_pb2
 from psycopg import InterfaceError, OperationalError
 from psycopg.rows import namedtuple_row
 from psycopg.sql import SQL, Identifier
 
 from mlxhub.errors import InvalidArgument
+from mlxhub.events import ENVELOPE, aggregate_type_of, caused_by, envelope, json_scalar
 from mlxhub.names import name_problem
-from mlxhub.timestamps import field_datetime, rfc3339, to_timestamp
+from mlxhub.timestamps import field_datetime, rfc3339
 from mlxhub.v1 import common_pb2, registry_pb2
 from registry_svc.domain import AGGREGATE_TYPES, aggregate_label, dataset_id, model_id
 
-# Attributes that every event has; the rest of an event's attributes are its data.
-ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
 AGGREGATE_IDS = {"model": model_id, "dataset": dataset_id}
 # How long past end_time a following ReadEvents waits for late events: an event's time is taken
 # before its commit (and on another replica's clock), so events arrive slightly out of time order.
@@ -94,22 +94,6 @@ def decode_events(mapper: Any, notifications: Sequence[Any]) -> list[Any]:
     return events
 
 
-def aggregate_type_of(domain_event: Any) -> str:
-    return type(domain_event).__qualname__.split(".")[0]
-
-
-def json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    return value
-
-
 NAME_BOOK_SIZE = 100_000
 
 
@@ -135,25 +119,10 @@ class NameBook:
         return name
 
 
-def to_proto(domain_event: Any, position: int, names: NameBook) -> registry_pb2.Event:
+def to_proto(domain_event: Any, position: int, names: NameBook) -> common_pb2.Event:
+    """A registry event's `mlxhub.v1.Event` (the hub's one envelope, named model/<name> or dataset/<name>)."""
     aggregate_type = aggregate_type_of(domain_event)
-    data = struct_pb2.Struct()
-    data.update(json_safe({k: v for k, v in vars(domain_event).items() if k not in ENVELOPE}))
-    time = to_timestamp(domain_event.timestamp)
-    meta = getattr(domain_event, "meta", {}) or {}
-    return registry_pb2.Event(
-        position=position,
-        time=time,
-        aggregate_type=aggregate_type,
-        aggregate=aggregate_label(aggregate_type, names.name_of(domain_event)),
-        aggregate_id=str(domain_event.originator_id),
-        aggregate_version=domain_event.originator_version,
-        type=type(domain_event).__name__,
-        data=data,
-        metadata=common_pb2.EventMetadata(
-            principal=meta.get("principal", ""), request_id=meta.get("request_id", ""), trace_id=meta.get("trace_id", "")
-        ),
-    )
+    return envelope(domain_event, position, aggregate_type, aggregate_label(aggregate_type, names.name_of(domain_event)))
 
 
 # ----- mlxhub.v1.Event on the wire, built directly ----------------------------------------------
@@ -209,7 +178,8 @@ CACHED_VALUE_LENGTH = 64
 
 
 def _value(value: Any) -> bytes:
-    """A google.protobuf.Value, as `Struct.update` sets it from the value `json_safe` makes."""
+    """A google.protobuf.Value, as `Struct.update` sets it from the value `mlxhub.events.json_safe`
+    makes (the same mapping: ids, times and non-finite floats through `json_scalar`)."""
     kind = type(value)
     if kind is str:
         return _field(b"\x1a", value.encode())
@@ -223,16 +193,16 @@ def _value(value: Any) -> bytes:
         return _field(b"\x1a", value.encode())
     if isinstance(value, bool):
         return b"\x20\x01" if value else b"\x20\x00"
+    if kind is float and not isfinite(value):
+        return _value(json_scalar(value))
     if isinstance(value, (int, float)):
         return b"\x11" + _DOUBLE.pack(value)
     if isinstance(value, dict):
         return _field(b"\x2a", _struct(value))
     if isinstance(value, (list, tuple)):
         return _field(b"\x32", b"".join([_field(b"\x0a", _value(item)) for item in value]))
-    if isinstance(value, UUID):
-        return _field(b"\x1a", str(value).encode())
-    if isinstance(value, datetime):
-        return _field(b"\x1a", rfc3339(value).encode())
+    if isinstance(value, (UUID, datetime)):
+        return _field(b"\x1a", json_scalar(value).encode())
     raise ValueError(f"cannot put a {type(value).__name__} in a Struct")
 
 
@@ -292,8 +262,7 @@ def encode_event(domain_event: Any, position: int, names: NameBook) -> bytes:
         known = _CLASS_FIELDS[cls] = (aggregate_type, _text(b"\x1a", aggregate_type) + _text(b"\x3a", cls.__name__))
     aggregate_type, class_fields = known
     attributes = vars(domain_event)
-    meta = attributes.get("meta") or {}
-    principal, request_id, trace_id = meta.get("principal", ""), meta.get("request_id", ""), meta.get("trace_id", "")
+    principal, request_id, trace_id = caused_by(domain_event)
     metadata = (
         (_field(b"\x0a", principal.encode()) if principal else b"")
         + (_field(b"\x12", request_id.encode()) if request_id else b"")
@@ -317,15 +286,6 @@ def encode_response(events: Sequence[bytes], batched: bool) -> bytes:
     if not batched:
         return _field(b"\x0a", events[0])
     return b"".join(_field(b"\x12", event) for event in events)
-
-
-def subject_of(event: registry_pb2.Event) -> str:
-    """NATS subject: one per aggregate type and event type, e.g. mlxhub.events.model.AliasMoved."""
-    return f"mlxhub.events.{event.aggregate_type.lower()}.{event.type}"
-
-
-def payload_of(event: registry_pb2.Event) -> bytes:
-    return json_format.MessageToJson(event, indent=None).encode()
 
 
 class EventFilter:

@@ -16,6 +16,7 @@ from eventsourcing.utils import Environment
 
 from bench import seeding
 from mlxhub.eventstore import postgres_env
+from mlxhub.v1 import common_pb2
 from mlxhub.v1 import registry_pb2 as pb
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import Dataset, Model
@@ -74,7 +75,7 @@ def test_events_encoded_on_the_wire_equal_the_messages_built_field_by_field(log_
         expected = app.mapper.to_domain_event(row)
         assert type(event) is type(expected) and vars(event) == vars(expected)
         built = to_proto(expected, row.id, names)
-        assert pb.Event.FromString(encode_event(event, row.id, names)) == built
+        assert common_pb2.Event.FromString(encode_event(event, row.id, names)) == built
         kinds.add(built.type)
     assert kinds == {"ModelRegistered", "ModelUpdated", "ModelVersionCreated", "AliasMoved", "DatasetRegistered"}
 

@@ -27,7 +27,7 @@ from gateway.transcode import build_request
 from mlxhub.config import load_settings
 from mlxhub.embedded import free_port
 from mlxhub.errors import AlreadyExists, FailedPrecondition, HubError, NotFound, abort
-from mlxhub.v1 import inference_pb2, registry_pb2, registry_pb2_grpc, trainer_pb2
+from mlxhub.v1 import common_pb2, inference_pb2, registry_pb2, registry_pb2_grpc, trainer_pb2
 
 SERVICES = ("mlxhub.v1.RegistryService", "mlxhub.v1.TrainerService", "mlxhub.v1.InferenceService")
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -90,7 +90,7 @@ class FakeRegistry(registry_pb2_grpc.RegistryServiceServicer):
     def ReadEvents(self, request, context):
         self._record("ReadEvents", request, context)
         for position in range(1, request.limit + 1):
-            yield registry_pb2.ReadEventsResponse(event=registry_pb2.Event(position=position, type="ModelRegistered"))
+            yield registry_pb2.ReadEventsResponse(event=common_pb2.Event(position=position, type="ModelRegistered"))
         if request.aggregate == "fail":
             abort(context, FailedPrecondition("event log truncated", reason="LOG_TRUNCATED"))
         if request.follow:

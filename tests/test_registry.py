@@ -37,7 +37,7 @@ def field_violations(error: grpc.RpcError) -> list[str]:
     return fields
 
 
-def events(stub, **kwargs) -> list[pb.Event]:
+def events(stub, **kwargs) -> list[common_pb2.Event]:
     return [r.event for r in stub.ReadEvents(pb.ReadEventsRequest(**kwargs))]
 
 
@@ -408,7 +408,7 @@ def test_oversized_requests_are_refused(registry_stub):
 
 def test_event_payloads_are_json(registry_stub):
     registry_stub.CreateModel(pb.CreateModelRequest(name="m", tags={"k": "v"}))
-    from registry_svc.event_log import payload_of
+    from mlxhub.events import payload_of
 
     decoded = json.loads(payload_of(events(registry_stub)[0]))
     assert decoded["type"] == "ModelRegistered" and decoded["data"]["tags"] == {"k": "v"}

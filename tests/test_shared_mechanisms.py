@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import socket
+import uuid
 from concurrent import futures
 from datetime import UTC, datetime, timedelta, timezone
 
 import grpc
 import pytest
+from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2_grpc
 
+from mlxhub import events, paging, timestamps
 from mlxhub import health as hub_health
-from mlxhub import paging, timestamps
 from mlxhub.errors import InvalidArgument
-from mlxhub.v1 import registry_pb2
+from mlxhub.v1 import common_pb2, registry_pb2
 
 
 def test_page_token_round_trip_and_invalid_tokens():
@@ -92,3 +95,52 @@ def test_health_probe_sync_and_async(health_server):
     down = hub_health.probe(closed, timeout=1)
     assert not down.answered and down.status in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
     assert hub_health.bearer("k") == [("authorization", "Bearer k")] and hub_health.bearer("") == []
+
+
+class Stored:
+    """A stored domain event's shape: the envelope's attributes plus its own data."""
+
+    class Cancelled:
+        pass
+
+
+def stored_event(**data):
+    event = Stored.Cancelled()
+    event.__dict__.update(
+        originator_id=uuid.UUID(int=7), originator_version=3, timestamp=datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC),
+        meta={"principal": "alice", "request_id": "r1"}, **data,
+    )
+    return event
+
+
+def test_event_envelope_maps_every_service_event_the_same_way():
+    when = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    event = stored_event(job=uuid.UUID(int=9), when=when, loss=float("nan"), top=float("inf"), steps=[1, 2.5],
+                         nested={"at": when, "n": None})
+    message = events.envelope(event, 42, "TrainingJob", "training_job/x")
+    assert (message.position, message.aggregate_type, message.aggregate, message.type) == (
+        42, "TrainingJob", "training_job/x", "Cancelled")
+    assert message.aggregate_id == str(uuid.UUID(int=7)) and message.aggregate_version == 3
+    assert timestamps.to_datetime(message.time) == event.timestamp
+    assert (message.metadata.principal, message.metadata.request_id, message.metadata.trace_id) == ("alice", "r1", "")
+    assert json_format.MessageToDict(message.data) == {
+        "job": str(uuid.UUID(int=9)), "when": "2026-05-06T07:08:09+00:00", "loss": "NaN", "top": "Infinity",
+        "steps": [1, 2.5], "nested": {"at": "2026-05-06T07:08:09+00:00", "n": None},
+    }
+    subject, payload = events.publication(message)
+    assert subject == "mlxhub.events.training_job.Cancelled"
+    assert json.loads(payload)["data"]["when"] == "2026-05-06T07:08:09+00:00"
+    assert events.subject_of(common_pb2.Event(aggregate_type="Model", type="AliasMoved")) == "mlxhub.events.model.AliasMoved"
+    assert events.aggregate_type_of(event) == "Stored"
+
+
+def test_registry_byte_writer_agrees_with_the_envelope_on_every_kind_of_value():
+    from registry_svc.event_log import NameBook, encode_event, to_proto
+
+    when = datetime(2026, 5, 6, 7, 8, 9, 10, tzinfo=UTC)
+    event = stored_event(name="m", job=uuid.UUID(int=9), when=when, loss=float("nan"), low=float("-inf"), n=3,
+                         flag=True, nothing=None, items=(1, "a", when), nested={"id": uuid.UUID(int=1), "x": 0.5})
+    names = NameBook(app=None)
+    built = to_proto(event, 5, names)
+    assert common_pb2.Event.FromString(encode_event(event, 5, names)) == built
+    assert built.aggregate == "stored/m" and built.data["loss"] == "NaN" and built.data["low"] == "-Infinity"

@@ -14,6 +14,7 @@ import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StreamConfig
 from opentelemetry import propagate
 
+from mlxhub.bus import ensure_stream
 from mlxhub.config import Settings
 
 PROGRESS_STREAM = "MLXHUB_JOBS"
@@ -50,10 +51,7 @@ async def ensure_streams(js, names: QueueNames, ack_wait: float | None = None) -
         StreamConfig(name=PROGRESS_STREAM, subjects=PROGRESS_SUBJECTS, max_age=PROGRESS_MAX_AGE),
     ]
     for config in configs:
-        try:
-            await js.add_stream(config)
-        except nats.js.errors.BadRequestError:
-            await js.update_stream(config)
+        await ensure_stream(js, config)
     if ack_wait is not None:
         await js.add_consumer(names.stream, ConsumerConfig(
             durable_name=names.consumer, ack_wait=ack_wait, max_deliver=-1, deliver_policy=DeliverPolicy.ALL,

@@ -510,32 +510,10 @@ class ReadEventsRequest(_message.Message):
     batch_size: int
     def __init__(self, after_position: _Optional[int] = ..., aggregate: _Optional[str] = ..., aggregate_types: _Optional[_Iterable[str]] = ..., event_types: _Optional[_Iterable[str]] = ..., follow: _Optional[bool] = ..., limit: _Optional[int] = ..., principal: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., batch_size: _Optional[int] = ...) -> None: ...
 
-class Event(_message.Message):
-    __slots__ = ("position", "time", "aggregate_type", "aggregate", "aggregate_id", "aggregate_version", "type", "data", "metadata")
-    POSITION_FIELD_NUMBER: _ClassVar[int]
-    TIME_FIELD_NUMBER: _ClassVar[int]
-    AGGREGATE_TYPE_FIELD_NUMBER: _ClassVar[int]
-    AGGREGATE_FIELD_NUMBER: _ClassVar[int]
-    AGGREGATE_ID_FIELD_NUMBER: _ClassVar[int]
-    AGGREGATE_VERSION_FIELD_NUMBER: _ClassVar[int]
-    TYPE_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    METADATA_FIELD_NUMBER: _ClassVar[int]
-    position: int
-    time: _timestamp_pb2.Timestamp
-    aggregate_type: str
-    aggregate: str
-    aggregate_id: str
-    aggregate_version: int
-    type: str
-    data: _struct_pb2.Struct
-    metadata: _common_pb2.EventMetadata
-    def __init__(self, position: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., aggregate_type: _Optional[str] = ..., aggregate: _Optional[str] = ..., aggregate_id: _Optional[str] = ..., aggregate_version: _Optional[int] = ..., type: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_common_pb2.EventMetadata, _Mapping]] = ...) -> None: ...
-
 class ReadEventsResponse(_message.Message):
     __slots__ = ("event", "events")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
-    event: Event
-    events: _containers.RepeatedCompositeFieldContainer[Event]
-    def __init__(self, event: _Optional[_Union[Event, _Mapping]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+    event: _common_pb2.Event
+    events: _containers.RepeatedCompositeFieldContainer[_common_pb2.Event]
+    def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_common_pb2.Event, _Mapping]]] = ...) -> None: ...
