@@ -30,8 +30,8 @@ def settings() -> Settings:
 class Service:
     """One of the hub's gRPC services ("registry", "trainer", "inference") as the CLI calls it."""
 
-    def __init__(self, name: str, hub: Settings) -> None:
-        self.name, self.settings = name, hub
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name, self.settings = name, settings
 
     @property
     def address(self) -> str:
@@ -70,6 +70,7 @@ class Service:
 
 
 def connect(service: str = "registry") -> Service:
+    """`service` with the hub's settings (a configuration error ends the command)."""
     return Service(service, settings())
 
 
