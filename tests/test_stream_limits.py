@@ -4,7 +4,6 @@ the service's budget (mlxhub/serving.py) are refused with RESOURCE_EXHAUSTED."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from concurrent import futures
 
@@ -75,7 +74,7 @@ def test_registry_follow_streams_beyond_the_pool_leave_health_and_reads_alone(re
 def test_refused_stream_says_why_and_a_closed_stream_frees_its_slot(settings):
     from registry_svc.server import RegistryServer
 
-    server = RegistryServer(dataclasses.replace(settings, max_streams={"registry": 2})).start()
+    server = RegistryServer(settings.model_copy(update={"max_streams": {"registry": 2}})).start()
     channel = grpc.insecure_channel(settings.address("registry"))
     stub = registry_pb2_grpc.RegistryServiceStub(channel)
     follow = registry_pb2.ReadEventsRequest(follow=True)
@@ -163,5 +162,5 @@ def test_a_stream_limit_must_leave_threads_for_unary_calls(settings):
     from mlxhub.serving import new_server
 
     with pytest.raises(ConfigError, match="MLXHUB_TRAINER_MAX_STREAMS=20 .* use 1 to 16"):
-        new_server("trainer", dataclasses.replace(settings, max_streams={"trainer": 20}), max_workers=32)
-    assert new_server("trainer", dataclasses.replace(settings, max_streams={"trainer": 16}), max_workers=32)
+        new_server("trainer", settings.model_copy(update={"max_streams": {"trainer": 20}}), max_workers=32)
+    assert new_server("trainer", settings.model_copy(update={"max_streams": {"trainer": 16}}), max_workers=32)
