@@ -2,8 +2,8 @@
 an hour of 10-second buckets for the whole service, and per version its totals and 15
 one-minute buckets.
 
-Kept cheap for the engine's hot path: each bucket lives in a fixed ring slot, replaced
-(under a lock, once per bucket) when its time has passed; per token the engine adds to a
+Kept cheap for the engine's hot path: each bucket lives in a fixed `mlxhub.ring.TimeRing` slot,
+replaced (under a lock, once per bucket) when its time has passed; per token the engine adds to a
 counter and to a log-scale latency histogram, with no lock. Readers copy what they read.
 Latency percentiles come from the histograms (bins 10% wide), not from kept samples."""
 
@@ -13,6 +13,8 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+
+from mlxhub.ring import TimeRing, elapsed
 
 BUCKET_S = 10
 WINDOW_S = 3600  # the longest window GetMetricsSummary serves
@@ -57,46 +59,11 @@ class Bucket:
     ttft_count: int = 0
 
 
-class Ring:
-    """Buckets of `width` seconds in a fixed list of `slots`; slot i holds the bucket starting at
-    a multiple of width whose index mod slots is i."""
-
-    def __init__(self, width: int, slots: int, lock: threading.Lock) -> None:
-        self.width, self.slots = width, slots
-        self._ring: list[Bucket | None] = [None] * slots
-        self._lock = lock
-        self._current = Bucket(-(10**12))
-
-    def at(self, now: float) -> Bucket:
-        current = self._current  # the common case: still in the bucket the last call used
-        if current.start <= now < current.start + self.width:
-            return current
-        index = int(now // self.width)
-        slot = index % self.slots
-        bucket = self._ring[slot]
-        if bucket is None or bucket.start != index * self.width:
-            with self._lock:
-                bucket = self._ring[slot]
-                if bucket is None or bucket.start != index * self.width:
-                    bucket = self._ring[slot] = Bucket(index * self.width)
-        self._current = bucket
-        return bucket
-
-    def window(self, now: float, count: int) -> list[Bucket]:
-        """The last `count` buckets up to the current one, oldest first; empty ones where none was kept."""
-        ring, last = list(self._ring), int(now // self.width)
-        out = []
-        for index in range(last - count + 1, last + 1):
-            bucket = ring[index % self.slots]
-            out.append(bucket if bucket is not None and bucket.start == index * self.width else Bucket(index * self.width))
-        return out
-
-
 @dataclass
 class VersionStats:
     requests: int = 0
     tokens: int = 0
-    minutes: Ring | None = None
+    minutes: TimeRing[Bucket] | None = None
 
 
 class Recorder:
@@ -106,14 +73,14 @@ class Recorder:
     def __init__(self, clock=time.time) -> None:
         self.clock = clock
         self._lock = threading.Lock()
-        self.service = Ring(BUCKET_S, WINDOW_S // BUCKET_S + 1, self._lock)
+        self.service = TimeRing(BUCKET_S, WINDOW_S // BUCKET_S + 1, Bucket, self._lock)
         self._versions: dict[str, VersionStats] = {}
 
     def version(self, name: str) -> VersionStats:
         stats = self._versions.get(name)
         if stats is None:
             with self._lock:
-                stats = self._versions.setdefault(name, VersionStats(minutes=Ring(60, MINUTES + 1, threading.Lock())))
+                stats = self._versions.setdefault(name, VersionStats(minutes=TimeRing(60, MINUTES + 1, Bucket)))
         return stats
 
     # -- writers (the engine thread, except `error`) --------------------------------------
@@ -171,10 +138,7 @@ class Recorder:
         now = self.clock()
         stats = self._versions.get(version)
         if stats is None:
-            return 0, 0, Ring(60, MINUTES + 1, self._lock).window(now, MINUTES)
+            return 0, 0, TimeRing(60, MINUTES + 1, Bucket).window(now, MINUTES)
         return stats.requests, stats.tokens, stats.minutes.window(now, MINUTES)
 
-    @staticmethod
-    def elapsed(bucket: Bucket, width: int, now: float) -> float:
-        """Seconds of `bucket` that have passed (the current one is partial)."""
-        return max(1e-3, min(width, now - bucket.start))
+    elapsed = staticmethod(elapsed)  # (bucket, width, now): seconds of a bucket that have passed

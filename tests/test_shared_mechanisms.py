@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import socket
 import uuid
@@ -18,6 +19,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 
 from mlxhub import events, paging, timestamps
 from mlxhub import health as hub_health
+from mlxhub import ring as ring_module
 from mlxhub.errors import InvalidArgument
 from mlxhub.v1 import common_pb2, registry_pb2
 
@@ -144,3 +146,22 @@ def test_registry_byte_writer_agrees_with_the_envelope_on_every_kind_of_value():
     built = to_proto(event, 5, names)
     assert common_pb2.Event.FromString(encode_event(event, 5, names)) == built
     assert built.aggregate == "stored/m" and built.data["loss"] == "NaN" and built.data["low"] == "-Infinity"
+
+
+@dataclasses.dataclass
+class Count:
+    start: int
+    n: int = 0
+
+
+def test_time_ring_keeps_a_fixed_window_of_buckets():
+    ring = ring_module.TimeRing(10, 4, Count)
+    ring.at(1000.0).n += 1
+    ring.at(1009.9).n += 1  # same bucket
+    ring.at(1015.0).n += 5
+    assert [(b.start, b.n) for b in ring.window(1015.0, 3)] == [(990, 0), (1000, 2), (1010, 5)]
+    ring.at(1040.0).n += 7  # slot of 1000 (index 100 and 104 mod 4): replaced, not added to
+    assert [(b.start, b.n) for b in ring.window(1040.0, 4)] == [(1010, 5), (1020, 0), (1030, 0), (1040, 7)]
+    assert ring.at(1000.0).n == 0  # an old moment gets a fresh bucket in its slot
+    assert ring.elapsed(Count(1040), 1043.5) == 3.5 and ring.elapsed(Count(1040), 2000) == 10
+    assert ring_module.elapsed(Count(1040), 10, 1040) == 1e-3

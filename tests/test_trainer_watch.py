@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 
 import httpx
 import nats
@@ -79,3 +80,11 @@ def test_watchers_share_one_nats_connection(trainer, trainer_stub, registry_stub
         for stream in streams:
             stream.cancel()
     trainer_stub.CancelTrainingJob(S.CancelTrainingJobRequest(id=job.id))
+
+
+def test_the_throughput_recorder_listens_on_the_watchers_connection(trainer):
+    assert trainer.throughput.feed is trainer.servicer.feed  # one NATS connection per trainer process
+    deadline = time.monotonic() + 10
+    while trainer.servicer.feed.connects == 0 and time.monotonic() < deadline:  # it connects at start, no watch needed
+        time.sleep(0.1)
+    assert trainer.servicer.feed.connects == 1

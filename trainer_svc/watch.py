@@ -1,8 +1,8 @@
-"""Job progress for WatchTrainingJob from one NATS connection per process: every watcher
-gets its own ordered JetStream consumer of its job's progress subject (replay from the
-start, then live), but all of them on one shared connection, served by one event-loop
-thread. A connection per watcher used to cost a socket, a thread's event loop and a
-server-side client for every open stream."""
+"""Job progress from one NATS connection per process: every WatchTrainingJob watcher gets its
+own ordered JetStream consumer of its job's progress subject (replay from the start, then
+live), and the throughput recorder listens to every job's progress, all of them on one shared
+connection, served by one event-loop thread. A connection per watcher used to cost a socket,
+a thread's event loop and a server-side client for every open stream."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import contextlib
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from typing import Self
 from uuid import UUID
 
@@ -25,6 +26,7 @@ from trainer_svc.queue import PROGRESS_STREAM, QueueNames, ensure_streams, progr
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_TIMEOUT = 15.0
+LISTEN_CHECK_S = 2.0  # how soon a listener notices that its connection was replaced
 
 
 class Following:
@@ -53,8 +55,9 @@ class Following:
 
 
 class ProgressFeed:
-    """The process's one NATS connection for watchers, opened on the first watch (and again after
-    the client gave up reconnecting); `connects` counts the connections it has opened."""
+    """The process's one NATS connection for watchers and listeners, opened on the first watch or
+    listen (and again after the client gave up reconnecting); `connects` counts the connections it
+    has opened."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -106,6 +109,31 @@ class ProgressFeed:
             raise Unavailable(f"job progress cannot be followed now: NATS at {redact(self.settings.nats_url)} did not answer "
                               f"({type(exc).__name__}: {exc}); retry shortly", reason="PROGRESS_UNAVAILABLE") from None
         return Following(loop, subscription, inbox)
+
+    def listen(self, subject: str, deliver: Callable[[str, bytes], None]) -> None:
+        """Call `deliver(subject, payload)` (on the feed's thread) for every message published on
+        `subject` (wildcards allowed) from now on, for as long as the feed is open: subscribed on
+        this connection and on any that replaces it, retrying while NATS does not answer. Nothing
+        to listen to without a NATS URL."""
+        if self.settings.nats_url:
+            asyncio.run_coroutine_threadsafe(self._keep_listening(subject, deliver), self._running_loop())
+
+    async def _keep_listening(self, subject: str, deliver: Callable[[str, bytes], None]) -> None:
+        async def on_message(message) -> None:
+            deliver(message.subject, message.data)
+
+        subscribed_on, failing = None, False
+        while True:  # until close() cancels it
+            try:
+                await self._jetstream()  # the feed's connection, opened again if the client gave up on it
+                if self._connection is not subscribed_on:
+                    await self._connection.subscribe(subject, cb=on_message)
+                    subscribed_on, failing = self._connection, False
+            except Exception as exc:  # noqa: BLE001  (NATS not up yet, or lost: try again shortly)
+                if not failing:
+                    log.warning("listening to %s: NATS did not answer (%s); retrying", subject, exc)
+                failing = True
+            await asyncio.sleep(LISTEN_CHECK_S)
 
     def close(self) -> None:
         """Close the connection (ending every watcher's subscription) and stop the loop's thread."""
