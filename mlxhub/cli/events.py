@@ -11,12 +11,13 @@ from rich.table import Table
 
 from mlxhub.cli import rpc
 from mlxhub.cli.output import console, parse_time, when
+from mlxhub.v1 import common_pb2
 from mlxhub.v1 import registry_pb2 as pb
 
 EVENT_COLUMNS = ("position", "time", "aggregate", "type", "principal", "data")
 
 
-def event_row(event: pb.Event) -> list[str]:
+def event_row(event: common_pb2.Event) -> list[str]:
     data = json.dumps(json_format.MessageToDict(event.data), separators=(",", ":")) if event.HasField("data") else ""
     return [str(event.position), when(event.time), event.aggregate, event.type, event.metadata.principal, data]
 
