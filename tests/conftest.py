@@ -14,6 +14,21 @@ import inference_svc  # noqa: F401  (puts MLX on the fast BLAS; must come before
 from mlxhub.config import Settings, load_settings
 from mlxhub.embedded import NatsServer, free_port, start_nats, start_postgres
 
+# Fixtures that start a real component (a database, NATS, a model's weights). A test that uses any of
+# them, directly or through another fixture, is an integration test: `pytest -m "not integration"`
+# runs the fast domain and unit tests alone.
+REAL_COMPONENTS = frozenset({"postgres_url", "nats_server", "tiny_model", "smollm2", "browser"})
+# Modules that start processes or servers without those fixtures.
+INTEGRATION_MODULES = frozenset({"test_stack", "test_schemathesis", "test_graceful_shutdown", "test_bench", "test_bench_inference",
+                                 "test_bench_training", "test_blas"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & REAL_COMPONENTS or item.module.__name__.rsplit(".", 1)[-1] in INTEGRATION_MODULES:
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> str:
