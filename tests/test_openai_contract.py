@@ -1,16 +1,24 @@
 """The /openai/v1 routes keep OpenAI's contract, as the official `openai` client sees it,
 against the REAL registry and inference services: errors in OpenAI's shape (404 and 405
 included) naming the request's own fields, models.retrieve, OpenAI's bounds, and the
-fields the hub does not implement yet refused by name instead of silently ignored."""
+fields the hub does not implement yet refused by name instead of silently ignored; and the typed
+shapes behind those routes on their own."""
 
 from __future__ import annotations
 
+import json
+
+import grpc
 import httpx
 import openai
 import pytest
 from inference_util import register
 
+from gateway.errors import GatewayError
+from gateway.openai import ChatAnswers, TextAnswers, parse, sampling, sse
+from gateway.openai_models import ChatCompletionRequest, CompletionRequest
 from gateway.server import running
+from mlxhub.v1 import inference_pb2 as pb
 
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -137,3 +145,71 @@ def test_defaults_of_those_fields_still_generate(tiny_url):
         temperature=2, tool_choice="none", response_format={"type": "text"}, logprobs=False, seed=2**63 - 1,
     )
     assert answer.usage.completion_tokens == 2 and answer.model == "tiny/versions/1"
+
+
+# The shapes themselves, without servers: what the routes above send and refuse, field by field.
+
+
+def refused(shape, body: dict) -> tuple[str, str]:
+    with pytest.raises(GatewayError) as caught:
+        parse(shape, body)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    return caught.value.field, str(caught.value)
+
+
+def test_requests_are_refused_naming_the_fields_path():
+    chat = {"model": "tiny", "messages": HELLO}
+    cases = [
+        ({"messages": HELLO}, "model", "model is required"),
+        ({**chat, "stream": 1}, "stream", "stream must be a boolean"),  # JSON's types: no coercion
+        ({**chat, "max_tokens": "5"}, "max_tokens", "must be an integer"),
+        ({**chat, "temperature": float("nan")}, "temperature", "finite"),
+        ({**chat, "stop": ["\n", 5]}, "stop[1]", "stop[1] must be a string"),
+        ({**chat, "stop": 5}, "stop", "a string or a list of strings"),
+        ({**chat, "n": 2}, "n", "n=1"),
+        ({**chat, "stream_options": {"include_usage": "yes"}}, "stream_options.include_usage", "boolean"),
+        ({"model": "tiny", "messages": []}, "messages", "non-empty list"),
+        ({"model": "tiny", "messages": [{"role": "user"}]}, "messages[0].content", "not null"),
+        ({"model": "tiny", "messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]},
+         "messages[0].content[0].text", "must be a string"),
+    ]
+    for body, field, words in cases:
+        assert refused(ChatCompletionRequest, body)[0] == field, body
+        assert words in refused(ChatCompletionRequest, body)[1], body
+    assert refused(CompletionRequest, {"model": "tiny", "prompt": ["one", "two"]})[0] == "prompt"
+
+
+def test_unknown_fields_are_ignored_and_known_ones_mean_what_openai_says():
+    chat = parse(ChatCompletionRequest, {
+        "model": "tiny", "user": "someone", "metadata": {"a": "b"}, "max_completion_tokens": 3, "max_tokens": 9,
+        "stop": "\n", "stream": True, "stream_options": {"include_usage": True},
+        "messages": [{"role": "developer", "content": [{"type": "text", "text": "be "}, {"type": "text", "text": "brief"}],
+                      "name": "ops"}],
+    })  # fmt: skip
+    assert (chat.messages[0].hub_role, chat.messages[0].text) == ("system", "be brief")
+    params = sampling(chat)
+    assert (params.max_tokens, list(params.stop), params.temperature, params.has_seed) == (3, ["\n"], 1.0, False)
+    assert chat.stream and chat.include_usage
+    assert parse(CompletionRequest, {"model": "tiny", "prompt": ["only one"]}).prompt == "only one"
+
+
+def test_stream_chunks_keep_openais_frames():
+    token = pb.GenerateStreamResponse(text=" Paris", model_version="tiny/versions/1")
+    final = pb.GenerateStreamResponse(text=".", model_version="tiny/versions/1", finish_reason=pb.FINISH_REASON_LENGTH,
+                                      usage=pb.Usage(prompt_tokens=5, completion_tokens=2, cached_prompt_tokens=4))
+
+    def frame(shape) -> dict:
+        event = sse(shape)
+        assert event.startswith(b"data: ") and event.endswith(b"\n\n")
+        return json.loads(event.removeprefix(b"data: "))
+
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 7, "model": "tiny/versions/1"}
+    assert frame(ChatAnswers.chunk("chatcmpl-1", 7, token, None, True)) == {
+        **head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": " Paris"}, "finish_reason": None}]}
+    assert frame(ChatAnswers.chunk("chatcmpl-1", 7, final, "length", False)) == {
+        **head, "choices": [{"index": 0, "delta": {"content": "."}, "finish_reason": "length"}]}
+    usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 4}}
+    assert frame(ChatAnswers.usage_chunk("chatcmpl-1", 7, final)) == {**head, "choices": [], "usage": usage}
+    assert frame(TextAnswers.chunk("cmpl-1", 7, token, None, True)) == {
+        "id": "cmpl-1", "object": "text_completion", "created": 7, "model": "tiny/versions/1",
+        "choices": [{"index": 0, "text": " Paris", "finish_reason": None}]}

@@ -1,0 +1,345 @@
+"""The OpenAI routes' wire shapes as typed pydantic models, in the shape of OpenAI's API reference:
+chat completions and completions (requests, answers, streamed chunks), models, and the error object.
+
+Requests are checked here, field by field, so a bad request is refused naming the field's path
+(`messages[0].content[1].type`), the way OpenAI's own API names it. Fields OpenAI defines that the
+hub does not implement yet are declared too, so a request that asks for one is refused by name
+instead of answered as if it had not asked; fields nobody defines are ignored, as OpenAI ignores them.
+Types are strict (JSON's types, no coercion): `"max_tokens": "5"` or `"stream": 1` is a 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+
+from gateway.body import json_kind
+
+INT32_MAX, INT64_MIN, INT64_MAX = 2**31 - 1, -(2**63), 2**63 - 1
+MAX_TEMPERATURE = 2.0  # OpenAI's range is [0, 2]
+
+FinishReason = Literal["stop", "length"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+def _asks_nothing(value: Any) -> bool:
+    return not value
+
+
+def not_implemented(asks_nothing: Callable[[Any], bool] = _asks_nothing) -> AfterValidator:
+    """A field of OpenAI's API the hub does not implement yet: fine while its value asks for nothing
+    (clients may send the default), else refused by name: ignoring it would answer something other
+    than what the client asked for."""
+
+    def check(value: Any) -> Any:
+        if not asks_nothing(value):
+            raise PydanticCustomError(
+                "not_implemented", "is not implemented by MLX Hub yet; leave it out of the request"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+NotImplementedField = Annotated[Any, not_implemented()]
+
+
+def _one_or_more_strings(value: Any) -> Any:
+    """OpenAI's `stop`: a string or a list of strings; a single string is a list of one."""
+    if isinstance(value, str):
+        return [value]
+    if value is None or isinstance(value, list):
+        return value
+    raise PydanticCustomError("string_or_strings", "must be a string or a list of strings")
+
+
+class Strict(BaseModel):
+    """JSON's own types, no coercion; unknown fields ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class StreamOptions(Strict):
+    include_usage: bool | None = None
+
+
+class SamplingRequest(Strict):
+    """What chat completions and completions share: the model, streaming and sampling."""
+
+    model: str = Field(min_length=1)
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    max_completion_tokens: int | None = Field(None, ge=1, le=INT32_MAX)
+    max_tokens: int | None = Field(None, ge=1, le=INT32_MAX)
+    temperature: float | None = Field(None, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False)
+    top_p: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    top_k: int | None = Field(None, ge=0, le=INT32_MAX)  # not OpenAI's, a common extension (vLLM's too)
+    min_p: float | None = None  # not OpenAI's; checked by the inference service
+    repetition_penalty: float | None = None  # not OpenAI's; checked by the inference service
+    seed: int | None = Field(None, ge=INT64_MIN, le=INT64_MAX)
+    stop: Annotated[list[str] | None, BeforeValidator(_one_or_more_strings)] = None
+    n: int | None = None
+    presence_penalty: NotImplementedField = None
+    frequency_penalty: NotImplementedField = None
+    logit_bias: NotImplementedField = None
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, n: int | None) -> int | None:
+        if n not in (None, 1):
+            raise PydanticCustomError("one_choice", "must be 1: only n=1 is supported")
+        return n
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    @property
+    def token_limit(self) -> int | None:
+        """`max_completion_tokens` (chat's current name) or else `max_tokens`."""
+        return self.max_tokens if self.max_completion_tokens is None else self.max_completion_tokens
+
+
+class TextContentPart(Strict):
+    type: Literal["text"]
+    text: str
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _text_only(cls, kind: Any) -> Any:
+        if kind != "text":
+            raise PydanticCustomError(
+                "content_part", "is {kind}; only 'text' content parts are implemented yet", {"kind": repr(kind)}
+            )
+        return kind
+
+
+def _as_parts(content: Any) -> Any:
+    """A message's content: a string (one text part) or a list of content parts."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if isinstance(content, list):
+        return content
+    raise PydanticCustomError(
+        "content", "must be a string or a list of text parts, not {kind}", {"kind": json_kind(content)}
+    )
+
+
+class ChatMessage(Strict):
+    role: str  # which roles exist is the inference service's to say (declared in inference.proto)
+    content: Annotated[list[TextContentPart], BeforeValidator(_as_parts)] = Field(None, validate_default=True)
+
+    @property
+    def text(self) -> str:
+        return "".join(part.text for part in self.content)
+
+    @property
+    def hub_role(self) -> str:
+        """OpenAI's `developer` role is what chat templates call `system`."""
+        return "system" if self.role == "developer" else self.role
+
+
+def _non_empty_list(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise PydanticCustomError("non_empty_list", "must be a non-empty list")
+    return value
+
+
+class ChatCompletionRequest(SamplingRequest):
+    """POST /chat/completions."""
+
+    messages: Annotated[list[ChatMessage], BeforeValidator(_non_empty_list)]
+    tools: NotImplementedField = None
+    tool_choice: Annotated[Any, not_implemented(lambda v: v in (None, "none"))] = None
+    functions: NotImplementedField = None
+    function_call: Annotated[Any, not_implemented(lambda v: v in (None, "none"))] = None
+    response_format: Annotated[Any, not_implemented(lambda v: v in (None, {"type": "text"}))] = None
+    logprobs: NotImplementedField = None
+    top_logprobs: NotImplementedField = None
+    audio: NotImplementedField = None
+    modalities: Annotated[Any, not_implemented(lambda v: v in (None, ["text"]))] = None
+    prediction: NotImplementedField = None
+
+
+def _single_prompt(prompt: Any) -> Any:
+    """OpenAI's `prompt` may be a list of prompts; the hub answers one, so a list of one is that one."""
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if not isinstance(prompt, str) or not prompt:
+        raise PydanticCustomError("prompt", "must be a non-empty string")
+    return prompt
+
+
+class CompletionRequest(SamplingRequest):
+    """POST /completions."""
+
+    prompt: Annotated[str, BeforeValidator(_single_prompt)]
+    logprobs: NotImplementedField = None
+    echo: NotImplementedField = None
+    suffix: NotImplementedField = None
+    best_of: Annotated[Any, not_implemented(lambda v: v in (None, 1))] = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation errors, said as the hub says them: "<field path> <what is wrong>"
+
+_MESSAGES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "string_too_short": "must not be empty",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "bool_type": "must be a boolean",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "finite_number": "must be a finite number",
+    "greater_than_equal": "must be at least {ge}, got {input}",
+    "less_than_equal": "must be at most {le}, got {input}",
+}
+
+
+def field_path(loc: tuple[str | int, ...]) -> str:
+    """pydantic's location as the request spells it: ('messages', 0, 'content') -> 'messages[0].content'."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else part
+    return path
+
+
+def first_violation(error: ValidationError) -> tuple[str, str]:
+    """(field path, message naming it) for the first thing wrong with a request."""
+    problem = error.errors(include_url=False)[0]
+    path = field_path(problem["loc"])
+    template = _MESSAGES.get(problem["type"])
+    if template is None:  # our own errors are written to follow the path; pydantic's others say it all
+        detail = problem["msg"] if problem["type"] in _OWN_ERRORS else f"is not valid: {problem['msg']}"
+    else:
+        detail = template.format(input=problem.get("input"), **problem.get("ctx", {}))
+    return path, f"{path} {detail}"
+
+
+_OWN_ERRORS = {"not_implemented", "string_or_strings", "one_choice", "content_part", "content", "non_empty_list",
+               "prompt"}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PromptTokensDetails(Shape):
+    cached_tokens: int
+
+
+class CompletionUsage(Shape):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
+
+
+class AssistantMessage(Shape):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatCompletionChoice(Shape):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: FinishReason
+
+
+class ChatCompletion(Shape):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatCompletionChoice]
+    usage: CompletionUsage
+
+
+class CompletionChoice(Shape):
+    index: int = 0
+    text: str
+    finish_reason: FinishReason | None
+
+
+class CompletionChunk(Shape):
+    """A chunk of a streamed text completion: its text so far, `finish_reason` null until the last."""
+
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+
+
+class Completion(CompletionChunk):
+    """A text completion; streamed, the extra last chunk (`stream_options.include_usage`, no choices)."""
+
+    usage: CompletionUsage
+
+
+class ChoiceDelta(Shape):
+    content: str
+
+
+class FirstChoiceDelta(Shape):
+    """The first chunk's delta also names the role."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatCompletionChunkChoice(Shape):
+    index: int = 0
+    delta: FirstChoiceDelta | ChoiceDelta
+    finish_reason: FinishReason | None
+
+
+class ChatCompletionChunk(Shape):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChatCompletionChunkChoice]
+
+
+class ChatCompletionUsageChunk(ChatCompletionChunk):
+    """The extra last chunk of a stream with `stream_options.include_usage`: no choices, the usage."""
+
+    usage: CompletionUsage
+
+
+class Model(Shape):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(Shape):
+    object: Literal["list"] = "list"
+    data: list[Model]
+
+
+class ErrorObject(Shape):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(Shape):
+    error: ErrorObject
