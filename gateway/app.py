@@ -19,7 +19,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -42,6 +41,7 @@ from gateway.upstream import DisconnectWatch, Upstreams, upstream_metadata
 from mlxhub.auth import bearer_key
 from mlxhub.config import Settings
 from mlxhub.errors import HubError
+from mlxhub.health import check_async
 from mlxhub.telemetry import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -215,12 +215,7 @@ class Gateway:
         """200 when every upstream service reports SERVING, else 503 naming those that do not."""
 
         async def check(service: str, upstream: str) -> str:
-            stub = health_pb2_grpc.HealthStub(self.upstreams.channel(upstream))
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=READY_TIMEOUT_S)
-            except grpc.RpcError as error:
-                return f"{error.code().name}: {error.details()}"
-            return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            return str(await check_async(self.upstreams.channel(upstream), service, READY_TIMEOUT_S))
 
         names = sorted(self.services)
         states = dict(zip(names, await asyncio.gather(*(check(n, self.services[n]) for n in names)), strict=True))
