@@ -17,7 +17,6 @@ takes the BLAS's faster orientation for batches (`inference_svc.head`).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +41,8 @@ def backend() -> str:
     return "gpu" if mx.default_device() == mx.gpu else "cpu"
 
 
-def weight_format(env: dict[str, str] | None = None) -> str:
-    choice = (os.environ if env is None else env).get("MLXHUB_INFERENCE_WEIGHTS", "auto").strip().lower()
+def weight_format(choice: str = "auto") -> str:
+    """The format weights are served in for MLXHUB_INFERENCE_WEIGHTS=`choice` (auto: by backend)."""
     if choice in ("float32", "fp32"):
         return FLOAT32
     if choice == "quantized":
@@ -98,4 +97,3 @@ def load(path: str, adapter_path: str = "", fmt: str = FLOAT32, tokenizer: Any =
     nbytes = sum(v.nbytes for _, v in tree_flatten(model.parameters()))
     vocab_size = getattr(getattr(model, "args", None), "vocab_size", None) or config.get("vocab_size") or 0
     return Loaded(model, tokenizer, context, nbytes, int(vocab_size))
-

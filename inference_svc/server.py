@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import logging
-import os
 from dataclasses import dataclass
 
 import grpc
@@ -18,7 +17,7 @@ from inference_svc.cache import ModelSpec
 from inference_svc.engine import Engine
 from inference_svc.servicer import InferenceServicer
 from mlxhub import blas
-from mlxhub.config import ConfigError, Settings
+from mlxhub.config import Settings
 from mlxhub.health import set_serving
 from mlxhub.serving import listen_and_serve, new_server, stop_serving
 from mlxhub.telemetry import traced_channel
@@ -39,23 +38,12 @@ class InferenceOptions:
     weights: str = ""  # "" = loader.weight_format()'s choice for this backend
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> InferenceOptions:
-        env = dict(os.environ if env is None else env)
-        names = {"memory_gb": ("MLXHUB_INFERENCE_MEMORY_GB", float), "keep_alive_s": ("MLXHUB_INFERENCE_KEEP_ALIVE_S", float),
-                 "max_running": ("MLXHUB_INFERENCE_MAX_BATCH", int), "max_queued": ("MLXHUB_INFERENCE_MAX_QUEUE", int),
-                 "prompt_cache_gb": ("MLXHUB_INFERENCE_PROMPT_CACHE_GB", float)}
-        values = {}
-        for field, (variable, kind) in names.items():
-            raw = env.get(variable, "").strip()
-            if not raw:
-                continue
-            try:
-                values[field] = kind(raw)
-            except ValueError:
-                raise ConfigError(f"{variable}={raw!r} is not a number") from None
-            if values[field] < (0 if field in ("keep_alive_s", "max_queued", "prompt_cache_gb") else 1e-9):
-                raise ConfigError(f"{variable} must be positive, got {raw}")
-        return cls(**values, weights=loader.weight_format(env))
+    def from_settings(cls, settings: Settings) -> InferenceOptions:
+        """The options `settings.inference` (the MLXHUB_INFERENCE_* variables) asks for."""
+        given = settings.inference
+        return cls(memory_gb=given.memory_gb, keep_alive_s=given.keep_alive_s, max_running=given.max_batch,
+                   max_queued=given.max_queue, prompt_cache_gb=given.prompt_cache_gb,
+                   weights=loader.weight_format(given.weights))
 
 
 def server_info(options: InferenceOptions) -> inference_pb2.GetServerInfoResponse:
@@ -69,8 +57,9 @@ def server_info(options: InferenceOptions) -> inference_pb2.GetServerInfoRespons
 class InferenceServer:
     def __init__(self, settings: Settings, options: InferenceOptions | None = None) -> None:
         self.settings = settings
-        options = options or InferenceOptions.from_env()
-        self.options = options if options.weights else dataclasses.replace(options, weights=loader.weight_format())
+        options = options or InferenceOptions.from_settings(settings)
+        self.options = options if options.weights else dataclasses.replace(
+            options, weights=loader.weight_format(settings.inference.weights))
         self.health = health.HealthServicer()
         self.server: grpc.Server | None = None
         self.engine: Engine | None = None

@@ -36,6 +36,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlxhub.config import ConfigError, load_settings
+
 log = logging.getLogger(__name__)
 
 REFERENCE = "reference (netlib, bundled with mlx[cpu])"
@@ -164,7 +166,12 @@ def enable(setting: str | None = None) -> BlasState:
     global _state
     if _state is not None:
         return _state
-    setting = (setting if setting is not None else os.environ.get("MLXHUB_BLAS", "auto")).strip() or "auto"
+    if setting is None:
+        try:
+            setting = load_settings().blas
+        except ConfigError:  # the process reports it when it loads its settings; BLAS need not wait for that
+            setting = "auto"
+    setting = setting.strip() or "auto"
     if sys.platform != "linux":
         _state = BlasState("Accelerate / Metal (macOS)" if sys.platform == "darwin" else "platform default", False,
                            reason="only Linux needs a BLAS swap")

@@ -3,12 +3,10 @@ a person can act on (status message plus field violations, no traceback)."""
 
 from __future__ import annotations
 
-import os
-
 import grpc
 from google.rpc import error_details_pb2
 
-from mlxhub.config import Settings
+from mlxhub.config import Settings, load_settings
 from mlxhub.errors import status_of
 from mlxhub.v1 import inference_pb2_grpc, registry_pb2_grpc, trainer_pb2_grpc
 
@@ -45,9 +43,9 @@ class _Metadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercep
         return continuation(self._details(client_call_details), request)
 
 
-def auth_metadata(env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+def auth_metadata(settings: Settings | None = None) -> list[tuple[str, str]]:
     """`authorization: Bearer <MLXHUB_API_KEY>` when that variable is set."""
-    key = (os.environ if env is None else env).get("MLXHUB_API_KEY", "").strip()
+    key = (settings or load_settings()).api_key
     return [("authorization", f"Bearer {key}")] if key else []
 
 
@@ -55,7 +53,7 @@ def channel(settings: Settings, service: str = "registry",
             metadata: list[tuple[str, str]] | None = None) -> grpc.Channel:
     """An insecure channel to `service` whose every call carries `metadata` (default: the API key, if any)."""
     raw = grpc.insecure_channel(settings.address(service))
-    metadata = auth_metadata() if metadata is None else metadata
+    metadata = auth_metadata(settings) if metadata is None else metadata
     return grpc.intercept_channel(raw, _Metadata(metadata)) if metadata else raw
 
 

@@ -87,12 +87,10 @@ def import_model(stub, models_dir: Path, source: Path, name: str, alias: str = "
     return version
 
 
-def ensure_demo_model(stub, models_dir: Path, env: dict[str, str] | None = None) -> str:
+def ensure_demo_model(stub, models_dir: Path, enabled: bool = True) -> str:
     """On first start, import the demo GGUF as `smollm2` with alias `default`; say what happened.
-    `MLXHUB_IMPORT_DEMO=0` turns it off; an existing `smollm2@default` is left alone."""
-    import os
-
-    if (os.environ if env is None else env).get("MLXHUB_IMPORT_DEMO", "1").strip() in ("0", "false", "no"):
+    `enabled` False (`MLXHUB_IMPORT_DEMO=0`) turns it off; an existing `smollm2@default` is left alone."""
+    if not enabled:
         return "demo model import off (MLXHUB_IMPORT_DEMO=0)"
     try:
         stub.ResolveModelReference(pb.ResolveModelReferenceRequest(reference=f"{DEMO_MODEL}@default"), timeout=30)

@@ -49,7 +49,6 @@ SERVICES: list[tuple[str, str, str]] = [
     ("inference", "inference_svc", "grpc"),
     ("gateway", "gateway", "http"),
 ]
-DEFAULT_NATS_PORT = 4222
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 10.0
 MAX_RESTARTS = 3
@@ -226,7 +225,7 @@ class Stack:
         self.postgres_dir: Path | None = None
         self.database_url = settings.database_url
         self.nats_url = settings.nats_url
-        self.nats_port = int(env.get("MLXHUB_NATS_PORT") or DEFAULT_NATS_PORT)
+        self.nats_port = settings.nats_port
         self.services = available_services()
         self.state_file = self.home / "stack.json"
 
@@ -303,7 +302,8 @@ class Stack:
 
         with channel(self.settings, "registry", metadata) as ch:
             try:
-                console.print(ensure_demo_model(registry_pb2_grpc.RegistryServiceStub(ch), self.settings.models_dir, self.env))
+                console.print(ensure_demo_model(registry_pb2_grpc.RegistryServiceStub(ch), self.settings.models_dir,
+                                                self.settings.import_demo))
             except GGUFError as exc:
                 console.print(f"[yellow]demo model not imported: {exc}[/]")
             except grpc.RpcError as exc:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from mlxhub.config import Settings
+from mlxhub.config import Settings, load_settings
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 RPC_REQUESTS = Counter("mlxhub_rpc_requests_total", "RPCs handled, by final status code", ["service", "method", "code"])
@@ -66,10 +65,11 @@ def watch_lag(application: str, app, view, publisher=None) -> None:
         PUBLISH_LAG.labels(application).set_function(_or_nan(publisher.lag))
 
 
-def setup_tracing(service: str) -> TracerProvider:
-    """A tracer provider named after the service; spans go out over OTLP when configured."""
+def setup_tracing(service: str, settings: Settings | None = None) -> TracerProvider:
+    """A tracer provider named after the service; spans go out over OTLP when an endpoint is set
+    (the exporter reads the rest of its OTEL_EXPORTER_OTLP_* options itself)."""
     provider = TracerProvider(resource=Resource.create({"service.name": f"mlxhub-{service}"}))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    if (settings or load_settings()).telemetry.tracing_enabled:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
@@ -134,8 +134,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def setup_logging(service: str) -> None:
+def setup_logging(service: str, settings: Settings | None = None) -> None:
     """Structured JSON logs on stderr, one object per line, with the trace id when there is one."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter(service))
-    logging.basicConfig(level=os.environ.get("MLXHUB_LOG_LEVEL", "INFO"), handlers=[handler], force=True)
+    logging.basicConfig(level=(settings or load_settings()).telemetry.log_level, handlers=[handler], force=True)

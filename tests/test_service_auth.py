@@ -46,9 +46,11 @@ def trainer_api(trainer, settings):
 
 
 def test_a_trained_version_is_recorded_as_the_job_creators(registry_api, trainer_api, tiny_model, training_chats,
-                                                            settings, monkeypatch):
+                                                            settings, monkeypatch, trainer):
     # An MLflow server behind a URL with credentials (unreachable here): the job still succeeds.
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://tracker:mlflow-pw@127.0.0.1:{free_port()}")
+    uri = f"http://tracker:mlflow-pw@127.0.0.1:{free_port()}"  # MLFLOW_TRACKING_URI, as the workers' settings
+    for worker in trainer.workers:
+        monkeypatch.setattr(worker, "settings", worker.settings.model_copy(update={"mlflow_tracking_uri": uri}))
     registry_api.CreateModel(registry_pb2.CreateModelRequest(name="tiny"), metadata=as_(ALICE))
     registry_api.CreateModelVersion(registry_pb2.CreateModelVersionRequest(name="tiny", artifact_path=str(tiny_model)),
                                     metadata=as_(ALICE))

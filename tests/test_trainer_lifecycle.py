@@ -128,8 +128,10 @@ def test_disk_full_while_writing_leaves_no_artifact_and_fails_the_job(hub, setti
     assert model.latest_version == 1  # nothing registered
 
 
-def test_unreachable_mlflow_does_not_fail_the_job(hub, monkeypatch, free_tcp_port):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_tcp_port}")
+def test_unreachable_mlflow_does_not_fail_the_job(hub, monkeypatch, free_tcp_port, trainer):
+    uri = f"http://127.0.0.1:{free_tcp_port}"  # MLFLOW_TRACKING_URI, as the workers' settings
+    for worker in trainer.workers:
+        monkeypatch.setattr(worker, "settings", worker.settings.model_copy(update={"mlflow_tracking_uri": uri}))
     trainer_stub, _ = hub
     job = wait(trainer_stub, create(trainer_stub).id)
     assert job.state == S.TRAINING_JOB_STATE_SUCCEEDED, job.failure_reason

@@ -51,7 +51,7 @@ class RegistryClient:
         self.stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
         self.service_key = settings.service_key
         # Calls the trainer makes on its own account: the service credential, else the operator's key.
-        self.own_metadata = service_metadata(settings.service_key) or auth_metadata()
+        self.own_metadata = service_metadata(settings.service_key) or auth_metadata(settings)
 
     def _call(self, method: str, request, field: str, metadata):
         try:

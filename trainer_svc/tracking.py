@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlxhub.config import Settings
 from mlxhub.redact import redact
 
 log = logging.getLogger(__name__)
@@ -19,13 +20,14 @@ EXPERIMENT = "mlx-hub"
 FLUSH_EVERY = 20
 
 
-def tracking_uri(home: Path) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or (home / "mlflow").resolve().as_uri()
+def tracking_uri(settings: Settings) -> str:
+    """MLFLOW_TRACKING_URI, else a local store in $MLXHUB_HOME/mlflow."""
+    return settings.mlflow_tracking_uri or (settings.home / "mlflow").resolve().as_uri()
 
 
 class MlflowRun:
-    def __init__(self, home: Path) -> None:
-        self.uri = tracking_uri(home)
+    def __init__(self, settings: Settings) -> None:
+        self.uri = tracking_uri(settings)
         self.client = None
         self.run_id = ""
         self.status = ""

@@ -301,7 +301,7 @@ class Worker:
                      job.id, job.adapter["attempt"])
             return self.register(job, job.adapter)
         meta, attempt = self.meta(job), job.attempt
-        mlflow = MlflowRun(self.settings.home)
+        mlflow = MlflowRun(self.settings)
         mlflow.start(str(job.id), {**job.config, "model": job.base_version, "dataset": job.dataset,
                                    "total_steps": job.total_steps, "attempt": attempt},
                      {"name": job.dataset, "sha256": job.dataset_sha256, "path": job.dataset_path})
