@@ -81,7 +81,7 @@ class TrainerServer:
         self.settings = settings
         self.env = postgres_env(settings)
         self.options = options or WorkerOptions.from_env()
-        self.worker_count = int(os.environ.get("MLXHUB_TRAINER_WORKERS", "1")) if workers is None else workers
+        self.worker_count = settings.trainer.workers if workers is None else workers
         self._app: TrainerApplication | None = None
         self.view: TrainerReadModel | None = None
         self.projection: SupervisedProjection | None = None
