@@ -76,7 +76,9 @@ class HubApplication(Application[UUID]):
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
-        reconnect_promptly(self.recorder.datastore)
+        datastore = getattr(self.recorder, "datastore", None)  # none in memory (tests' POPO persistence)
+        if datastore is not None:
+            reconnect_promptly(datastore)
         self.after_save: Callable[[int], None] | None = None
 
     def save(self, *objs: Any, **kwargs: Any):  # type: ignore[override]

@@ -12,8 +12,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
+from eventsourcing.application import Application
+from eventsourcing.persistence import TrackingRecorder
+from eventsourcing.projection import Projection
+
+from mlxhub.bus import Describe, LogPublisher, tracking_recorder
+from mlxhub.config import Settings
+from mlxhub.followers import FollowerWatch, SupervisedProjection
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +78,57 @@ class Leadership:
         finally:
             self.leading.clear()
             stop_followers()
+
+
+class LogFollowers:
+    """What follows one service's log, on the leading replica only: its read-model projection and its
+    NATS publisher (both supervised, mlxhub.followers), plus whatever else must run once (`also`:
+    started after them, when NATS is configured; it returns the function that stops it)."""
+
+    def __init__(self, settings: Settings, service: str, app: Application, env: dict[str, str],
+                 projection: Projection[Any], view: TrackingRecorder, describe: Callable[[], Describe],
+                 on_change: Callable[[], None] | None = None,
+                 also: Callable[[], Callable[[], None]] | None = None) -> None:
+        """`describe()` makes the publisher's event describer when this replica starts leading."""
+        self.settings, self.service, self.app, self.env = settings, service, app, env
+        self.view, self.describe, self.on_change, self.also = view, describe, on_change, also
+        self.projection_spec = projection
+        self.projection: SupervisedProjection | None = None
+        self.publisher: LogPublisher | None = None
+        self.leadership = Leadership(settings.database_url, f"{settings.database_schema}.{service}-log-followers",
+                                     self._start)
+
+    def start(self) -> LogFollowers:
+        self.leadership.start()
+        return self
+
+    def stop(self) -> None:
+        self.leadership.stop()  # stops the followers (flushing the publisher) if this replica led
+
+    def lag(self) -> int:
+        """NATS publishing lag as seen from this replica (0 where another replica publishes)."""
+        publisher = self.publisher
+        return publisher.lag() if publisher is not None and self.leadership.leading.is_set() else 0
+
+    def _start(self) -> Callable[[], None]:
+        watch = FollowerWatch(self.settings, self.service, self.projection_spec.name, self.on_change)
+        projection = SupervisedProjection(watch, self.projection_spec, type(self.app), self.view, self.env).start()
+        publisher, stop_also = None, None
+        if self.settings.nats_url:
+            name = f"{self.service}_nats"
+            publisher = LogPublisher(self.app, tracking_recorder(name, self.env), self.settings.nats_url,
+                                     self.describe(), FollowerWatch(self.settings, self.service, name, self.on_change))
+            publisher.start()
+            if self.also is not None:
+                stop_also = self.also()
+        self.projection, self.publisher = projection, publisher
+
+        def stop() -> None:
+            if stop_also is not None:
+                stop_also()
+            if publisher is not None:
+                publisher.stop()
+                publisher.tracking.datastore.close()
+            projection.stop()  # its runner closes its own application
+
+        return stop

@@ -16,8 +16,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import Tracking, WaitInterruptedError
+from eventsourcing.persistence import InfrastructureFactory, Tracking, WaitInterruptedError
 from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.utils import Environment
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
@@ -29,6 +30,9 @@ POLL_SLICE_SECONDS = 0.05
 
 
 class ReadModel(PostgresTrackingRecorder):
+    # The tables a rebuild empties (a subclass names its own).
+    tables: tuple[str, ...] = ()
+
     def __init__(self, datastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         reconnect_promptly(self.datastore)
@@ -95,8 +99,40 @@ class ReadModel(PostgresTrackingRecorder):
         except Exception as exc:  # noqa: BLE001  (the database went away after the commit)
             log.warning("cannot see whether the read model reached position %s (%s)", notification_id, exc)
 
+    def drop(self, application_name: str) -> None:
+        """Forget every row and the tracked position, so the next run rebuilds from the log."""
+        with self.datastore.transaction(commit=True) as curs:
+            for table in self.tables:
+                curs.execute(SQL("TRUNCATE {}.{}").format(self.schema, Identifier(table)))
+            curs.execute(
+                SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
+                    self.schema, Identifier(self.tracking_table_name)
+                ),
+                (application_name,),
+            )
+
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
             curs.execute(statement, tuple(params))
             return list(curs.fetchall())
+
+
+def rebuild(app: Any, view: ReadModel, batch_size: int = 1000) -> int:
+    """Drop the read model and replay the application's whole log into it, a batch per transaction;
+    the number of events replayed. Run it while no projection follows the same tables (the service is
+    stopped); its projection resumes from the rebuilt position when it starts."""
+    view.drop(app.name)
+    count, position = 0, 0
+    while True:
+        notifications = app.recorder.select_notifications(position, batch_size, inclusive_of_start=False)
+        if not notifications:
+            return count
+        view.process([(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications])
+        count += len(notifications)
+        position = notifications[-1].id
+
+
+def open_read_model(view_class: type[ReadModel], projection_name: str, env: dict[str, str]) -> Any:
+    """The read model `view_class` of a projection, in the hub's database (its tables created if need be)."""
+    return InfrastructureFactory.construct(Environment(projection_name, env)).tracking_recorder(view_class)

@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import server_interceptor
 
+from mlxhub.audit import AuditContext
 from mlxhub.bounds import RequestBounds
 from mlxhub.config import ConfigError, Settings
 from mlxhub.health import set_serving
@@ -57,6 +58,7 @@ def interceptors(service: str, settings: Settings, stream_limit: int) -> list[gr
         server_interceptor(),  # tracing: a span per call, joined to the caller's trace
         MetricsInterceptor(service),  # rate, errors and duration per RPC
         ApiKeyInterceptor(settings.api_keys),  # auth: a refused call goes no further
+        AuditContext(settings.api_keys),  # who and why of the call, for the events it records
         RequestBounds(),  # every request checked against the bounds its proto declares
         StreamBudget(service, stream_limit),  # after auth: refused streams never take a slot
     ]

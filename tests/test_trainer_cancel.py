@@ -9,9 +9,8 @@ from uuid import UUID
 import pytest
 from trainer_util import create, register
 
+from mlxhub.audit import acting_as
 from mlxhub.v1 import trainer_pb2 as S
-
-META = {"principal": "test"}
 
 
 @pytest.fixture
@@ -24,7 +23,8 @@ def running_job(trainer, trainer_stub, registry_stub, tiny_model, training_chats
     """A job claimed by a (pretend) worker, with a cancel requested through the API."""
     register(registry_stub, tiny_model, training_chats)
     job_id = UUID(create(trainer_stub).id)
-    job = trainer.app.start_attempt(job_id, "gone-worker", trainer.app.get_job(job_id).queue_seq, 3, META)
+    with acting_as("test"):
+        job = trainer.app.start_attempt(job_id, "gone-worker", trainer.app.get_job(job_id).queue_seq, 3)
     assert job.state == "RUNNING" and job.attempt == 1
     requested = trainer_stub.CancelTrainingJob(S.CancelTrainingJobRequest(id=str(job_id))).job
     assert requested.state == S.TRAINING_JOB_STATE_RUNNING and requested.cancel_requested
@@ -32,12 +32,14 @@ def running_job(trainer, trainer_stub, registry_stub, tiny_model, training_chats
 
 
 def test_a_lost_worker_whose_job_was_cancelled_leaves_it_cancelled_not_requeued(trainer, trainer_stub, running_job):
-    job = trainer.app.requeue_lost(running_job, 1, 3, "heartbeats missed", META)
+    with acting_as("test"):
+        job = trainer.app.requeue_lost(running_job, 1, 3, "heartbeats missed")
     assert job.state == "CANCELLED"
     answer = trainer_stub.GetTrainingJob(S.GetTrainingJobRequest(id=str(running_job))).job
     assert answer.state == S.TRAINING_JOB_STATE_CANCELLED
 
 
 def test_a_job_handed_back_after_a_cancel_request_is_cancelled(trainer, running_job):
-    job = trainer.app.hand_back(running_job, 1, 0, "worker shutting down", META)
+    with acting_as("test"):
+        job = trainer.app.hand_back(running_job, 1, 0, "worker shutting down")
     assert job.state == "CANCELLED"

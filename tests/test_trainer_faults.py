@@ -18,6 +18,7 @@ import pytest
 from google.protobuf import json_format
 from trainer_util import create, register, wait
 
+from mlxhub.audit import acting_as
 from mlxhub.v1 import registry_pb2
 from mlxhub.v1 import trainer_pb2 as S
 from trainer_svc import artifacts, engine
@@ -45,15 +46,15 @@ def versions_created(registry_stub, job_id: str) -> list:
 def test_a_finish_that_fails_once_is_completed_by_the_retry_without_rewriting_the_adapter(hub, trainer,
                                                                                           monkeypatch):
     trainer_stub, registry_stub = hub
-    finish, at_failure = trainer.app.finish, {}
+    succeed, at_failure = trainer.app.succeed, {}
 
-    def refuse_once(id, attempt, outcome, meta, **fields):
-        if outcome == "succeed" and not at_failure:  # the version is registered; recording success fails
+    def refuse_once(id, attempt, **fields):
+        if not at_failure:  # the version is registered; recording success fails
             at_failure.update(path=fields["artifact_path"], files=on_disk(fields["artifact_path"]))
             raise RuntimeError("the database refused the save")
-        return finish(id, attempt, outcome, meta, **fields)
+        return succeed(id, attempt, **fields)
 
-    monkeypatch.setattr(trainer.app, "finish", refuse_once)
+    monkeypatch.setattr(trainer.app, "succeed", refuse_once)
     job = wait(trainer_stub, create(trainer_stub).id)
     assert job.state == S.TRAINING_JOB_STATE_SUCCEEDED, job.failure_reason
     assert at_failure and job.attempt == 2  # the second attempt finished it
@@ -73,8 +74,8 @@ def test_an_attempt_superseded_after_training_registers_nothing(hub, trainer, se
 
     def supersede_first(dest, weights, config):
         if not superseded:  # training is over; now the reaper takes the job away, as for missed heartbeats
-            superseded.append(trainer.app.requeue_lost(UUID(dest.name[:36]), 1, 3, "test: heartbeats missed",
-                                                       {"principal": "test"}))
+            with acting_as("test"):
+                superseded.append(trainer.app.requeue_lost(UUID(dest.name[:36]), 1, 3, "test: heartbeats missed"))
         return write(dest, weights, config)
 
     monkeypatch.setattr(artifacts, "write_adapter", supersede_first)

@@ -11,6 +11,7 @@ from mlxhub import bounds
 from mlxhub.errors import InvalidArgument, status_of
 from mlxhub.v1 import trainer_pb2
 from trainer_svc import config as job_config
+from trainer_svc.messages import config_from_proto
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_the_step_cap_is_the_declared_maximum_of_iters():
 
 
 def test_epochs_that_amount_to_more_steps_than_the_cap_are_refused():
-    c = job_config.resolve(trainer_pb2.TrainingConfig(epochs=1000, batch_size=1))
+    c = config_from_proto(trainer_pb2.TrainingConfig(epochs=1000, batch_size=1))
     assert job_config.check_total_steps(c, 10_000_000, 10_000) == 10_000_000
     with pytest.raises(InvalidArgument) as caught:
         job_config.check_total_steps(c, 10_001_000, 10_001)

@@ -1,6 +1,8 @@
 """`python -m trainer_svc` runs the trainer service (with MLXHUB_TRAINER_WORKERS in-process
 workers, default 1); `python -m trainer_svc worker` runs one standalone worker, e.g.
-on another machine that reaches the same PostgreSQL, NATS, registry and artifact store."""
+on another machine that reaches the same PostgreSQL, NATS, registry and artifact store;
+`python -m trainer_svc rebuild-read-model` replays the trainer's log into fresh read-model
+tables (run it with the trainer stopped)."""
 
 from __future__ import annotations
 
@@ -27,8 +29,21 @@ def run_worker() -> None:
     worker.run_forever()
 
 
+def rebuild_read_model() -> None:
+    from mlxhub.read_model import open_read_model, rebuild
+    from trainer_svc.application import TrainerApplication
+    from trainer_svc.read_model import TrainerProjection, TrainerReadModel
+
+    env = postgres_env(load_settings())
+    view = open_read_model(TrainerReadModel, TrainerProjection.name, env)
+    print(f"replayed {rebuild(TrainerApplication(env), view)} events into the trainer read model")
+
+
 def main() -> None:
     setup_logging("trainer")
+    if sys.argv[1:] == ["rebuild-read-model"]:
+        rebuild_read_model()
+        return
     setup_tracing("trainer")
     if sys.argv[1:] == ["worker"]:
         run_worker()

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlxhub.errors import FailedPrecondition, InvalidArgument
+from trainer_svc.config import TrainingConfig
 
 
 @dataclass
@@ -64,13 +64,13 @@ def split(records: list[dict[str, Any]], fraction: float, seed: int) -> tuple[li
     return [r for i, r in enumerate(records) if i not in valid], [r for i, r in enumerate(records) if i in valid]
 
 
-def wrap(records: list[dict[str, Any]], tokenizer, config: dict[str, Any]):
+def wrap(records: list[dict[str, Any]], tokenizer, config: TrainingConfig):
     from mlx_lm.tuner.datasets import create_dataset
 
-    return create_dataset(records, tokenizer, types.SimpleNamespace(mask_prompt=config["mask_prompt"]))
+    return create_dataset(records, tokenizer, config)
 
 
-def load_splits(dataset_path: str, validation_path: str, tokenizer, config: dict[str, Any],
+def load_splits(dataset_path: str, validation_path: str, tokenizer, config: TrainingConfig,
                 registered: tuple[str, tuple[Path, ...]] | None = None) -> Splits:
     """The train and validation sets; given `registered` (the dataset's sha256 and the data roots),
     the training file is verified as it is read (`read_registered`)."""
@@ -78,18 +78,18 @@ def load_splits(dataset_path: str, validation_path: str, tokenizer, config: dict
     if validation_path:
         train, valid = records, read_jsonl(validation_path)
     else:
-        train, valid = split(records, config["validation_split"], config["seed"])
+        train, valid = split(records, config.validation_split, config.seed)
     return Splits(wrap(train, tokenizer, config), wrap(valid, tokenizer, config) if valid else None,
                   len(train), len(valid))
 
 
-def total_steps(config: dict[str, Any], train_records: int) -> int:
-    if config["epochs"]:
-        return config["epochs"] * max(1, train_records // config["batch_size"])
-    return config["iters"]
+def total_steps(config: TrainingConfig, train_records: int) -> int:
+    if config.epochs:
+        return config.epochs * max(1, train_records // config.batch_size)
+    return config.iters
 
 
-def check(dataset_format: str, dataset_path: str, validation_path: str, tokenizer, config: dict[str, Any],
+def check(dataset_format: str, dataset_path: str, validation_path: str, tokenizer, config: TrainingConfig,
           registered: tuple[str, tuple[Path, ...]] | None = None) -> Splits:
     """Raise INVALID_ARGUMENT naming the field if the job could not train on this data (FAILED_PRECONDITION
     if, given `registered`, the file is no longer what was registered)."""
@@ -99,7 +99,7 @@ def check(dataset_format: str, dataset_path: str, validation_path: str, tokenize
             "use a text dataset ({\"text\": ...}) or a model whose tokenizer_config.json has a chat_template",
             field="dataset",
         )
-    if dataset_format == "TEXT" and config["mask_prompt"]:
+    if dataset_format == "TEXT" and config.mask_prompt:
         raise InvalidArgument("config.mask_prompt needs a chat or completions dataset; this one is text",
                               field="config.mask_prompt")
     try:
@@ -109,12 +109,12 @@ def check(dataset_format: str, dataset_path: str, validation_path: str, tokenize
     for name, data, field in (("training", splits.train, "dataset"), ("validation", splits.valid, "config")):
         if data is None:
             continue
-        if len(data) < config["batch_size"]:
+        if len(data) < config.batch_size:
             raise InvalidArgument(
-                f"the {name} set has {len(data)} examples, fewer than config.batch_size={config['batch_size']}; "
+                f"the {name} set has {len(data)} examples, fewer than config.batch_size={config.batch_size}; "
                 "lower the batch size or add examples",
                 field="config.batch_size" if name == "training" else
-                ("config.validation_split" if config["validation_split"] else "config.validation_dataset"),
+                ("config.validation_split" if config.validation_split else "config.validation_dataset"),
             )
         lengths = []
         for i in range(len(data)):
@@ -123,11 +123,11 @@ def check(dataset_format: str, dataset_path: str, validation_path: str, tokenize
             except Exception as exc:  # noqa: BLE001  (the tokenizer's own message is the useful part)
                 raise InvalidArgument(f"{name} example {i + 1} cannot be tokenized: {exc}", field=field) from None
             lengths.append(len(tokens))
-        too_long = [n for n in lengths if n > config["max_seq_length"]]
+        too_long = [n for n in lengths if n > config.max_seq_length]
         if too_long:
             raise InvalidArgument(
                 f"{len(too_long)} of {len(lengths)} {name} examples are longer than config.max_seq_length="
-                f"{config['max_seq_length']} tokens (the longest has {max(too_long)}); raise max_seq_length or "
+                f"{config.max_seq_length} tokens (the longest has {max(too_long)}); raise max_seq_length or "
                 "split those examples",
                 field="config.max_seq_length",
             )

@@ -28,7 +28,7 @@ from mlx_lm.tuner.trainer import default_loss, evaluate, grad_checkpoint, iterat
 from mlx_lm.tuner.utils import build_schedule, linear_to_lora_layers
 
 from mlxhub.digest import sha256_file
-from trainer_svc.config import lora_parameters
+from trainer_svc.config import TrainingConfig, lora_parameters
 from trainer_svc.data import load_splits
 
 log = logging.getLogger(__name__)
@@ -53,13 +53,13 @@ class Result:
     trained_tokens: int
 
 
-def learning_rate(config: dict[str, Any], total_steps: int):
-    lr = config["learning_rate"]
-    if config["lr_schedule"] == "constant" and not config["warmup_steps"]:
+def learning_rate(config: TrainingConfig, total_steps: int):
+    lr = config.learning_rate
+    if config.lr_schedule == "constant" and not config.warmup_steps:
         return lr
     decay = {"constant": ("linear_schedule", [lr, lr, 1]), "cosine_decay": ("cosine_decay", [lr, total_steps]),
-             "linear": ("linear_schedule", [lr, 0.0, total_steps])}[config["lr_schedule"]]
-    return build_schedule({"name": decay[0], "arguments": decay[1], "warmup": config["warmup_steps"]})
+             "linear": ("linear_schedule", [lr, 0.0, total_steps])}[config.lr_schedule]
+    return build_schedule({"name": decay[0], "arguments": decay[1], "warmup": config.warmup_steps})
 
 
 def save_checkpoint(directory: Path, step: int, model: nn.Module, optimizer, extra: dict[str, Any]) -> dict[str, Any]:
@@ -99,13 +99,13 @@ def train(spec: dict[str, Any], work_dir: Path, hooks: Hooks) -> Result:
     train_set = CacheDataset(splits.train)
     valid_set = CacheDataset(splits.valid) if splits.valid is not None else None
 
-    np.random.seed(config["seed"])
-    mx.random.seed(config["seed"])
+    np.random.seed(config.seed)
+    mx.random.seed(config.seed)
     model.freeze()
-    if config["num_layers"] > len(model.layers):
-        raise TrainingFailed(f"config.num_layers={config['num_layers']} but the model has {len(model.layers)} layers")
-    linear_to_lora_layers(model, config["num_layers"], lora_parameters(config),
-                          use_dora=config["fine_tune_type"] == "dora")
+    if config.num_layers > len(model.layers):
+        raise TrainingFailed(f"config.num_layers={config.num_layers} but the model has {len(model.layers)} layers")
+    linear_to_lora_layers(model, config.num_layers, lora_parameters(config),
+                          use_dora=config.fine_tune_type == "dora")
     optimizer = optim.Adam(learning_rate=learning_rate(config, total))
     optimizer.init(model.trainable_parameters())
     start, trained_tokens = 0, 0
@@ -115,11 +115,11 @@ def train(spec: dict[str, Any], work_dir: Path, hooks: Hooks) -> Result:
         start, trained_tokens = counters["step"], counters.get("trained_tokens", 0)
         # MLX's RNG state cannot be restored; reseed per step so a resumed run is at least deterministic
         # (it only matters with dropout > 0).
-        mx.random.seed(config["seed"] + start)
-    if config["grad_checkpoint"]:
+        mx.random.seed(config.seed + start)
+    if config.grad_checkpoint:
         grad_checkpoint(model.layers[0])
 
-    accumulate = config["grad_accumulation_steps"]
+    accumulate = config.grad_accumulation_steps
     loss_value_and_grad = nn.value_and_grad(model, default_loss)
     state = [model.state, optimizer.state, mx.random.state]
 
@@ -139,8 +139,8 @@ def train(spec: dict[str, Any], work_dir: Path, hooks: Hooks) -> Result:
     def validate() -> float | None:
         if valid_set is None:
             return None
-        loss = evaluate(model=model, dataset=valid_set, batch_size=config["batch_size"],
-                        num_batches=config["val_batches"], max_seq_length=config["max_seq_length"])
+        loss = evaluate(model=model, dataset=valid_set, batch_size=config.batch_size,
+                        num_batches=config.val_batches, max_seq_length=config.max_seq_length)
         model.train()
         if not math.isfinite(loss):  # e.g. no target tokens in the validation batches: 0/0
             log.warning("validation loss is %s; reported as absent, never recorded as a number", loss)
@@ -148,8 +148,8 @@ def train(spec: dict[str, Any], work_dir: Path, hooks: Hooks) -> Result:
         return loss
 
     checkpoints = work_dir / "checkpoints"
-    batches = iterate_batches(dataset=train_set, batch_size=config["batch_size"],
-                              max_seq_length=config["max_seq_length"], loop=True)
+    batches = iterate_batches(dataset=train_set, batch_size=config.batch_size,
+                              max_seq_length=config.max_seq_length, loop=True)
     for _ in range(start):  # the same data order as an uninterrupted run
         next(batches)
     model.train()
@@ -175,9 +175,9 @@ def train(spec: dict[str, Any], work_dir: Path, hooks: Hooks) -> Result:
         progress = {"step": it, "loss": loss, "learning_rate": optimizer.learning_rate.item(),
                     "tokens_per_second": tokens / seconds if seconds else 0.0, "trained_tokens": trained_tokens,
                     "peak_memory_gb": mx.get_peak_memory() / 1e9}
-        checkpoint_due = it % config["save_every"] == 0 and it < total
+        checkpoint_due = it % config.save_every == 0 and it < total
         stopping = it < total and it % accumulate == 0 and hooks.should_stop()
-        if valid_set is not None and (it % config["steps_per_eval"] == 0 or it == total or checkpoint_due or stopping):
+        if valid_set is not None and (it % config.steps_per_eval == 0 or it == total or checkpoint_due or stopping):
             val_loss = validate()
             progress["validation_loss"] = val_loss
         hooks.on_step(progress)

@@ -1,66 +1,106 @@
-"""Read model for ListTrainingJobs (filter by state and model, newest first) and for
-the reaper's sweeps: a projection of the trainer's log whose rows and tracking
-position are written in one transaction, like the registry's (mlxhub.read_model)."""
+"""Read model for ListTrainingJobs (filter by state and model, newest first) and for the reaper's
+sweeps: a projection of the trainer's log whose rows and tracking position are written in one
+transaction, like the registry's (mlxhub.read_model).
+
+Each row keeps the job's whole state as of its last event (the aggregate as a snapshot would keep
+it, JSON), so that a page of jobs is one query and no aggregate load; the projection applies each
+event to that state with the aggregate's own methods, so no rule is written twice. Rows from
+before the state column have none until the read model is rebuilt (`python -m trainer_svc
+rebuild-read-model`); those are loaded from the log instead."""
 
 from __future__ import annotations
 
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Tracking, UUIDAsHex
 from eventsourcing.projection import Projection
+from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.sql import SQL
 
 from mlxhub.read_model import ReadModel
-from trainer_svc.domain import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TrainingJob
+from trainer_svc.domain import TrainingJob
+
+TOPIC = get_topic(TrainingJob)
 
 COLUMNS = (
     "id uuid PRIMARY KEY, position bigint UNIQUE NOT NULL, model text NOT NULL, output_model text NOT NULL,"
-    " state text NOT NULL, create_time timestamptz NOT NULL, update_time timestamptz NOT NULL"
+    " state text NOT NULL, create_time timestamptz NOT NULL, update_time timestamptz NOT NULL, job bytea"
 )
-STATE_OF = {
-    TrainingJob.TrainingJobStarted: RUNNING,
-    TrainingJob.TrainingJobRequeued: QUEUED,
-    TrainingJob.TrainingJobHandedBack: QUEUED,
-    TrainingJob.TrainingJobResumed: QUEUED,
-    TrainingJob.TrainingJobSucceeded: SUCCEEDED,
-    TrainingJob.TrainingJobFailed: FAILED,
-    TrainingJob.TrainingJobCancelled: CANCELLED,
-}
+
+
+def state_codec() -> JSONTranscoder:
+    """How a row stores the job's state: JSON, with UUIDs and times as the event store writes them."""
+    codec = JSONTranscoder()
+    codec.register(UUIDAsHex())
+    codec.register(DatetimeAsISO())
+    return codec
 
 
 class TrainerReadModel(ReadModel):
+    tables = ("trainer_jobs",)
+
     def __init__(self, datastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        self.codec = state_codec()
         self.sql_create_statements.append(
             SQL("CREATE TABLE IF NOT EXISTS {}.trainer_jobs (" + COLUMNS + ")").format(self.schema)
         )
+        # Tables made before the job state was kept gain the column (rows fill in as jobs change or on a rebuild).
+        self.sql_create_statements.append(
+            SQL("ALTER TABLE {}.trainer_jobs ADD COLUMN IF NOT EXISTS job bytea").format(self.schema)
+        )
+
+    # ----- the job's state in a row ---------------------------------------------------------
+
+    def encode(self, job: TrainingJob) -> bytes:
+        snapshot = Snapshot.take(job)
+        return self.codec.encode({"version": snapshot.originator_version, "state": snapshot.state})
+
+    def job_of(self, row: dict[str, Any]) -> TrainingJob | None:
+        """The job as of the row's last event (None for a row from before the state was kept)."""
+        if row.get("job") is None:
+            return None
+        stored = self.codec.decode(bytes(row["job"]))
+        snapshot = Snapshot(originator_id=row["id"], originator_version=stored["version"], timestamp=row["update_time"],
+                            topic=TOPIC, state=stored["state"])
+        return snapshot.mutate(None)
+
+    # ----- the projection -------------------------------------------------------------------
 
     def apply(self, domain_event: Any, curs: Cursor, position: int) -> None:
         if isinstance(domain_event, TrainingJob.TrainingJobQueued):
+            job = domain_event.mutate(None)
             curs.execute(
-                "INSERT INTO trainer_jobs (id, position, model, output_model, state, create_time, update_time)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO trainer_jobs (id, position, model, output_model, state, create_time, update_time, job)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
                 (domain_event.originator_id, position, domain_event.model.split("/")[0].split("@")[0],
-                 domain_event.output_model, QUEUED, domain_event.timestamp, domain_event.timestamp),
+                 domain_event.output_model, job.state, domain_event.timestamp, domain_event.timestamp,
+                 self.encode(job)),
             )
-        elif type(domain_event) in STATE_OF:
-            curs.execute(
-                "UPDATE trainer_jobs SET state = %s, update_time = %s WHERE id = %s",
-                (STATE_OF[type(domain_event)], domain_event.timestamp, domain_event.originator_id),
-            )
+            return
+        curs.execute("SELECT id, update_time, job FROM trainer_jobs WHERE id = %s FOR UPDATE",
+                     (domain_event.originator_id,))
+        row = curs.fetchone()
+        job = self.job_of(row) if row is not None else None
+        if job is None:
+            return  # not this hub's job, or a row from before the state was kept (a rebuild fills it)
+        domain_event.mutate(job)
+        curs.execute("UPDATE trainer_jobs SET state = %s, update_time = %s, job = %s WHERE id = %s",
+                     (job.state, domain_event.timestamp, self.encode(job), domain_event.originator_id))
+
+    # ----- queries --------------------------------------------------------------------------
 
     def list_jobs(self, state: str, model: str, before: int | None, limit: int) -> list[dict[str, Any]]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
-            curs.execute(
-                "SELECT id, position, state FROM trainer_jobs WHERE (%s = '' OR state = %s)"
-                " AND (%s = '' OR model = %s OR output_model = %s) AND (%s::bigint IS NULL OR position < %s)"
-                " ORDER BY position DESC LIMIT %s",
-                (state, state, model, model, model, before, before, limit),
-            )
-            return list(curs.fetchall())
+        """A page of rows, newest first: id, position, state, update_time and the job's state (`job_of`)."""
+        return self.query(
+            "SELECT id, position, state, update_time, job FROM trainer_jobs WHERE (%s = '' OR state = %s)"
+            " AND (%s = '' OR model = %s OR output_model = %s) AND (%s::bigint IS NULL OR position < %s)"
+            " ORDER BY position DESC LIMIT %s",
+            (state, state, model, model, model, before, before, limit),
+        )
 
     def has_job(self, id: str) -> bool:
         """Whether this hub queued the job (another hub may share NATS with this one)."""
@@ -68,21 +108,15 @@ class TrainerReadModel(ReadModel):
             key = UUID(id)
         except ValueError:
             return False
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
-            curs.execute("SELECT 1 FROM trainer_jobs WHERE id = %s", (key,))
-            return curs.fetchone() is not None
+        return bool(self.query("SELECT 1 FROM trainer_jobs WHERE id = %s", (key,)))
 
     def count_jobs(self, state: str, model: str) -> int:
         """Jobs matching list_jobs' filters, over all pages."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
-            curs.execute(
-                "SELECT count(*) AS n FROM trainer_jobs WHERE (%s = '' OR state = %s)"
-                " AND (%s = '' OR model = %s OR output_model = %s)",
-                (state, state, model, model, model),
-            )
-            return curs.fetchone()["n"]
+        return self.query(
+            "SELECT count(*) AS n FROM trainer_jobs WHERE (%s = '' OR state = %s)"
+            " AND (%s = '' OR model = %s OR output_model = %s)",
+            (state, state, model, model, model),
+        )[0]["n"]
 
 
 class TrainerProjection(Projection[TrainerReadModel]):

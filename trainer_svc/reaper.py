@@ -16,15 +16,17 @@ import time
 
 import nats
 
+from mlxhub.audit import acting_as
 from mlxhub.config import Settings
 from trainer_svc.application import TrainerApplication
+from trainer_svc.config import WorkerOptions
 from trainer_svc.domain import QUEUED, RUNNING
 from trainer_svc.queue import PROGRESS_STREAM, QueueNames, ensure_streams, heartbeat_subject, work_item
 from trainer_svc.read_model import TrainerReadModel
-from trainer_svc.worker import WorkerOptions
 
 log = logging.getLogger(__name__)
 SWEEP_LIMIT = 1000
+PRINCIPAL = "trainer/reaper"  # who the reaper's changes are recorded as
 
 
 class Reaper:
@@ -87,7 +89,12 @@ class Reaper:
         return max(last, beat["time"]) if beat.get("attempt") == job.attempt else last
 
     async def sweep(self, js) -> None:
-        meta = {"principal": "trainer/reaper", "request_id": "", "trace_id": ""}
+        with acting_as(PRINCIPAL, trace_id=""):
+            await self.sweep_running(js)
+        await self.publish_queued(js)
+
+    async def sweep_running(self, js) -> None:
+        """Re-queue (or fail) the running jobs whose worker went silent."""
         running = await asyncio.to_thread(self.read_model.list_jobs, RUNNING, "", None, SWEEP_LIMIT)
         for row in running:
             job = await asyncio.to_thread(self.app.get_job, row["id"])
@@ -98,7 +105,10 @@ class Reaper:
                 reason = f"worker {job.worker} sent no heartbeat for {silent:.0f}s (attempt {job.attempt})"
                 log.warning("job %s: %s", job.id, reason)
                 await asyncio.to_thread(self.app.requeue_lost, job.id, job.attempt, self.options.max_attempts,
-                                        reason, meta)
+                                        reason)
+
+    async def publish_queued(self, js) -> None:
+        """Publish every queued job's current work item again (JetStream drops duplicates)."""
         queued = await asyncio.to_thread(self.read_model.list_jobs, QUEUED, "", None, SWEEP_LIMIT)
         for row in queued:
             job = await asyncio.to_thread(self.app.get_job, row["id"])

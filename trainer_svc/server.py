@@ -9,85 +9,56 @@ reaper run on the leading replica only (mlxhub.leadership), the first two superv
 from __future__ import annotations
 
 import logging
-import math
 import os
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import grpc
-from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.utils import Environment
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from grpc_health.v1 import health
 
-from mlxhub.bus import LogPublisher, tracking_recorder
+from mlxhub import events
+from mlxhub.bus import LogPublisher
 from mlxhub.config import Settings
 from mlxhub.eventstore import ensure_schema, postgres_env
-from mlxhub.followers import FollowerWatch, SupervisedProjection
-from mlxhub.leadership import Leadership
+from mlxhub.followers import SupervisedProjection
+from mlxhub.leadership import Leadership, LogFollowers
+from mlxhub.read_model import open_read_model
 from mlxhub.readiness import Readiness
 from mlxhub.serving import listen_and_serve, new_server, stop_serving
 from mlxhub.telemetry import watch_lag
-from mlxhub.v1 import common_pb2, registry_pb2, trainer_pb2, trainer_pb2_grpc
+from mlxhub.v1 import trainer_pb2, trainer_pb2_grpc
+from trainer_svc import queue
 from trainer_svc.application import TrainerApplication
+from trainer_svc.config import WorkerOptions
 from trainer_svc.read_model import TrainerProjection, TrainerReadModel
 from trainer_svc.reaper import Reaper
 from trainer_svc.registry_client import RegistryClient
 from trainer_svc.servicer import TrainerServicer
 from trainer_svc.throughput import Recorder, ThroughputFeed
-from trainer_svc.worker import Worker, WorkerOptions
+from trainer_svc.worker import Worker
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
 READ_MODEL_WAIT_SECONDS = 10.0
-ENVELOPE = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
-
-
-def json_safe(value: Any) -> Any:
-    """Event data as JSON can carry it: a NaN or infinite loss (which an older worker could record)
-    becomes the string protobuf's JSON uses, so that it cannot stop the NATS publisher."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (UUID, datetime)):
-        return str(value)
-    return value
 
 
 def describe(domain_event: Any, position: int) -> tuple[str, bytes]:
     """A trainer event as the hub's `mlxhub.v1.Event`, on mlxhub.events.training_job.<Type>."""
-    data = struct_pb2.Struct()
-    data.update(json_safe({k: v for k, v in vars(domain_event).items() if k not in ENVELOPE}))
-    time = timestamp_pb2.Timestamp()
-    time.FromDatetime(domain_event.timestamp)
-    meta = getattr(domain_event, "meta", {}) or {}
-    event = registry_pb2.Event(
-        position=position, time=time, aggregate_type="TrainingJob",
-        aggregate=f"training_job/{domain_event.originator_id}", aggregate_id=str(domain_event.originator_id),
-        aggregate_version=domain_event.originator_version, type=type(domain_event).__name__, data=data,
-        metadata=common_pb2.EventMetadata(principal=meta.get("principal", ""), request_id=meta.get("request_id", ""),
-                                          trace_id=meta.get("trace_id", "")),
-    )
-    return f"mlxhub.events.training_job.{event.type}", json_format.MessageToJson(event, indent=None).encode()
+    aggregate = f"training_job/{domain_event.originator_id}"
+    return events.publication(events.envelope(domain_event, position, "TrainingJob", aggregate))
 
 
 class TrainerServer:
     def __init__(self, settings: Settings, workers: int | None = None, options: WorkerOptions | None = None) -> None:
         self.settings = settings
         self.env = postgres_env(settings)
-        self.options = options or WorkerOptions.from_env()
+        self.options = options or WorkerOptions.from_settings(settings)
         self.worker_count = settings.trainer.workers if workers is None else workers
         self._app: TrainerApplication | None = None
         self.view: TrainerReadModel | None = None
-        self.projection: SupervisedProjection | None = None
-        self.publisher: LogPublisher | None = None
+        self.followers: LogFollowers | None = None
         self.reaper: Reaper | None = None
-        self.leadership: Leadership | None = None
         self.workers: list[Worker] = []
         self.registry = RegistryClient(settings)
         self.server: grpc.Server | None = None
@@ -96,63 +67,59 @@ class TrainerServer:
         self.health = health.HealthServicer()
         self.readiness = Readiness(settings, self.health, "trainer", SERVICE_NAME)
 
+    def enqueue(self, job: UUID, queue_seq: int) -> None:
+        try:
+            queue.enqueue(self.settings, job, queue_seq)
+        except Exception as exc:  # noqa: BLE001  (the reaper re-publishes queued jobs)
+            log.warning("job %s saved but not yet queued (%s); the reaper will queue it", job, exc)
+
     def start(self) -> TrainerServer:
         ensure_schema(self.settings)
-        app = self._app = TrainerApplication(self.env)
-        view = self.view = InfrastructureFactory.construct(
-            Environment(TrainerProjection.name, self.env)
-        ).tracking_recorder(TrainerReadModel)
+        app = self._app = TrainerApplication(self.env, self.registry, self.enqueue, self.settings.data_roots)
+        view = self.view = open_read_model(TrainerReadModel, TrainerProjection.name, self.env)
         app.after_save = lambda notification_id: view.wait_after_write(
             app.name, notification_id, READ_MODEL_WAIT_SECONDS, self.readiness.stuck
         )
-        self.leadership = Leadership(
-            self.settings.database_url, f"{self.settings.database_schema}.trainer-log-followers", self._follow_log
+        self.followers = LogFollowers(
+            self.settings, "trainer", app, self.env, TrainerProjection(view=view), view, lambda: describe,
+            self.readiness.poke, also=self._start_reaper,
         ).start()
         if self.settings.nats_url:
             self.workers = [Worker(self.settings, app, self.options, name=f"{os.uname().nodename}:{os.getpid()}:{i}")
                             .start() for i in range(self.worker_count)]
         watch_lag("trainer", app, view, self)
         self.server = new_server("trainer", self.settings, max_workers=32)
-        self.throughput = ThroughputFeed(self.settings, Recorder(), lambda job: view.has_job(job),
-                                         lambda: view.count_jobs("RUNNING", "")).start()
-        self.servicer = TrainerServicer(app, view, self.registry, self.settings, self.throughput.recorder)
+        recorder = Recorder()
+        self.servicer = TrainerServicer(app, view, self.settings, recorder)
+        self.throughput = ThroughputFeed(self.servicer.feed, recorder, lambda job: view.has_job(job),
+                                         lambda: view.count_jobs("RUNNING", "")).start()  # on the watchers' connection
         trainer_pb2_grpc.add_TrainerServiceServicer_to_server(self.servicer, self.server)
         listen = listen_and_serve(self.server, self.health, "trainer", SERVICE_NAME, self.settings)
         self.readiness.start()
         log.info("trainer listening on %s with %d in-process worker(s)", listen, len(self.workers))
         return self
 
-    def _follow_log(self):
-        """Start the projection, the NATS publisher and the reaper (on the leading replica)."""
+    def _start_reaper(self):
+        """The reaper, beside the projection and the publisher on the leading replica; how to stop it."""
         assert self._app is not None and self.view is not None
-        projection = SupervisedProjection(
-            FollowerWatch(self.settings, "trainer", TrainerProjection.name, self.readiness.poke),
-            TrainerProjection(view=self.view), TrainerApplication, self.view, self.env,
-        ).start()
-        publisher = reaper = None
-        if self.settings.nats_url:
-            publisher = LogPublisher(
-                self._app, tracking_recorder("trainer_nats", self.env), self.settings.nats_url, describe,
-                FollowerWatch(self.settings, "trainer", "trainer_nats", self.readiness.poke),
-            )
-            publisher.start()
-            reaper = Reaper(self.settings, self._app, self.view, self.options).start()
-        self.projection, self.publisher, self.reaper = projection, publisher, reaper
+        reaper = self.reaper = Reaper(self.settings, self._app, self.view, self.options).start()
+        return reaper.stop
 
-        def stop() -> None:
-            if reaper is not None:
-                reaper.stop()
-            if publisher is not None:
-                publisher.stop()
-                publisher.tracking.datastore.close()
-            projection.stop()  # its runner closes its own application
+    @property
+    def leadership(self) -> Leadership | None:
+        return self.followers.leadership if self.followers is not None else None
 
-        return stop
+    @property
+    def projection(self) -> SupervisedProjection | None:
+        return self.followers.projection if self.followers is not None else None
+
+    @property
+    def publisher(self) -> LogPublisher | None:
+        return self.followers.publisher if self.followers is not None else None
 
     def lag(self) -> int:
         """NATS publishing lag as seen from this replica (0 where another replica publishes)."""
-        leading = self.leadership is not None and self.leadership.leading.is_set()
-        return self.publisher.lag() if self.publisher is not None and leading else 0
+        return self.followers.lag() if self.followers is not None else 0
 
     @property
     def app(self) -> TrainerApplication:
@@ -168,8 +135,8 @@ class TrainerServer:
             self.throughput.stop()
         for worker in self.workers:
             worker.stop()
-        if self.leadership is not None:
-            self.leadership.stop()  # stops the followers and the reaper if this replica led
+        if self.followers is not None:
+            self.followers.stop()  # stops the followers and the reaper if this replica led
         self.registry.close()
         if self._app is not None:
             self._app.close()

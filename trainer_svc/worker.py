@@ -23,7 +23,6 @@ import shutil
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from uuid import UUID
 
 import grpc
@@ -32,14 +31,14 @@ from google.protobuf import json_format
 from opentelemetry import propagate, trace
 
 from mlxhub import blas
+from mlxhub.audit import acting_as
 from mlxhub.config import Settings
 from mlxhub.errors import HubError
 from mlxhub.mlx_threads import run_in_own_thread
-from mlxhub.telemetry import current_trace_id
 from mlxhub.v1 import common_pb2, registry_pb2, trainer_pb2
 from trainer_svc import artifacts, engine, metrics
 from trainer_svc.application import TrainerApplication
-from trainer_svc.config import adapter_config
+from trainer_svc.config import WorkerOptions, adapter_config
 from trainer_svc.domain import RUNNING, SUCCEEDED, TERMINAL, TrainingJob
 from trainer_svc.lineage import code_commit, library_versions
 from trainer_svc.queue import QueueNames, ensure_streams, heartbeat_subject, progress_subject, work_item
@@ -58,24 +57,6 @@ def trace_headers() -> dict[str, str] | None:
     headers: dict[str, str] = {}
     propagate.inject(headers)
     return headers or None
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    ack_wait: float = 60.0
-    heartbeat: float = 5.0
-    heartbeat_timeout: float = 30.0
-    max_attempts: int = 3
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> WorkerOptions:
-        env = dict(os.environ if env is None else env)
-        return cls(
-            ack_wait=float(env.get("MLXHUB_TRAINER_ACK_WAIT") or cls.ack_wait),
-            heartbeat=float(env.get("MLXHUB_TRAINER_HEARTBEAT") or cls.heartbeat),
-            heartbeat_timeout=float(env.get("MLXHUB_TRAINER_HEARTBEAT_TIMEOUT") or cls.heartbeat_timeout),
-            max_attempts=int(env.get("MLXHUB_TRAINER_MAX_ATTEMPTS") or cls.max_attempts),
-        )
 
 
 def report_backend(worker: str) -> None:
@@ -123,7 +104,8 @@ class JobHooks:
         self.mlflow.log(progress["step"], {k: v for k, v in progress.items() if k != "step" and v is not None})
 
     def on_checkpoint(self, checkpoint: dict) -> None:
-        self.worker.app.record_checkpoint(self.job.id, self.attempt, checkpoint, self.worker.meta(self.job))
+        fields = {k: checkpoint[k] for k in ("step", "path", "sha256", "validation_loss", "loss")}
+        self.worker.app.record_checkpoint(self.job.id, self.attempt, fields)
 
     def should_stop(self) -> bool:
         return self.control.cancel.is_set() or self.control.fenced.is_set() or self.control.stopping.is_set()
@@ -134,7 +116,7 @@ class Worker:
                  name: str = "") -> None:
         self.settings = settings
         self.app = app
-        self.options = options or WorkerOptions.from_env()
+        self.options = options or WorkerOptions.from_settings(settings)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.names = QueueNames.of(settings)
         self.registry = RegistryClient(settings)
@@ -146,8 +128,9 @@ class Worker:
         self._thread = threading.Thread(target=lambda: asyncio.run(self.run()), name=f"trainer-worker-{self.name}",
                                         daemon=True)
 
-    def meta(self, job: TrainingJob) -> dict[str, str]:
-        return {"principal": f"worker/{self.name}", "request_id": str(job.id), "trace_id": current_trace_id()}
+    def acting(self, job_id: UUID):
+        """The audit context of this worker's changes to a job: recorded as `worker/<name>`, for the job."""
+        return acting_as(f"worker/{self.name}", str(job_id))
 
     # ----- lifecycle ------------------------------------------------------------------------
 
@@ -226,9 +209,9 @@ class Worker:
             return
         if job.state == RUNNING:
             log.warning("job %s: worker %s was lost (redelivered); taking over", job_id, job.worker)
-        job = await asyncio.to_thread(self.app.start_attempt, job_id, self.name, queue_seq, self.options.max_attempts,
-                                      {"principal": f"worker/{self.name}", "request_id": str(job_id),
-                                       "trace_id": current_trace_id()})
+        with self.acting(job_id):
+            job = await asyncio.to_thread(self.app.start_attempt, job_id, self.name, queue_seq,
+                                          self.options.max_attempts)
         if job.state != RUNNING or job.worker != self.name:
             await message.ack()
             return
@@ -296,11 +279,15 @@ class Worker:
     def execute(self, job: TrainingJob, control: Control) -> str:
         """Train, write the adapter, record it (fenced), register the version, record success; the outcome.
         When an earlier attempt already recorded its adapter, only the idempotent rest is done."""
+        with self.acting(job.id):
+            return self.run_attempt(job, control)
+
+    def run_attempt(self, job: TrainingJob, control: Control) -> str:
         if job.adapter is not None:
             log.info("job %s: attempt %s trained and recorded its adapter; registering it and finishing the job",
                      job.id, job.adapter["attempt"])
             return self.register(job, job.adapter)
-        meta, attempt = self.meta(job), job.attempt
+        attempt = job.attempt
         mlflow = MlflowRun(self.settings)
         mlflow.start(str(job.id), {**job.config, "model": job.base_version, "dataset": job.dataset,
                                    "total_steps": job.total_steps, "attempt": attempt},
@@ -309,11 +296,11 @@ class Worker:
         def fail(reason: str, step: int) -> str:
             log.warning("job %s failed: %s", job.id, reason)
             mlflow.end(None, "FAILED")
-            self.app.finish(job.id, attempt, "fail", meta, reason=reason, step=step)
+            self.app.fail(job.id, attempt, reason, step)
             return "failed"
 
         spec = {"base_path": job.base_path, "dataset_path": job.dataset_path, "validation_path": job.validation_path,
-                "config": job.config, "total_steps": job.total_steps, "resume_from": job.resume_from,
+                "config": job.training_config, "total_steps": job.total_steps, "resume_from": job.resume_from,
                 "registered": (job.dataset_sha256, self.settings.data_roots)}
         try:
             result = engine.train(spec, self.settings.home / "jobs" / str(job.id), JobHooks(self, job, control, mlflow))
@@ -333,16 +320,16 @@ class Worker:
                 log.warning("job %s: attempt %s was superseded; stopping without recording", job.id, attempt)
                 return "superseded"
             if control.cancel.is_set():
-                self.app.finish(job.id, attempt, "cancel", meta, step=result.step)
+                self.app.stop_cancelled(job.id, attempt, result.step)
                 return "cancelled"
             reason = f"worker {self.name} shut down; checkpointed at step {result.step} and handed back to the queue"
             log.info("job %s: %s", job.id, reason)
-            self.app.hand_back(job.id, attempt, result.step, reason, meta)
+            self.app.hand_back(job.id, attempt, result.step, reason)
             return "handed_back"
         # A directory per attempt: one that a registered version points at is never rewritten.
         dest = self.settings.models_dir / job.output_model / "adapters" / f"{job.id}-attempt-{attempt}"
         try:
-            files = artifacts.write_adapter(dest, result.weights, adapter_config(job.config, job.base_path))
+            files = artifacts.write_adapter(dest, result.weights, adapter_config(job.training_config, job.base_path))
         except OSError as exc:
             what = "disk full" if exc.errno == errno.ENOSPC else "cannot write"
             return fail(f"{what} while writing the adapter to {dest} ({exc}); no partial artifact was left",
@@ -353,7 +340,7 @@ class Worker:
         adapter = {"path": str(dest), "files": files, "step": result.step,
                    "loss": final_metrics.get("train_loss", 0.0), "metrics": final_metrics,
                    "mlflow_run_id": mlflow.run_id, "mlflow_status": mlflow.report()}
-        current = self.app.save_adapter(job.id, attempt, adapter, meta)  # the fence
+        current = self.app.save_adapter(job.id, attempt, adapter)  # the fence
         recorded = current.adapter is not None and current.adapter["path"] == str(dest)
         if not recorded:
             shutil.rmtree(dest, ignore_errors=True)  # nothing points at it
@@ -366,7 +353,7 @@ class Worker:
         """Register `adapter` (recorded on the job) as a version and record the job as succeeded. Both steps
         are idempotent (the version's idempotency key is the job's), so after a crash between them a
         later attempt does them again and finds the version already registered."""
-        meta, attempt = self.meta(job), job.attempt
+        attempt = job.attempt
         if not self.app.holds(job.id, attempt):
             log.warning("job %s: attempt %s was superseded before registering; registering nothing", job.id, attempt)
             return "superseded"
@@ -389,10 +376,10 @@ class Worker:
                 raise  # the registry is away for now: a later attempt registers the recorded adapter
             reason = f"the adapter was written to {adapter['path']} but registering it failed: {exc.message}"
             log.warning("job %s failed: %s", job.id, reason)
-            self.app.finish(job.id, attempt, "fail", meta, reason=reason, step=adapter["step"])
+            self.app.fail(job.id, attempt, reason, adapter["step"])
             return "failed"
-        finished = self.app.finish(
-            job.id, attempt, "succeed", meta, step=adapter["step"], loss=adapter["loss"],
+        finished = self.app.succeed(
+            job.id, attempt, step=adapter["step"], loss=adapter["loss"],
             output_version=f"{version.model}/versions/{version.version}", artifact_path=version.artifact_path,
             artifact_files=[{"path": f.path, "sha256": f.sha256, "size_bytes": f.size_bytes} for f in version.files],
             mlflow_run_id=adapter["mlflow_run_id"], mlflow_status=adapter["mlflow_status"],
