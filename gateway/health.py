@@ -60,7 +60,7 @@ async def _followers(settings: Settings) -> str:
 
 
 async def _mlflow(settings: Settings) -> str:
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    uri = settings.mlflow_tracking_uri
     if uri.startswith(("http://", "https://")):
         async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
             (await client.get(uri.rstrip("/") + "/health")).raise_for_status()
