@@ -1,10 +1,10 @@
-"""The OpenAI routes' wire shapes as typed pydantic models, in the shape of OpenAI's API reference:
+"""The OpenAI routes' wire shapes as typed pydantic models, field for field as OpenAI's API has them:
 chat completions and completions (requests, answers, streamed chunks), models, and the error object.
 
 Requests are checked here, field by field, so a bad request is refused naming the field's path
-(`messages[0].content[1].type`), the way OpenAI's own API names it. Fields OpenAI defines that the
-hub does not implement yet are declared too, so a request that asks for one is refused by name
-instead of answered as if it had not asked; fields nobody defines are ignored, as OpenAI ignores them.
+(`messages[0].content[1].type`). Fields of OpenAI's API that the hub does not implement yet are
+declared too, so a request that asks for one is refused by name instead of answered as if it had
+not asked; fields the API does not have are ignored (clients written for newer API versions send them).
 Types are strict (JSON's types, no coercion): `"max_tokens": "5"` or `"stream": 1` is a 400.
 """
 
@@ -206,6 +206,11 @@ _MESSAGES = {
 }
 
 
+# Errors raised by the validators above, worded to follow the field's path.
+_OWN_ERRORS = {"not_implemented", "string_or_strings", "one_choice", "content_part", "content", "non_empty_list",
+               "prompt"}  # fmt: skip
+
+
 def field_path(loc: tuple[str | int, ...]) -> str:
     """pydantic's location as the request spells it: ('messages', 0, 'content') -> 'messages[0].content'."""
     path = ""
@@ -219,15 +224,11 @@ def first_violation(error: ValidationError) -> tuple[str, str]:
     problem = error.errors(include_url=False)[0]
     path = field_path(problem["loc"])
     template = _MESSAGES.get(problem["type"])
-    if template is None:  # our own errors are written to follow the path; pydantic's others say it all
+    if template is None:
         detail = problem["msg"] if problem["type"] in _OWN_ERRORS else f"is not valid: {problem['msg']}"
     else:
         detail = template.format(input=problem.get("input"), **problem.get("ctx", {}))
     return path, f"{path} {detail}"
-
-
-_OWN_ERRORS = {"not_implemented", "string_or_strings", "one_choice", "content_part", "content", "non_empty_list",
-               "prompt"}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
