@@ -1,6 +1,6 @@
 """The registry's commands and queries (the service layer), on an event-sourced
 eventsourcing `Application`. gRPC and proto stay outside: this module speaks
-in aggregates, plain values and `HubError`s."""
+in aggregates, plain values and `HubError`s; who and why come from the audit context."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from mlxhub import bounds
+from mlxhub import audit, bounds
 from mlxhub.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from mlxhub.eventstore import HubApplication
 from mlxhub.names import RESERVED_ALIASES, ModelReference, name_problem, parse_reference, version_name
 from mlxhub.v1 import registry_pb2
 from mlxhub.validation import check_line, check_numbers, check_values
 from mlxhub.validation import check_text as check_controls
-from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model, dataset_id, model_id
+from registry_svc.domain import Dataset, Model, dataset_id, model_id
 from registry_svc.files import inspect_dataset, inspect_model_dir, resolve_under_roots
 
 # The limits are declared in proto/mlxhub/v1/registry.proto (`(mlxhub.v1.bounds)`); read here
@@ -78,7 +78,7 @@ class RegistryApplication(HubApplication):
             ) from None
 
     def create_model(
-        self, name: str, base_model: str, description: str, tags: dict[str, str], idempotency_key: str, meta: dict
+        self, name: str, base_model: str, description: str, tags: dict[str, str], idempotency_key: str
     ) -> Model:
         check_name(name, "name", "model name")
         check_text(base_model, "base_model", multiline=False)
@@ -91,7 +91,6 @@ class RegistryApplication(HubApplication):
             description=description,
             tags=dict(tags),
             idempotency_key=idempotency_key,
-            meta=meta,
         )
         try:
             self.save(model)
@@ -106,13 +105,8 @@ class RegistryApplication(HubApplication):
             ) from None
         return model
 
-    def update_model(self, name: str, changes: dict[str, Any], etag: str, meta: dict) -> Model:
-        unknown = sorted(set(changes) - set(UPDATABLE_MODEL_FIELDS))
-        if unknown:
-            raise InvalidArgument(
-                f"cannot update {', '.join(unknown)}; updatable fields: {', '.join(UPDATABLE_MODEL_FIELDS)}",
-                field="update_mask",
-            )
+    def update_model(self, name: str, changes: dict[str, Any], etag: str) -> Model:
+        """Change some of `UPDATABLE_MODEL_FIELDS` (the caller picks them: the update mask)."""
         for field in ("base_model", "description"):
             if field in changes:
                 check_text(changes[field], field, multiline=field == "description")
@@ -128,7 +122,7 @@ class RegistryApplication(HubApplication):
         effective = {k: v for k, v in changes.items() if getattr(model, k) != v}
         if not effective:
             return model
-        model.update(changes=effective, meta=meta)
+        model.update(changes=effective)
         try:
             self.save(model)
         except IntegrityError:
@@ -188,7 +182,6 @@ class RegistryApplication(HubApplication):
         metrics: dict[str, float],
         lineage: dict[str, Any],
         idempotency_key: str,
-        meta: dict,
     ) -> tuple[Model, dict[str, Any]]:
         check_text(description, "description")
         check_text(artifact_path, "artifact_path", multiline=False)
@@ -231,7 +224,7 @@ class RegistryApplication(HubApplication):
         lineage["files"] = info.files
         for _ in range(VERSION_CREATE_ATTEMPTS):
             number = model.latest_version + 1
-            lineage.update(model=name, version=number, created_by=meta.get("principal", ""))
+            lineage.update(model=name, version=number, created_by=audit.principal())
             model.create_version(
                 version=number,
                 artifact_path=str(info.path),
@@ -243,7 +236,6 @@ class RegistryApplication(HubApplication):
                 base_version=base_version,
                 idempotency_key=idempotency_key,
                 create_time=datetime.now(UTC),
-                meta=meta,
             )
             try:
                 self.save(model)
@@ -260,7 +252,7 @@ class RegistryApplication(HubApplication):
         except ValueError as exc:
             raise InvalidArgument(str(exc), field=field) from None
 
-    def set_alias(self, name: str, alias: str, version: int, meta: dict) -> tuple[Model, int]:
+    def set_alias(self, name: str, alias: str, version: int) -> tuple[Model, int]:
         check_name(alias, "alias", "alias")
         if alias in RESERVED_ALIASES:
             raise InvalidArgument(f"alias {alias!r} is reserved (it always means the newest version)", field="alias")
@@ -268,7 +260,7 @@ class RegistryApplication(HubApplication):
         previous = model.aliases.get(alias, 0)
         if previous == version:
             return model, previous
-        model.move_alias(alias=alias, version=version, previous_version=previous, meta=meta)
+        model.move_alias(alias=alias, version=version, previous_version=previous)
         try:
             self.save(model)
         except IntegrityError:
@@ -290,7 +282,7 @@ class RegistryApplication(HubApplication):
                 resource_name=name,
             ) from None
 
-    def register_dataset(self, name: str, path: str, description: str, idempotency_key: str, meta: dict) -> Dataset:
+    def register_dataset(self, name: str, path: str, description: str, idempotency_key: str) -> Dataset:
         check_name(name, "name", "dataset name")
         check_text(description, "description")
         check_text(path, "path", multiline=False)
@@ -317,7 +309,6 @@ class RegistryApplication(HubApplication):
             format=info.format,
             description=description,
             idempotency_key=idempotency_key,
-            meta=meta,
         )
         try:
             self.save(dataset)

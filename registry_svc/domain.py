@@ -3,7 +3,9 @@
 Aggregate ids are uuid5 of the resource name, so two concurrent creations of
 the same name collide on (id, version 1) in the event store and exactly one
 wins: name uniqueness holds without a lock. Names never change, so the name
-itself is the index. Every event carries `meta` (principal, request id, trace id).
+itself is the index. Every event carries `meta` (principal, request id, trace id) from the
+call's audit context (mlxhub.audit), unless given (a `meta` argument: seeding, imports); the
+methods that record who did it read their event's own.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
+
+from mlxhub.audit import HubAggregate, Meta
 
 NAMESPACE = UUID("6f1e0c1e-6a43-4c1b-9f55-0d4b1a7e2c11")
 
@@ -27,7 +31,7 @@ def dataset_id(name: str) -> UUID:
     return uuid5(NAMESPACE, f"dataset/{name}")
 
 
-class Model(Aggregate):
+class Model(HubAggregate):
     """A registered model: its description, its numbered versions and its aliases."""
 
     @staticmethod
@@ -42,20 +46,20 @@ class Model(Aggregate):
         description: str,
         tags: dict[str, str],
         idempotency_key: str,
-        meta: dict[str, str],
+        meta: Meta | None = None,
     ) -> None:
         self.name = name
         self.base_model = base_model
         self.description = description
         self.tags = dict(tags)
         self.idempotency_key = idempotency_key
-        self.created_by = meta.get("principal", "")
+        self.created_by = (meta or {}).get("principal", "")
         self.versions: dict[int, dict[str, Any]] = {}
         self.aliases: dict[str, int] = {}
         self.version_keys: dict[str, int] = {}
 
     @event("ModelUpdated")
-    def update(self, changes: dict[str, Any], meta: dict[str, str]) -> None:
+    def update(self, changes: dict[str, Any], meta: Meta | None = None) -> None:
         for field, value in changes.items():
             setattr(self, field, dict(value) if field == "tags" else value)
 
@@ -76,7 +80,7 @@ class Model(Aggregate):
         base_version: str,
         idempotency_key: str,
         create_time: datetime,
-        meta: dict[str, str],
+        meta: Meta | None = None,
     ) -> None:
         self.versions[version] = {
             "create_time": create_time,
@@ -89,20 +93,17 @@ class Model(Aggregate):
             "lineage": lineage,
             "base_version": base_version,
             "status": "READY",
-            "created_by": meta.get("principal", ""),
+            "created_by": (meta or {}).get("principal", ""),
         }
         if idempotency_key:
             self.version_keys[idempotency_key] = version
 
     @event("AliasMoved")
-    def move_alias(self, alias: str, version: int, previous_version: int, meta: dict[str, str]) -> None:
+    def move_alias(self, alias: str, version: int, previous_version: int, meta: Meta | None = None) -> None:
         self.aliases[alias] = version
 
-    def aliases_of(self, version: int) -> list[str]:
-        return sorted(alias for alias, target in self.aliases.items() if target == version)
 
-
-class Dataset(Aggregate):
+class Dataset(HubAggregate):
     """A registered JSONL dataset: where it lies and what it contained when registered."""
 
     @staticmethod
@@ -120,7 +121,7 @@ class Dataset(Aggregate):
         format: str,
         description: str,
         idempotency_key: str,
-        meta: dict[str, str],
+        meta: Meta | None = None,
     ) -> None:
         self.name = name
         self.path = path
@@ -130,7 +131,7 @@ class Dataset(Aggregate):
         self.format = format
         self.description = description
         self.idempotency_key = idempotency_key
-        self.created_by = meta.get("principal", "")
+        self.created_by = (meta or {}).get("principal", "")
 
 
 AGGREGATE_TYPES = {"Model": Model, "Dataset": Dataset}

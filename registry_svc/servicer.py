@@ -13,7 +13,7 @@ from eventsourcing.projection import ApplicationSubscription
 from google.protobuf import json_format
 
 from mlxhub import bounds, paging
-from mlxhub.auth import call_metadata, principal_of
+from mlxhub.auth import principal_of
 from mlxhub.errors import InvalidArgument, NotFound, handlers
 from mlxhub.names import version_name
 from mlxhub.timestamps import parse_rfc3339, rfc3339, to_datetime, to_timestamp
@@ -179,16 +179,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self.api_keys = api_keys
         self.event_names = NameBook(app)  # shared by every ReadEvents: names never change
 
-    def meta(self, context) -> dict[str, str]:
-        return call_metadata(context, self.api_keys)
-
     # ----- models -------------------------------------------------------------------------
 
     @rpc
     def CreateModel(self, request, context):
         model = self.app.create_model(
             request.name, request.base_model, request.description, dict(request.tags), request.idempotency_key,
-            self.meta(context),
         )
         return registry_pb2.CreateModelResponse(model=model_message(model))
 
@@ -236,7 +232,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 )
             value = getattr(request.model, path)
             changes[path] = dict(value) if path == "tags" else value
-        model = self.app.update_model(request.name, changes, request.model.etag, self.meta(context))
+        model = self.app.update_model(request.name, changes, request.model.etag)
         return registry_pb2.UpdateModelResponse(model=model_message(model))
 
     # ----- versions -----------------------------------------------------------------------
@@ -251,7 +247,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             lineage.pop(generated, None)
         model, version = self.app.create_version(
             request.name, request.artifact_path, request.description, dict(request.metrics), lineage,
-            request.idempotency_key, self.meta(context),
+            request.idempotency_key,
         )
         return registry_pb2.CreateModelVersionResponse(version=version_message(model.name, version, model.aliases))
 
@@ -272,7 +268,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     @rpc
     def SetAlias(self, request, context):
-        model, previous = self.app.set_alias(request.name, request.alias, request.version, self.meta(context))
+        model, previous = self.app.set_alias(request.name, request.alias, request.version)
         return registry_pb2.SetAliasResponse(model=model_message(model), previous_version=previous)
 
     @rpc
@@ -325,7 +321,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     @rpc
     def RegisterDataset(self, request, context):
         dataset = self.app.register_dataset(
-            request.name, request.path, request.description, request.idempotency_key, self.meta(context)
+            request.name, request.path, request.description, request.idempotency_key
         )
         return registry_pb2.RegisterDatasetResponse(dataset=dataset_message(dataset))
 
