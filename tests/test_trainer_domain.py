@@ -14,11 +14,11 @@ from prometheus_client import REGISTRY
 
 from mlxhub.audit import acting_as
 from mlxhub.errors import FailedPrecondition, InvalidArgument, NotFound
-from mlxhub.v1 import registry_pb2
 from trainer_svc import config as job_config
 from trainer_svc.application import TrainerApplication
 from trainer_svc.config import TrainingConfig
 from trainer_svc.domain import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
+from trainer_svc.registry_client import BaseVersion, RegisteredDataset
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
@@ -30,22 +30,20 @@ class FakeRegistry:
         self.model_dir, self.data_file = model_dir, dataset
         self.calls: list[tuple[str, str, list]] = []
 
-    def resolve(self, reference: str, metadata=None) -> registry_pb2.ModelVersion:
+    def resolve(self, reference: str, metadata=None) -> BaseVersion:
         self.calls.append(("resolve", reference, metadata))
         if not reference.startswith("tiny"):
             raise NotFound(f"model: model {reference!r} not found", field="model")
-        return registry_pb2.ModelVersion(model="tiny", version=1, kind=registry_pb2.MODEL_VERSION_KIND_FULL,
-                                         artifact_path=str(self.model_dir))
+        return BaseVersion("tiny", 1, "FULL", str(self.model_dir))
 
-    def dataset(self, name: str, field: str = "dataset", metadata=None) -> registry_pb2.Dataset:
+    def dataset(self, name: str, field: str = "dataset", metadata=None) -> RegisteredDataset:
         self.calls.append(("dataset", name, metadata))
         digest = hashlib.sha256(self.data_file.read_bytes()).hexdigest()
-        return registry_pb2.Dataset(name=name, path=str(self.data_file), sha256=digest,
-                                    format=registry_pb2.DATASET_FORMAT_CHAT)
+        return RegisteredDataset(name, str(self.data_file), digest, "CHAT")
 
-    def model(self, name: str, field: str = "output_model", metadata=None) -> registry_pb2.Model:
+    def model(self, name: str, field: str = "output_model", metadata=None) -> str:
         self.calls.append(("model", name, metadata))
-        return registry_pb2.Model(name=name)
+        return name
 
 
 @pytest.fixture

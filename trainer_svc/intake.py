@@ -10,7 +10,6 @@ from typing import Any
 
 from mlxhub.errors import InvalidArgument
 from mlxhub.names import version_name
-from mlxhub.v1 import registry_pb2
 from trainer_svc import config as job_config
 from trainer_svc import data
 from trainer_svc.config import TrainingConfig
@@ -43,7 +42,7 @@ def prepare(registry: RegistryClient, metadata, data_roots: tuple[Path, ...], mo
         raise InvalidArgument("dataset is empty; give the name of a registered dataset", field="dataset")
     job_config.check(config)
     version = registry.resolve(model_ref, metadata)
-    if version.kind != registry_pb2.MODEL_VERSION_KIND_FULL:
+    if version.kind != "FULL":
         raise InvalidArgument(f"model {model_ref!r} resolves to an adapter version; train from a full model "
                               f"version (its base is {version.base_version})", field="model")
     dataset = registry.dataset(dataset_name, "dataset", metadata)
@@ -62,8 +61,7 @@ def prepare(registry: RegistryClient, metadata, data_roots: tuple[Path, ...], mo
         tokenizer = load_tokenizer(version.artifact_path)
     except Exception as exc:  # noqa: BLE001  (transformers raises many kinds)
         raise InvalidArgument(f"the tokenizer of {model_ref!r} cannot be loaded: {exc}", field="model") from None
-    fmt = registry_pb2.DatasetFormat.Name(dataset.format).removeprefix("DATASET_FORMAT_")
-    splits = data.check(fmt, dataset.path, validation_path, tokenizer, config, (dataset.sha256, data_roots))
+    splits = data.check(dataset.format, dataset.path, validation_path, tokenizer, config, (dataset.sha256, data_roots))
     return {
         "model": model_ref,
         "base_version": version_name(version.model, version.version),

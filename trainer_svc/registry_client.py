@@ -1,9 +1,12 @@
 """The registry as the trainer sees it: resolve the base model, look up datasets and
 output models (forwarding the caller's authorization), and register the trained
 adapter as a new version, with the service credential on behalf of the job's creator.
-Registry errors come back as the same HubError codes."""
+Look-ups answer plain values (`BaseVersion`, `RegisteredDataset`); registry errors come
+back as the same HubError codes."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import grpc
 from google.rpc import error_details_pb2
@@ -16,6 +19,27 @@ from mlxhub.telemetry import traced_channel
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc
 
 TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class BaseVersion:
+    """A resolved model version: `kind` is FULL or ADAPTER; `base_version` names an adapter's base."""
+
+    model: str
+    version: int
+    kind: str
+    artifact_path: str
+    base_version: str = ""
+
+
+@dataclass(frozen=True)
+class RegisteredDataset:
+    """A registered dataset: where it lies, what it hashed to, and its format (CHAT, COMPLETIONS, TEXT)."""
+
+    name: str
+    path: str
+    sha256: str
+    format: str
 
 
 class Unavailable(HubError):
@@ -59,15 +83,20 @@ class RegistryClient:
         except grpc.RpcError as error:
             raise hub_error(error, field) from None
 
-    def resolve(self, reference: str, metadata=None) -> registry_pb2.ModelVersion:
+    def resolve(self, reference: str, metadata=None) -> BaseVersion:
         request = registry_pb2.ResolveModelReferenceRequest(reference=reference)
-        return self._call("ResolveModelReference", request, "model", metadata).version
+        v = self._call("ResolveModelReference", request, "model", metadata).version
+        kind = registry_pb2.ModelVersionKind.Name(v.kind).removeprefix("MODEL_VERSION_KIND_")
+        return BaseVersion(v.model, v.version, kind, v.artifact_path, v.base_version)
 
-    def dataset(self, name: str, field: str = "dataset", metadata=None) -> registry_pb2.Dataset:
-        return self._call("GetDataset", registry_pb2.GetDatasetRequest(name=name), field, metadata).dataset
+    def dataset(self, name: str, field: str = "dataset", metadata=None) -> RegisteredDataset:
+        d = self._call("GetDataset", registry_pb2.GetDatasetRequest(name=name), field, metadata).dataset
+        return RegisteredDataset(d.name, d.path, d.sha256, registry_pb2.DatasetFormat.Name(d.format).removeprefix(
+            "DATASET_FORMAT_"))
 
-    def model(self, name: str, field: str = "output_model", metadata=None) -> registry_pb2.Model:
-        return self._call("GetModel", registry_pb2.GetModelRequest(name=name), field, metadata).model
+    def model(self, name: str, field: str = "output_model", metadata=None) -> str:
+        """The model's name, once the registry has it (NOT_FOUND naming `field` otherwise)."""
+        return self._call("GetModel", registry_pb2.GetModelRequest(name=name), field, metadata).model.name
 
     def create_version(self, request: registry_pb2.CreateModelVersionRequest,
                        on_behalf_of: str = "") -> registry_pb2.ModelVersion:
