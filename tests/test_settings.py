@@ -171,3 +171,15 @@ def test_settings_are_frozen_and_copied_with_changes():
         settings.bind_host = "0.0.0.0"
     assert settings.model_copy(update={"max_streams": {"trainer": 2}}).max_streams == {"trainer": 2}
     assert settings.max_streams == {}
+
+
+def test_the_inference_options_are_the_inference_section():
+    from inference_svc import loader
+    from inference_svc.server import InferenceOptions
+
+    options = InferenceOptions.from_settings(load_settings({
+        "MLXHUB_INFERENCE_MEMORY_GB": "2", "MLXHUB_INFERENCE_KEEP_ALIVE_S": "5", "MLXHUB_INFERENCE_MAX_BATCH": "3",
+        "MLXHUB_INFERENCE_MAX_QUEUE": "4", "MLXHUB_INFERENCE_PROMPT_CACHE_GB": "0.5", "MLXHUB_INFERENCE_WEIGHTS": "fp32"}))
+    assert options == InferenceOptions(memory_gb=2.0, keep_alive_s=5.0, max_running=3, max_queued=4,
+                                       prompt_cache_gb=0.5, weights=loader.FLOAT32)
+    assert InferenceOptions.from_settings(load_settings({})).weights == loader.weight_format("auto")
