@@ -1,8 +1,8 @@
-"""API-key auth for the gRPC services, and who/why metadata for events.
+"""API keys: who a call is, and who it may act for.
 
 When `MLXHUB_API_KEYS` is set, every RPC except health checks and reflection
 needs `authorization: Bearer <key>` (enforced by `mlxhub.interceptors.ApiKeyInterceptor`);
-the key's principal is recorded in the metadata of every event the call causes.
+the key's principal is recorded in the metadata of every event the call causes (`mlxhub.audit`).
 
 The hub's services call each other with their own credential (`MLXHUB_SERVICE_KEY`,
 principal `mlxhub-service`). Work a service does for a user later, on its own (a
@@ -14,13 +14,8 @@ one can pass as someone else through metadata.
 
 from __future__ import annotations
 
-import uuid
-
-import grpc
-
 from mlxhub.config import SERVICE_PRINCIPAL
 from mlxhub.errors import HubError, InvalidArgument, PermissionDenied
-from mlxhub.telemetry import current_trace_id
 
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 ANONYMOUS = "anonymous"
@@ -68,20 +63,3 @@ def principal_of(metadata, api_keys: dict[str, str]) -> str:
     if caller == SERVICE_PRINCIPAL and delegation_error(metadata, caller) is None:
         return on_behalf_of(metadata) or caller
     return caller
-
-
-def call_metadata(context: grpc.ServicerContext, api_keys: dict[str, str]) -> dict[str, str]:
-    """principal, request id and trace id of the current call, for event metadata."""
-    metadata: dict[str, str] = {}
-    for key, value in context.invocation_metadata() or ():
-        metadata.setdefault(key, value)  # a repeated key counts by its first value, as authorization does
-    principal = principal_of(context.invocation_metadata(), api_keys)
-    trace_id = current_trace_id()
-    traceparent = metadata.get("traceparent", "")
-    if not trace_id and traceparent.count("-") >= 3:
-        trace_id = traceparent.split("-")[1]
-    return {
-        "principal": principal,
-        "request_id": metadata.get("x-request-id") or str(uuid.uuid4()),
-        "trace_id": trace_id,
-    }
