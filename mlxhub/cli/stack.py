@@ -32,7 +32,7 @@ def grpc_state(address: str, service: str, metadata: list[tuple[str, str]]) -> s
 def status() -> None:
     """Health of every service and of the hub's dependencies (via the gateway's deep check)."""
     settings = rpc.settings()
-    metadata = auth_metadata()
+    metadata = auth_metadata(settings)
     table = Table(title=f"MLX Hub {__version__}")
     for column in ("component", "address", "health", "detail"):
         table.add_column(column)
