@@ -183,3 +183,13 @@ def test_the_inference_options_are_the_inference_section():
     assert options == InferenceOptions(memory_gb=2.0, keep_alive_s=5.0, max_running=3, max_queued=4,
                                        prompt_cache_gb=0.5, weights=loader.FLOAT32)
     assert InferenceOptions.from_settings(load_settings({})).weights == loader.weight_format("auto")
+
+
+def test_the_worker_options_are_the_trainer_section():
+    from trainer_svc.config import WorkerOptions
+
+    options = WorkerOptions.from_settings(load_settings({
+        "MLXHUB_TRAINER_ACK_WAIT": "3", "MLXHUB_TRAINER_HEARTBEAT": "0.5", "MLXHUB_TRAINER_HEARTBEAT_TIMEOUT": "4",
+        "MLXHUB_TRAINER_MAX_ATTEMPTS": "2"}))
+    assert options == WorkerOptions(ack_wait=3.0, heartbeat=0.5, heartbeat_timeout=4.0, max_attempts=2)
+    assert WorkerOptions.from_settings(load_settings({})) == WorkerOptions()
