@@ -4,12 +4,14 @@ transaction, like the registry's (mlxhub.read_model).
 
 Each row keeps the job's whole state as of its last event (the aggregate as a snapshot would keep
 it, JSON), so that a page of jobs is one query and no aggregate load; the projection applies each
-event to that state with the aggregate's own methods, so no rule is written twice. Rows from
-before the state column have none until the read model is rebuilt (`python -m trainer_svc
-rebuild-read-model`); those are loaded from the log instead."""
+event to that state with the aggregate's own methods, so no rule is written twice. A row from
+before the state column gets its state at the job's next event, read from the log as of that
+event (`history`), and until then is listed from the log; `python -m trainer_svc
+rebuild-read-model` fills every row at once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +43,9 @@ def state_codec() -> JSONTranscoder:
 
 class TrainerReadModel(ReadModel):
     tables = ("trainer_jobs",)
+    # A job as of a version, read from the log (the application's repository): fills rows from before
+    # the state column. Without it such rows keep their last state until a rebuild.
+    history: Callable[[UUID, int], TrainingJob] | None = None
 
     def __init__(self, datastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -84,10 +89,17 @@ class TrainerReadModel(ReadModel):
         curs.execute("SELECT id, update_time, job FROM trainer_jobs WHERE id = %s FOR UPDATE",
                      (domain_event.originator_id,))
         row = curs.fetchone()
-        job = self.job_of(row) if row is not None else None
-        if job is None:
-            return  # not this hub's job, or a row from before the state was kept (a rebuild fills it)
-        domain_event.mutate(job)
+        if row is None:
+            return  # not a job of this hub's log
+        job = self.job_of(row)
+        if job is None:  # a row from before the state was kept
+            if self.history is None:
+                return
+            job = self.history(domain_event.originator_id, domain_event.originator_version)
+        elif domain_event.originator_version <= job.version:
+            return  # already in the row's state
+        else:
+            domain_event.mutate(job)
         curs.execute("UPDATE trainer_jobs SET state = %s, update_time = %s, job = %s WHERE id = %s",
                      (job.state, domain_event.timestamp, self.encode(job), domain_event.originator_id))
 

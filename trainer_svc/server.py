@@ -77,6 +77,7 @@ class TrainerServer:
         ensure_schema(self.settings)
         app = self._app = TrainerApplication(self.env, self.registry, self.enqueue, self.settings.data_roots)
         view = self.view = open_read_model(TrainerReadModel, TrainerProjection.name, self.env)
+        view.history = lambda job, version: app.repository.get(job, version=version)
         app.after_save = lambda notification_id: view.wait_after_write(
             app.name, notification_id, READ_MODEL_WAIT_SECONDS, self.readiness.stuck
         )
