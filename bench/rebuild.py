@@ -29,8 +29,9 @@ from bench.harness import EVENTS_TABLE, Stack
 from bench.timing import Stopwatch
 from mlxhub.config import load_settings
 from mlxhub.eventstore import connect, ensure_schema, postgres_env
+from mlxhub.read_model import rebuild
 from registry_svc.application import RegistryApplication
-from registry_svc.read_model import RegistryProjection, RegistryReadModel, rebuild
+from registry_svc.read_model import RegistryProjection, RegistryReadModel
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,10 @@ from psycopg import sql
 
 from bench.harness import EVENTS_TABLE, Stack
 from bench.timing import Stopwatch, clock, latency_ms, per_second, ratio
+from mlxhub.stored_events import decode_events, read_page
 from mlxhub.v1 import registry_pb2
 from registry_svc.domain import Model
-from registry_svc.event_log import NameBook, decode_events, encode_event, read_page
+from registry_svc.event_log import NameBook, encode_event
 
 log = logging.getLogger(__name__)
 

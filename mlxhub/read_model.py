@@ -10,10 +10,12 @@ still found through the tracking table.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory, Tracking, WaitInterruptedError
@@ -23,6 +25,7 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
 from mlxhub.eventstore import reconnect_promptly
+from mlxhub.stored_events import decode_events, read_page
 
 log = logging.getLogger(__name__)
 
@@ -118,19 +121,57 @@ class ReadModel(PostgresTrackingRecorder):
             return list(curs.fetchall())
 
 
-def rebuild(app: Any, view: ReadModel, batch_size: int = 1000) -> int:
+REBUILD_BATCH = 5000  # events per transaction of a rebuild
+
+
+def rebuild(app: Any, view: ReadModel, batch_size: int = REBUILD_BATCH) -> int:
     """Drop the read model and replay the application's whole log into it, a batch per transaction;
     the number of events replayed. Run it while no projection follows the same tables (the service is
-    stopped); its projection resumes from the rebuilt position when it starts."""
+    stopped); its projection resumes from the rebuilt position when it starts. A thread reads and
+    decodes the next batch while the database applies this one."""
     view.drop(app.name)
-    count, position = 0, 0
-    while True:
-        notifications = app.recorder.select_notifications(position, batch_size, inclusive_of_start=False)
-        if not notifications:
-            return count
-        view.process([(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications])
-        count += len(notifications)
-        position = notifications[-1].id
+    count = 0
+    for batch in _read_ahead(app, batch_size):
+        view.process(batch)
+        count += len(batch)
+    return count
+
+
+def _read_ahead(app: Any, batch_size: int) -> Iterator[list[tuple[Any, Tracking]]]:
+    """The log's events in batches, read and decoded one batch ahead of the caller, in order."""
+    batches: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item: Any) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                batches.put(item, timeout=0.1)
+                return
+
+    def read() -> None:
+        position = 0
+        try:
+            while not stop.is_set():
+                notifications = read_page(app.recorder, position, batch_size)
+                if not notifications:
+                    break
+                events = decode_events(app.mapper, notifications)
+                put([(e, Tracking(app.name, n.id)) for e, n in zip(events, notifications, strict=True)])
+                position = notifications[-1].id
+            put(None)
+        except BaseException as error:  # noqa: BLE001  (raised in the caller's thread)
+            put(error)
+
+    reader = threading.Thread(target=read, name="rebuild-reader", daemon=True)
+    reader.start()
+    try:
+        while (batch := batches.get()) is not None:
+            if isinstance(batch, BaseException):
+                raise batch
+            yield batch
+    finally:
+        stop.set()  # a reader waiting on a full queue gives up within 0.1 s
+        reader.join()
 
 
 def open_read_model(view_class: type[ReadModel], projection_name: str, env: dict[str, str]) -> Any:

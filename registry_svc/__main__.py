@@ -15,8 +15,9 @@ def rebuild_read_model() -> None:
     from eventsourcing.utils import Environment
 
     from mlxhub.eventstore import postgres_env
+    from mlxhub.read_model import rebuild
     from registry_svc.application import RegistryApplication
-    from registry_svc.read_model import RegistryProjection, RegistryReadModel, rebuild
+    from registry_svc.read_model import RegistryProjection, RegistryReadModel
 
     settings = load_settings()
     env = postgres_env(settings)

@@ -1,22 +1,17 @@
-"""The registry's global event log as ReadEvents shows it: stored events read and decoded
-fast, written as `mlxhub.v1.Event` (the envelope of `mlxhub.events`, with a byte writer for
+"""The registry's global event log as ReadEvents shows it: stored events (read and decoded by
+`mlxhub.stored_events`) written as `mlxhub.v1.Event` (the envelope of `mlxhub.events`, with a byte writer for
 replay speed), and the request's filters."""
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from math import isfinite
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic, resolve_topic, retry
-from psycopg import InterfaceError, OperationalError
-from psycopg.rows import namedtuple_row
-from psycopg.sql import SQL, Identifier
+from eventsourcing.utils import get_topic
 
 from mlxhub.errors import InvalidArgument
 from mlxhub.events import ENVELOPE, aggregate_type_of, caused_by, envelope, json_scalar
@@ -35,63 +30,6 @@ for _type_name, _aggregate in AGGREGATE_TYPES.items():
     for _attr in vars(_aggregate).values():
         if isinstance(_attr, type) and issubclass(_attr, _aggregate.Event) and _attr.__name__ != "Event":
             EVENT_CLASSES[_attr.__name__] = (_type_name, _attr)
-
-
-TRANSCODED = b'"_type_"'
-READ_PAGE = SQL(
-    "SELECT notification_id AS id, originator_id, originator_version, topic, state FROM {}.{}"
-    " WHERE notification_id > %s{} ORDER BY notification_id LIMIT %s"
-)
-
-
-@retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-def read_page(recorder: Any, after: int, limit: int, topics: Sequence[str] = ()) -> list[Any]:
-    """Stored events after a position, in order, as rows with the attributes of the library's
-    notifications (id, originator_id, originator_version, topic, state): its own query, but rows
-    built as named tuples instead of dicts and then objects, which costs as much as the read."""
-    datastore = recorder.datastore
-    statement = READ_PAGE.format(
-        Identifier(datastore.schema), Identifier(recorder.events_table_name), SQL(" AND topic = ANY(%s)" if topics else "")
-    )
-    params = (after, list(topics), limit) if topics else (after, limit)
-    with datastore.get_connection() as conn, conn.cursor(row_factory=namedtuple_row) as curs:
-        curs.execute(statement, params, prepare=True)
-        return curs.fetchall()
-
-
-@lru_cache(maxsize=256)
-def _event_class(topic: str) -> type:
-    return resolve_topic(topic)
-
-
-def decode_events(mapper: Any, notifications: Sequence[Any]) -> list[Any]:
-    """Domain events of stored events, equal to `mapper.to_domain_event`'s but about twice as fast:
-    plain `json.loads`, then the library's transcodings applied only to the top-level values that
-    need them (the times, ids). An event with a transcoded value deeper down, a class version, or a
-    cipher or compressor on the mapper goes through the mapper."""
-    if mapper.cipher or mapper.compressor:
-        return [mapper.to_domain_event(n) for n in notifications]
-    transcodings = mapper.transcoder.names
-    events = []
-    for notification in notifications:
-        state = json.loads(notification.state.decode())
-        converted = 0
-        for key, value in state.items():
-            if type(value) is dict and len(value) == 2 and "_type_" in value and "_data_" in value:
-                transcoding = transcodings.get(value["_type_"])
-                if transcoding is None:
-                    break
-                state[key] = transcoding.decode(value["_data_"])
-                converted += 1
-        if converted != notification.state.count(TRANSCODED) or "class_version" in state:
-            events.append(mapper.to_domain_event(notification))
-            continue
-        state["originator_id"] = notification.originator_id
-        state["originator_version"] = notification.originator_version
-        domain_event = object.__new__(_event_class(notification.topic))
-        object.__setattr__(domain_event, "__dict__", state)
-        events.append(domain_event)
-    return events
 
 
 NAME_BOOK_SIZE = 100_000

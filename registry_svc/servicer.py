@@ -16,11 +16,12 @@ from mlxhub import bounds, paging
 from mlxhub.auth import principal_of
 from mlxhub.errors import InvalidArgument, NotFound, handlers
 from mlxhub.names import version_name
+from mlxhub.stored_events import decode_events, read_page
 from mlxhub.timestamps import parse_rfc3339, rfc3339, to_datetime, to_timestamp
 from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
-from registry_svc.event_log import EventFilter, NameBook, decode_events, encode_event, encode_response, read_page
+from registry_svc.event_log import EventFilter, NameBook, encode_event, encode_response
 from registry_svc.preview import checked_path, read_preview
 from registry_svc.read_model import DATASET_ORDERS, MODEL_ORDERS, RegistryReadModel
 

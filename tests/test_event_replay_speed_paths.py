@@ -12,16 +12,19 @@ from uuid import UUID
 import grpc
 import pytest
 from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.projection import BaseProjectionRunner
 from eventsourcing.utils import Environment
 
 from bench import seeding
 from mlxhub.eventstore import postgres_env
+from mlxhub.read_model import rebuild
+from mlxhub.stored_events import decode_events, read_page
 from mlxhub.v1 import common_pb2
 from mlxhub.v1 import registry_pb2 as pb
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import Dataset, Model
-from registry_svc.event_log import NameBook, decode_events, encode_event, read_page, to_proto
-from registry_svc.read_model import TABLES, RegistryProjection, RegistryReadModel, rebuild
+from registry_svc.event_log import NameBook, encode_event, to_proto
+from registry_svc.read_model import TABLES, RegistryProjection, RegistryReadModel
 
 KEYS = {
     "registry_models": "name", "registry_model_versions": "model, version", "registry_datasets": "name",
@@ -155,6 +158,35 @@ def test_the_read_model_applied_in_batches_equals_it_applied_event_by_event(log_
     assert rows["seed-0"]["etag"] == str(seeding.EVENTS_PER_MODEL)
     assert rows["odd"]["tags"] == {"": "empty key", "x": ""} and rows["odd"]["aliases"] == {"prod": 1}
     assert len(results[0]["registry_alias_moves"]) == 4 * (seeded // seeding.EVENTS_PER_MODEL) + 1
+    assert view.max_tracking_id(app.name) == app.recorder.max_notification_id()
+
+
+def test_a_rebuild_writes_the_rows_the_live_projection_wrote(settings, log_app):
+    """The library's projection runner (its own reading and decoding, an event at a time) and a
+    rebuild (pages decoded by `mlxhub.stored_events`, batches of thousands) leave every table equal."""
+    app, view = log_app
+    seeded = seeding.seed(app, 3 * seeding.EVENTS_PER_MODEL + 55)
+    odd_model(app)
+    nested = Model(name="nested", base_model="b", description="", tags={"k": "v"}, idempotency_key="", meta={})
+    nested.update({"base_model": "c", "description": "d"}, {"principal": "p", "when": datetime(2026, 1, 2, tzinfo=UTC)})
+    app.save(nested)
+    total = seeded + 7
+    runner = BaseProjectionRunner(projection=RegistryProjection(view=view), application_class=RegistryApplication,
+                                  tracking_recorder=view, topics=(), env=postgres_env(settings)).__enter__()  # fmt: skip
+    try:
+        view.wait(app.name, app.recorder.max_notification_id(), timeout=60)
+    finally:
+        runner.__exit__(None, None, None)
+    live = tables(view)
+    kinds = {type(e).__name__ for e in decode_events(app.mapper, read_page(app.recorder, 0, total))}
+    assert kinds == {"ModelRegistered", "ModelUpdated", "ModelVersionCreated", "AliasMoved", "DatasetRegistered"}
+    models = {row["name"]: row for row in live["registry_models"]}
+    assert (models["nested"]["base_model"], models["nested"]["description"]) == ("c", "d")
+    assert models["seed-0"]["aliases"] == {"prod": 4} and models["odd"]["aliases"] == {"prod": 1}
+    assert live["registry_datasets"] and len(live["registry_model_versions"]) > 4
+
+    assert rebuild(app, view) == total
+    assert tables(view) == live
     assert view.max_tracking_id(app.name) == app.recorder.max_notification_id()
 
 

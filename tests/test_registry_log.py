@@ -16,10 +16,11 @@ from eventsourcing.utils import Environment
 from mlxhub.config import load_settings
 from mlxhub.embedded import start_nats
 from mlxhub.eventstore import postgres_env
+from mlxhub.read_model import rebuild
 from mlxhub.v1 import registry_pb2 as pb
 from mlxhub.v1 import registry_pb2_grpc
 from registry_svc.application import RegistryApplication
-from registry_svc.read_model import TABLES, RegistryProjection, RegistryReadModel, rebuild
+from registry_svc.read_model import TABLES, RegistryProjection, RegistryReadModel
 from registry_svc.server import RegistryServer
 
 
