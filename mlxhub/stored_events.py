@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from eventsourcing.utils import resolve_topic, retry
 from psycopg import InterfaceError, OperationalError
 from psycopg.rows import namedtuple_row
@@ -41,16 +42,16 @@ def _event_class(topic: str) -> type:
 
 
 def decode_events(mapper: Any, notifications: Sequence[Any]) -> list[Any]:
-    """Domain events of stored events, equal to `mapper.to_domain_event`'s but about twice as fast:
-    plain `json.loads`, then the library's transcodings applied only to the top-level values that
-    need them (the times, ids). An event with a transcoded value deeper down, a class version, or a
-    cipher or compressor on the mapper goes through the mapper."""
+    """Domain events of stored events, equal to `mapper.to_domain_event`'s but several times as fast:
+    the JSON parsed by orjson, then the library's transcodings applied only to the top-level values
+    that need them (the times, ids). An event with a transcoded value deeper down, a class version,
+    or a cipher or compressor on the mapper goes through the mapper."""
     if mapper.cipher or mapper.compressor:
         return [mapper.to_domain_event(n) for n in notifications]
     transcodings = mapper.transcoder.names
     events = []
     for notification in notifications:
-        state = json.loads(notification.state)
+        state = loads(notification.state)
         converted = 0
         for key, value in state.items():
             if type(value) is dict and len(value) == 2 and "_type_" in value and "_data_" in value:
@@ -68,3 +69,12 @@ def decode_events(mapper: Any, notifications: Sequence[Any]) -> list[Any]:
         object.__setattr__(domain_event, "__dict__", state)
         events.append(domain_event)
     return events
+
+
+def loads(data: bytes) -> Any:
+    """JSON as the library's transcoder reads it: orjson, or the json module for what orjson
+    refuses (integers beyond 64 bits, NaN and Infinity)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from psycopg import Cursor
@@ -221,7 +222,7 @@ DATASET_ROW = (
 
 def _from_rows(statement: str, shape: tuple[tuple[str, str], ...], rows: list[tuple]) -> tuple[str, list[Any]]:
     """`statement` reading `rows` as the relation `u` in place of {rows}: the rows travel as one JSON
-    array of arrays, written by the json module's C encoder in one call and taken apart by PostgreSQL
+    array of arrays, written in one call (`_json_rows`) and taken apart by PostgreSQL
     (psycopg would dump array parameters element by element in Python, which cost more than the rest
     of applying a batch). The statement's text does not depend on the number of rows, so it is
     prepared once per connection."""
@@ -231,16 +232,17 @@ def _from_rows(statement: str, shape: tuple[tuple[str, str], ...], rows: list[tu
         for i, (name, kind) in enumerate(shape)
     )
     relation = f"(SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS r) AS u"
-    return statement.format(rows=relation), [json.dumps(rows, default=_json_scalar, check_circular=False)]
+    return statement.format(rows=relation), [_json_rows(rows)]
 
 
-def _json_scalar(value: Any) -> str:
-    """Times as ISO 8601 (PostgreSQL reads them back to the same microsecond) and ids as text."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    raise TypeError(f"a {type(value).__name__} has no place in a read-model row")
+def _json_rows(rows: list[tuple]) -> str:
+    """The rows as one JSON array: orjson writes times as RFC 3339 (PostgreSQL reads them back to the
+    same microsecond) and ids as text; the json module writes what orjson refuses (integers beyond
+    64 bits)."""
+    try:
+        return orjson.dumps(rows).decode()
+    except TypeError:
+        return json.dumps(rows, default=str)
 
 
 _HANDLERS = {

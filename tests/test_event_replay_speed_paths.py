@@ -201,3 +201,14 @@ def test_an_event_for_a_model_missing_from_the_read_model_stops_the_batch(log_ap
     with pytest.raises(LookupError):
         view.process([(decode_events(app.mapper, update)[0], Tracking(app.name, update[0].id))])
     assert view.max_tracking_id(app.name) is None  # nothing recorded: the projection stops at this event
+
+
+def test_json_that_orjson_refuses_is_read_and_written_by_the_json_module():
+    import math
+
+    from mlxhub.stored_events import loads
+
+    data = b'{"big": 18446744073709551616, "nan": NaN, "t": {"_type_": "x", "_data_": "1"}}'
+    value = loads(data)
+    assert value["big"] == 2**64 and math.isnan(value["nan"]) and value["t"] == {"_type_": "x", "_data_": "1"}
+    assert loads(b'{"a": [1, 2.5, "\\u00e9"]}') == {"a": [1, 2.5, "é"]}
