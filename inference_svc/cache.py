@@ -2,8 +2,9 @@
 idle unload after `keep_alive` seconds (like Ollama's keep_alive). A version's size is
 estimated from its files before it loads (`inference_svc.footprint`), so one that cannot
 fit is refused, and idle versions make room for one that can, before anything is
-allocated. Only the engine thread mutates it; readers (ListLoadedModels) take the lock
-for a snapshot."""
+allocated. A version loading elsewhere (off the engine thread) holds its estimated bytes
+as a reservation meanwhile, so loads that overlap cannot together exceed the budget. Only
+the engine thread mutates it; readers (ListLoadedModels) take the lock for a snapshot."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ class ModelCache:
         self.keep_alive_s = keep_alive_s
         self._on_unload = on_unload or (lambda entry: None)
         self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._reserved: dict[str, int] = {}  # version -> estimated bytes, while it loads
         self.lock = threading.Lock()
 
     def snapshot(self) -> list[Entry]:
@@ -70,22 +72,58 @@ class ModelCache:
 
     @property
     def used_bytes(self) -> int:
+        """Bytes of the loaded versions (not counting reservations)."""
         return sum(e.loaded.nbytes for e in self._entries.values())
 
+    @property
+    def reserved_bytes(self) -> int:
+        """Estimated bytes of the versions loading now."""
+        return sum(self._reserved.values())
+
     def get(self, spec: ModelSpec) -> Entry:
-        """The loaded entry for `spec`, loading it (and evicting idle versions) when needed."""
+        """The loaded entry for `spec`, loading it here (and evicting idle versions) when needed."""
+        entry = self.loaded(spec)
+        if entry is None:
+            self.reserve(spec)
+            try:
+                loaded = self.load(spec)
+            except BaseException:
+                self.release(spec)
+                raise
+            entry = self.install(spec, loaded)
+        return entry
+
+    def loaded(self, spec: ModelSpec) -> Entry | None:
+        """The entry for `spec` if it is loaded (now the most recently used), else None."""
         entry = self._entries.get(spec.version)
         if entry is None:
-            entry = self._admit(spec)
+            return None
         with self.lock:
             self._entries.move_to_end(spec.version)
         entry.last_used = time.monotonic()
         return entry
 
-    def _admit(self, spec: ModelSpec) -> Entry:
+    def reserve(self, spec: ModelSpec) -> None:
+        """Before `spec` loads: make room for its estimated size (ResourceExhausted when there is none)
+        and hold that room until `install` or `release`."""
+        need = 0
         if self._estimate is not None:
-            self._make_room(spec, self._estimate(spec), "an estimated ")
-        loaded = self._load(spec)
+            need = self._estimate(spec)
+            self._make_room(spec, need, "an estimated ")
+        self._reserved[spec.version] = need
+
+    def load(self, spec: ModelSpec) -> Any:
+        """Load `spec`'s weights (any thread: it touches nothing of the cache)."""
+        return self._load(spec)
+
+    def release(self, spec: ModelSpec) -> None:
+        """Give back the room reserved for a load that failed."""
+        self._reserved.pop(spec.version, None)
+
+    def install(self, spec: ModelSpec, loaded: Any) -> Entry:
+        """Keep what `load` returned, in place of its reservation (ResourceExhausted when it turned
+        out bigger than there is room for)."""
+        self.release(spec)
         need = loaded.nbytes
         self._make_room(spec, need, "")
         entry = Entry(spec, loaded)
@@ -107,16 +145,17 @@ class ModelCache:
                 metadata={"needed_bytes": str(need), "budget_bytes": str(self.budget_bytes)},
             )
         for victim in [e for e in self._entries.values() if e.active == 0]:  # least recently used first
-            if self.used_bytes + need <= self.budget_bytes:
+            if self.used_bytes + self.reserved_bytes + need <= self.budget_bytes:
                 break
             self._unload(victim, "lru")
-        if self.used_bytes + need > self.budget_bytes:
+        held = self.used_bytes + self.reserved_bytes
+        if held + need > self.budget_bytes:
             raise ResourceExhausted(
                 f"cannot load {spec.version} ({estimated}{need / GB:.2f} GB): the versions in use hold "
-                f"{self.used_bytes / GB:.2f} GB of the {self.budget_bytes / GB:.2f} GB budget; retry when they are idle",
+                f"{held / GB:.2f} GB of the {self.budget_bytes / GB:.2f} GB budget; retry when they are idle",
                 resource_type="model version", resource_name=spec.version, reason="MEMORY_BUDGET",
                 metadata={"needed_bytes": str(need), "budget_bytes": str(self.budget_bytes),
-                          "used_bytes": str(self.used_bytes)},
+                          "used_bytes": str(held)},
             )
 
     def unload_idle(self, now: float | None = None) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from inference_svc.engine import Done, Job
+from inference_svc.decode.generation import Done, Request
 
 tracer = trace.get_tracer("mlxhub.inference")
 
@@ -27,8 +27,8 @@ class Outcome:
 
 
 @contextlib.contextmanager
-def generation_span(job: Job, reference: str) -> Iterator[Outcome]:
-    span, outcome = start_span(job, reference), Outcome()
+def generation_span(request: Request, reference: str) -> Iterator[Outcome]:
+    span, outcome = start_span(request, reference), Outcome()
     try:
         yield outcome
     except GeneratorExit:  # the client went away mid-stream: not an error of ours
@@ -40,14 +40,14 @@ def generation_span(job: Job, reference: str) -> Iterator[Outcome]:
     end_span(span, outcome.done)
 
 
-def start_span(job: Job, reference: str) -> Span:
-    operation = "chat" if job.messages else "text_completion"
-    sampling = job.sampling
+def start_span(request: Request, reference: str) -> Span:
+    operation = "chat" if request.messages else "text_completion"
+    sampling = request.sampling
     attributes = {
         "gen_ai.operation.name": operation,
         "gen_ai.provider.name": PROVIDER,
         "gen_ai.request.model": reference,
-        "gen_ai.response.model": job.spec.version,
+        "gen_ai.response.model": request.spec.version,
         "gen_ai.request.temperature": sampling.temperature,
         "gen_ai.request.top_p": sampling.top_p,
     }
@@ -59,8 +59,8 @@ def start_span(job: Job, reference: str) -> Span:
         attributes["gen_ai.request.seed"] = sampling.seed
     if sampling.stop:
         attributes["gen_ai.request.stop_sequences"] = list(sampling.stop)
-    if job.spec.adapter_path:
-        attributes["mlxhub.base_model_version"] = job.spec.base_version
+    if request.spec.adapter_path:
+        attributes["mlxhub.base_model_version"] = request.spec.base_version
     return tracer.start_span(f"{operation} {reference}", kind=trace.SpanKind.INTERNAL, attributes=attributes)
 
 

@@ -10,9 +10,12 @@ CPU dequantize to float32, on the GPU keep the weights as stored.
 `MLXHUB_INFERENCE_WEIGHTS=quantized|float32` overrides the choice.
 
 An fp32 model on the CPU also gets modules that decode faster there, with the same
-parameters: the rotary embedding reads its angles from a table (`inference_svc.rope`),
-the MLP gate avoids MLX's scalar exp (`inference_svc.activation`) and the output head
-takes the BLAS's faster orientation for batches (`inference_svc.head`).
+parameters (`inference_svc.cpu`): the rotary embedding reads its angles from a table, the
+MLP gate avoids MLX's scalar exp and the output head takes the BLAS's faster orientation
+for batches.
+
+A load takes seconds (reading, dequantizing, fusing): the engine runs it off its decode
+thread (`inference_svc.decode.loads`), so streams already running go on meanwhile.
 """
 
 from __future__ import annotations
@@ -23,14 +26,13 @@ from typing import Any
 
 import mlx.core as mx
 from mlx import nn
-from mlx.utils import tree_flatten, tree_unflatten
+from mlx.utils import tree_flatten
 from mlx_lm.tuner.utils import load_adapters
 from mlx_lm.utils import dequantize_model, load_model
 
 from inference_svc import prompts
-from inference_svc.activation import use_fast_gate
-from inference_svc.head import use_streaming_head
-from inference_svc.rope import use_table_rope
+from inference_svc.cpu import use_cpu_modules
+from inference_svc.cpu.swap import swap_modules
 
 FLOAT32 = "float32"
 QUANTIZED = "as stored (quantized if the checkpoint is)"
@@ -66,13 +68,6 @@ def _context(config: dict[str, Any], tokenizer) -> int:
     return 4096
 
 
-def use_cpu_modules(model: nn.Module, context: int) -> None:
-    """Swap in the modules that decode an fp32 model faster on the CPU (same parameters)."""
-    use_table_rope(model, context)
-    use_fast_gate(model)
-    use_streaming_head(model)
-
-
 def load(path: str, adapter_path: str = "", fmt: str = FLOAT32, tokenizer: Any = None) -> Loaded:
     """Load the mlx-lm directory `path` (plus the adapter directory `adapter_path`) in format `fmt`;
     `tokenizer`: the directory's tokenizer when the caller has it loaded already."""
@@ -84,9 +79,7 @@ def load(path: str, adapter_path: str = "", fmt: str = FLOAT32, tokenizer: Any =
         model.freeze()
         model = load_adapters(model, adapter_path)
         if fmt == FLOAT32:  # fold LoRA into the fp32 weights: no extra matmuls per step, no precision lost
-            fused = [(name, module.fuse()) for name, module in model.named_modules() if hasattr(module, "fuse")]
-            if fused:
-                model.update_modules(tree_unflatten(fused))
+            swap_modules(model, lambda name, module: module.fuse() if hasattr(module, "fuse") else None)
     model.eval()
     mx.eval(model.parameters())
     if tokenizer is None:
@@ -97,3 +90,4 @@ def load(path: str, adapter_path: str = "", fmt: str = FLOAT32, tokenizer: Any =
     nbytes = sum(v.nbytes for _, v in tree_flatten(model.parameters()))
     vocab_size = getattr(getattr(model, "args", None), "vocab_size", None) or config.get("vocab_size") or 0
     return Loaded(model, tokenizer, context, nbytes, int(vocab_size))
+

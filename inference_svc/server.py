@@ -14,7 +14,7 @@ from grpc_health.v1 import health
 
 from inference_svc import footprint, integrity, loader, metrics, prompts
 from inference_svc.cache import ModelSpec
-from inference_svc.engine import Engine
+from inference_svc.decode.engine import Engine
 from inference_svc.servicer import InferenceServicer
 from mlxhub import blas
 from mlxhub.config import Settings

@@ -1,5 +1,5 @@
 """gRPC adapter: validate the request, resolve the model reference through the registry
-(with the caller's credentials), hand a job to the engine, and turn its events into
+(with the caller's credentials), hand the request to the engine, and turn its events into
 responses. Token events that pile up while a slow client reads are sent as one group."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import time
 import grpc
 
 from inference_svc.cache import ModelSpec
-from inference_svc.engine import CANCELLED, LENGTH, STOP, Chunk, Done, Engine, Failed, Job
+from inference_svc.decode.engine import Engine
+from inference_svc.decode.generation import CANCELLED, LENGTH, STOP, Chunk, Done, Failed, Generation, Request
+from inference_svc.decode.sampling import from_proto
 from inference_svc.genai import generation_span
 from inference_svc.integrity import RecordedFile
-from inference_svc.sampling import from_proto
 from inference_svc.stats import BUCKET_S, Recorder, percentile
 from mlxhub import bounds
 from mlxhub.errors import InvalidArgument, UpstreamError, handlers
@@ -50,7 +51,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         self.registry = registry
         self.info = info
 
-    # -- request -> job --------------------------------------------------------------------
+    # -- request -> generation -----------------------------------------------------------------
     def resolve(self, reference: str, context) -> ModelSpec:
         try:
             parse_reference(reference)
@@ -72,7 +73,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                              files=recorded(base), adapter_files=recorded(version))
         return ModelSpec(name, version.artifact_path, files=recorded(version))
 
-    def job(self, request, context, streaming: bool = True) -> Job:
+    def submit(self, request, context, streaming: bool = True) -> Generation:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         for i, message in enumerate(messages):
             if message["role"] not in ROLES:
@@ -83,25 +84,28 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         if not messages and not request.prompt:
             raise InvalidArgument("send messages (chat) or a prompt", field="messages")
         sampling = from_proto(request.sampling, request.HasField("sampling"))
-        job = Job(self.resolve(request.model, context), sampling, messages or None, request.prompt, streaming=streaming)
-        context.add_callback(job.cancel)  # the RPC ended (finished, cancelled, deadline): stop decoding
-        return self.engine.submit(job)  # tokenizes the prompt here, in this handler's thread
+        asked = Request(self.resolve(request.model, context), sampling, messages or None, request.prompt,
+                        streaming=streaming)
+        generation = self.engine.submit(asked)  # tokenizes the prompt here, in this handler's thread
+        if not context.add_callback(generation.cancel):  # the RPC ended (finished, cancelled, deadline): stop decoding
+            generation.cancel()  # it ended while the prompt was tokenized
+        return generation
 
     @staticmethod
-    def _next(job: Job, context):
+    def _next(generation: Generation, context):
         while True:
             try:
-                return job.events.get(timeout=POLL_S)
+                return generation.events.get(timeout=POLL_S)
             except queue.Empty:
                 if not context.is_active():
-                    job.cancel()
+                    generation.cancel()
                     return None
 
-    def events(self, job: Job, context):
-        """The job's events, token chunks grouped; ends quietly when the client goes away."""
+    def events(self, generation: Generation, context):
+        """The generation's events, token chunks grouped; ends quietly when the client goes away."""
         held = None
         while True:
-            event, held = held or self._next(job, context), None
+            event, held = held or self._next(generation, context), None
             if event is None:
                 return
             if isinstance(event, Failed):
@@ -112,7 +116,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             text, ids = [event.text], list(event.token_ids)
             while len(ids) < MAX_GROUP:
                 try:
-                    more = job.events.get_nowait()
+                    more = generation.events.get_nowait()
                 except queue.Empty:
                     break
                 if not isinstance(more, Chunk):
@@ -132,13 +136,14 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             raise
 
     def _generate(self, request, context):
-        job = self.job(request, context, streaming=False)
-        with generation_span(job, request.model) as outcome:
-            for event in self.events(job, context):  # only the Done: the text collects in the job
+        generation = self.submit(request, context, streaming=False)
+        with generation_span(generation.request, request.model) as outcome:
+            for event in self.events(generation, context):  # only the Done: the text collects in the generation
                 outcome.done = event
-                return pb.GenerateResponse(text="".join(job.collected), finish_reason=FINISH[event.finish_reason],
-                                           usage=usage(event), model_version=job.spec.version)
-        return pb.GenerateResponse(finish_reason=pb.FINISH_REASON_CANCELLED, model_version=job.spec.version)
+                return pb.GenerateResponse(text="".join(generation.collected),
+                                           finish_reason=FINISH[event.finish_reason], usage=usage(event),
+                                           model_version=generation.spec.version)
+        return pb.GenerateResponse(finish_reason=pb.FINISH_REASON_CANCELLED, model_version=generation.spec.version)
 
     @rpc_stream
     def GenerateStream(self, request, context):
@@ -149,11 +154,11 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             raise
 
     def _generate_stream(self, request, context):
-        job = self.job(request, context)
+        generation = self.submit(request, context)
         context.send_initial_metadata(())  # tells the client the request was accepted (queued or running)
-        version = job.spec.version
-        with generation_span(job, request.model) as outcome:
-            for event in self.events(job, context):
+        version = generation.spec.version
+        with generation_span(generation.request, request.model) as outcome:
+            for event in self.events(generation, context):
                 if isinstance(event, Chunk):
                     yield pb.GenerateStreamResponse(text=event.text, token_ids=event.token_ids, model_version=version)
                 else:

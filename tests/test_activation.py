@@ -1,4 +1,4 @@
-"""The MLP gate the CPU serving path uses (`inference_svc.activation`) gives SiLU's values
+"""The MLP gate the CPU serving path uses (`inference_svc.cpu.activation`) gives SiLU's values
 over the whole float range that matters, and swapped into a model it keeps the parameters
 and the logits."""
 
@@ -9,7 +9,8 @@ from mlx import nn
 from mlx.utils import tree_flatten
 from mlx_lm.models import llama
 
-from inference_svc import activation, loader
+from inference_svc import loader
+from inference_svc.cpu import activation
 
 
 def test_tanh_is_within_a_few_float_steps_of_mlx():

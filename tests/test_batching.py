@@ -1,5 +1,5 @@
 """Batches decode without normalizing the logits when every sampler takes raw logits
-(`inference_svc.batching`): the same tokens as mlx-lm's own `BatchGenerator`, greedy and
+(`inference_svc.decode.batching`): the same tokens as mlx-lm's own `BatchGenerator`, greedy and
 seeded (real SmolLM2), and mlx-lm's step wherever a sampler or a processor needs it."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 from mlx_lm.generate import BatchGenerator
 from mlx_lm.sample_utils import greedy_sampler
 
-from inference_svc import sampling
-from inference_svc.batching import Batches
+from inference_svc.decode import sampling
+from inference_svc.decode.batching import Batches
+from inference_svc.decode.sampling import Sampling
 from inference_svc.loader import FLOAT32, load
-from inference_svc.sampling import Sampling
 
 CHATS = ["Name three colours.", "What is a bicycle?", "Count from one to five.", "Say hello in French."]
 STEPS = 12

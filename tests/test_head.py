@@ -1,4 +1,4 @@
-"""The output head the CPU serving path uses (`inference_svc.head`) computes the same logits
+"""The output head the CPU serving path uses (`inference_svc.cpu.head`) computes the same logits
 as `x @ W.T` in either orientation, for tied and untied heads, and keeps the parameters."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import pytest
 from mlx.utils import tree_flatten
 from mlx_lm.models import llama
 
-from inference_svc import head, loader
+from inference_svc import loader
+from inference_svc.cpu import head
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 64), (2, 1, 64), (4, 1, 64), (8, 1, 64), (3, 5, 64), (16, 64)])

@@ -12,8 +12,8 @@ import pytest
 from inference_util import register
 
 from inference_svc.cache import ModelCache, ModelSpec
-from inference_svc.engine import _find_stop, _held_back
-from inference_svc.sampling import Sampling, completion_budget
+from inference_svc.decode.sampling import Sampling, completion_budget
+from inference_svc.decode.stops import find_stop, held_back
 from mlxhub.errors import InvalidArgument, ResourceExhausted
 from mlxhub.v1 import common_pb2
 from mlxhub.v1 import inference_pb2 as pb
@@ -53,11 +53,27 @@ def test_cache_unloads_idle_versions_after_keep_alive():
     assert [e.spec.version for e in cache.snapshot()] == ["m/versions/1"]
 
 
+def test_loads_in_flight_hold_their_estimated_room_until_installed_or_released():
+    cache = ModelCache(lambda s: Fake(40), budget_bytes=100, keep_alive_s=60, estimate=lambda s: 40)
+    cache.reserve(spec(1))
+    cache.reserve(spec(2))  # two loads overlap: 80 of 100 bytes held, none loaded yet
+    assert (cache.used_bytes, cache.reserved_bytes) == (0, 80)
+    with pytest.raises(ResourceExhausted, match="hold 0.00 GB"):
+        cache.reserve(spec(3))
+    cache.install(spec(1), Fake(40))
+    cache.release(spec(2))  # its load failed
+    assert (cache.used_bytes, cache.reserved_bytes) == (40, 0)
+    cache.reserve(spec(3))  # room again; version 1 is idle but need not go
+    assert [e.spec.version for e in cache.snapshot()] == ["m/versions/1"]
+    cache.reserve(spec(4))  # 40 loaded + 40 and 40 reserved: the idle version 1 makes room
+    assert cache.snapshot() == [] and cache.reserved_bytes == 80
+
+
 def test_stop_strings_across_tokens_are_held_back_then_cut():
-    assert _held_back("The answer is Par", ("Paris",)) == 3
-    assert _held_back("The answer is", ("Paris",)) == 0
-    assert _find_stop("The answer is Paris.", ("Paris", "xyz"), emitted=11) == 14
-    assert _find_stop("The answer", ("Paris",), emitted=0) is None
+    assert held_back("The answer is Par", ("Paris",)) == 3
+    assert held_back("The answer is", ("Paris",)) == 0
+    assert find_stop("The answer is Paris.", ("Paris", "xyz"), emitted=11) == 14
+    assert find_stop("The answer", ("Paris",), emitted=0) is None
 
 
 def test_completion_budget_fits_the_context():

@@ -22,9 +22,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from inference_util import chat, field_violations, register
 from prometheus_client import REGISTRY
 
-from inference_svc import loader, prompts, sampling
+from inference_svc import loader, prompts
 from inference_svc.cache import ModelCache, ModelSpec
-from inference_svc.engine import Chunk, Done, Engine, Failed, Job
+from inference_svc.decode import sampling
+from inference_svc.decode.engine import Engine
+from inference_svc.decode.generation import Chunk, Done, Failed, Generation, Request
 from inference_svc.footprint import served_bytes
 from inference_svc.integrity import RecordedFile, Verifier
 from inference_svc.server import InferenceOptions
@@ -42,10 +44,10 @@ def text_of(stream) -> tuple[str, list]:
     return "".join(m.text for m in messages), messages
 
 
-def read(job: Job) -> tuple[str, Done | Failed]:
+def read(generation: Generation) -> tuple[str, Done | Failed]:
     text = []
     while True:
-        event = job.events.get(timeout=120)
+        event = generation.events.get(timeout=120)
         if isinstance(event, Chunk):
             text.append(event.text)
         else:
@@ -108,14 +110,14 @@ def engine(tmp_path_factory):
 def test_a_sampler_that_fails_in_a_batched_step_fails_its_request_only(engine):
     engine, spec = engine
     greedy = sampling.Sampling(max_tokens=200)
-    alone, done = read(engine.submit(Job(spec, greedy, prompt="hello")))
+    alone, done = read(engine.submit(Request(spec, greedy, prompt="hello")))
     assert isinstance(done, Done)
 
-    long = engine.submit(Job(spec, greedy, prompt="hello"))
+    long = engine.submit(Request(spec, greedy, prompt="hello"))
     first = long.events.get(timeout=120)  # decoding now
     bad = FailsOnCall(fail_at=4, error=ValueError("this sampler broke"))
-    failing = engine.submit(Job(spec, sampling.Sampling(max_tokens=100), prompt="hi", sampler=bad))
-    seeded = engine.submit(Job(spec, sampling.Sampling(temperature=0.7, seed=3, max_tokens=50), prompt="hi"))
+    failing = engine.submit(Request(spec, sampling.Sampling(max_tokens=100), prompt="hi", sampler=bad))
+    seeded = engine.submit(Request(spec, sampling.Sampling(temperature=0.7, seed=3, max_tokens=50), prompt="hi"))
 
     _, failed = read(failing)
     assert isinstance(failed, Failed) and "this sampler broke" in failed.error.message and bad.calls >= 4
@@ -124,6 +126,58 @@ def test_a_sampler_that_fails_in_a_batched_step_fails_its_request_only(engine):
     rest, long_done = read(long)
     assert isinstance(long_done, Done) and long_done.completion_tokens == 200
     assert first.text + rest == alone
+
+
+def test_a_version_loading_does_not_pause_the_streams_of_another(tmp_path_factory, smollm2):
+    """A load runs off the engine thread: a stream on one version goes on at its own pace while another
+    version loads (files checked, weights read and converted), and two requests for that version share
+    one load, then both run."""
+    tiny = make_tiny_model(tmp_path_factory.mktemp("loading") / "tiny", max_position_embeddings=65536)
+    smollm2_files = tuple(RecordedFile(f.name, sha256_file(f)) for f in sorted(smollm2.iterdir()) if f.is_file())
+    verifier, loads = Verifier(), []
+
+    def load(spec: ModelSpec) -> loader.Loaded:
+        started = time.perf_counter()
+        if spec.version.startswith("smollm2"):
+            time.sleep(1.0)  # a slow disk: the load lasts long enough for a stall to show whatever the machine
+        verifier.verify(spec.version, spec.path, spec.files)
+        loaded = loader.load(spec.path)
+        loads.append((spec.version, started, time.perf_counter()))
+        return loaded
+
+    engine = Engine(load, 4 * GB, 60.0, max_running=4, max_queued=8).start()
+    try:
+        stream = engine.submit(Request(ModelSpec("tiny/versions/1", str(tiny)), sampling.Sampling(max_tokens=60_000),
+                                       prompt="hello"))
+        arrivals: list[float] = []
+
+        def consume() -> None:
+            while not isinstance(stream.events.get(timeout=120), Done | Failed):
+                arrivals.append(time.perf_counter())
+
+        reader = threading.Thread(target=consume, daemon=True)
+        reader.start()
+        while len(arrivals) < 20:
+            time.sleep(0.01)
+        normal = (arrivals[-1] - arrivals[9]) / (len(arrivals) - 10)  # the stream's own token interval
+        other = ModelSpec("smollm2/versions/1", str(smollm2), files=smollm2_files)
+        both = [engine.submit(Request(other, sampling.Sampling(max_tokens=8), prompt="The capital of France is"))
+                for _ in range(2)]
+        answers = [read(generation) for generation in both]
+        stream.cancel()
+        reader.join(30)
+    finally:
+        engine.stop()
+
+    assert [version for version, _, _ in loads] == ["tiny/versions/1", "smollm2/versions/1"]  # one load for both
+    assert all(isinstance(done, Done) and done.completion_tokens == 8 for _, done in answers)
+    assert answers[0][0] == answers[1][0]
+    _, started, ended = loads[1]
+    load_time = ended - started
+    during = [t for t in arrivals if started <= t <= ended]
+    gaps = [b - a for a, b in zip([started, *during], [*during, ended])]
+    assert len(during) > 10, (len(during), load_time)  # the stream went on while the version loaded
+    assert max(gaps) < load_time / 2, (max(gaps), load_time, normal)
 
 
 class EngineDeath(BaseException):
@@ -152,7 +206,7 @@ def test_a_dead_engine_thread_is_replaced_and_health_says_not_serving_meanwhile(
         time.sleep(0.01)
 
     spec = engine.cache.snapshot()[0].spec
-    victim = engine.submit(Job(spec, sampling.Sampling(max_tokens=50), prompt="hi",
+    victim = engine.submit(Request(spec, sampling.Sampling(max_tokens=50), prompt="hi",
                                sampler=FailsOnCall(fail_at=3, error=EngineDeath())))
     _, failed = read(victim)
     assert isinstance(failed, Failed) and "restarted" in failed.error.message

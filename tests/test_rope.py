@@ -11,7 +11,7 @@ from mlx.utils import tree_flatten
 from mlx_lm.models.cache import make_prompt_cache
 
 from inference_svc import loader
-from inference_svc.rope import TableRoPE, use_table_rope
+from inference_svc.cpu.rope import TableRoPE, use_table_rope
 
 
 def close(a: mx.array, b: mx.array) -> bool:

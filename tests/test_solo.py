@@ -1,4 +1,4 @@
-"""A request alone on its version decodes on mlx-lm's plain path (`inference_svc.solo`) and
+"""A request alone on its version decodes on mlx-lm's plain path (`inference_svc.decode.solo`) and
 moves into the batch when a second request arrives: it goes on exactly where it was, so its
 greedy and seeded outputs are those it gets alone, as are the newcomer's (real SmolLM2)."""
 
@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from inference_svc.cache import ModelSpec
-from inference_svc.engine import Chunk, Done, Engine, Job
+from inference_svc.decode.engine import Engine
+from inference_svc.decode.generation import Chunk, Done, Generation, Request
+from inference_svc.decode.sampling import Sampling
 from inference_svc.loader import FLOAT32, load
-from inference_svc.sampling import Sampling
 
 GB = 1024**3
 FIRST = [{"role": "user", "content": "Write a short story about a robot who learns to paint."}]
@@ -25,15 +26,15 @@ def engine(smollm2):
     engine.stop()
 
 
-def submit(engine: Engine, chat, sampling: Sampling) -> Job:
-    return engine.submit(Job(ModelSpec("smollm2/versions/1", "unused"), sampling, chat))
+def submit(engine: Engine, chat, sampling: Sampling) -> Generation:
+    return engine.submit(Request(ModelSpec("smollm2/versions/1", "unused"), sampling, chat))
 
 
-def read(job: Job, chunks: int | None = None) -> tuple[str, Done | None]:
+def read(generation: Generation, chunks: int | None = None) -> tuple[str, Done | None]:
     """The text of the next `chunks` chunks (all, with the Done, when None)."""
     text = []
     while chunks is None or len(text) < chunks:
-        event = job.events.get(timeout=120)
+        event = generation.events.get(timeout=120)
         if not isinstance(event, Chunk):
             assert isinstance(event, Done), event
             return "".join(text), event

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import mlx.core as mx
 from mlx import nn
-from mlx.utils import tree_unflatten
+
+from inference_svc.cpu.swap import swap_modules
 
 WIDE_FROM = 8  # rows (sequences x positions) from which W @ x.T beats x @ W.T
 
@@ -54,12 +55,12 @@ class StreamingHead(nn.Linear):
 
 def use_streaming_head(model: nn.Module) -> int:
     """Swap `model`'s output heads (`lm_head` and token embeddings) for streaming ones; how many."""
-    swapped = []
-    for name, module in model.named_modules():
+
+    def streaming(name: str, module: nn.Module) -> nn.Module | None:
         if type(module) is nn.Embedding:
-            swapped.append((name, StreamingEmbedding(module)))
-        elif type(module) is nn.Linear and name.rsplit(".", 1)[-1] == "lm_head":
-            swapped.append((name, StreamingHead(module)))
-    if swapped:
-        model.update_modules(tree_unflatten(swapped))
-    return len(swapped)
+            return StreamingEmbedding(module)
+        if type(module) is nn.Linear and name.rsplit(".", 1)[-1] == "lm_head":
+            return StreamingHead(module)
+        return None
+
+    return swap_modules(model, streaming)

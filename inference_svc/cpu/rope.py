@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import mlx.core as mx
 from mlx import nn
-from mlx.utils import tree_unflatten
+
+from inference_svc.cpu.swap import swap_modules
 
 
 class TableRoPE(nn.Module):
@@ -53,14 +54,13 @@ class TableRoPE(nn.Module):
 def use_table_rope(model: nn.Module, positions: int) -> int:
     """Swap `model`'s plain `nn.RoPE` modules for table ones (one table per distinct RoPE); how many."""
     tables: dict[tuple, TableRoPE] = {}
-    swapped = []
-    for name, module in model.named_modules():
-        if type(module) is nn.RoPE:
-            key = (module.dims, module.traditional, module.base, module.scale)
-            if key not in tables:
-                tables[key] = TableRoPE(module, positions)
-            swapped.append((name, tables[key]))
-    if swapped:
-        model.update_modules(tree_unflatten(swapped))
-    return len(swapped)
 
+    def table(name: str, module: nn.Module) -> TableRoPE | None:
+        if type(module) is not nn.RoPE:
+            return None
+        key = (module.dims, module.traditional, module.base, module.scale)
+        if key not in tables:
+            tables[key] = TableRoPE(module, positions)
+        return tables[key]
+
+    return swap_modules(model, table)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlx.core as mx
-from mlx_lm.generate import generate_step
 from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
+
+from inference_svc.mlx_lm_compat import SAMPLES_AHEAD, cached_length, plain_steps
 
 
 def can_go_alone(cache: list | None, processors: list) -> bool:
@@ -29,8 +29,8 @@ class Solo:
         self.rest, self.before, self.sampler = rest, before, sampler
         self.cache = cache if cache is not None else make_prompt_cache(model)
         self.generated: list[int] = []
-        self._steps = generate_step(mx.array(rest), model, max_tokens=max_tokens, sampler=sampler,
-                                    prompt_cache=self.cache, prefill_step_size=prefill_step)
+        self._steps = plain_steps(rest, model, max_tokens=max_tokens, sampler=sampler, cache=self.cache,
+                                  prefill_step=prefill_step)
 
     def next(self) -> int:
         token, _ = next(self._steps)
@@ -40,16 +40,16 @@ class Solo:
     def kept(self) -> tuple[list[int], list]:
         """The tokens whose keys and values the cache holds, and the cache (for the prompt cache)."""
         tokens = [*self.before, *self.rest, *self.generated]
-        return tokens[:self.cache[0].offset], self.cache
+        return tokens[:cached_length(self.cache)], self.cache
 
     def handover(self) -> tuple[list[int], list | None, list[int]]:
         """(tokens to compute, cache, tokens already in it) for the batch to go on from."""
         self._steps.close()
         if not self.generated:  # nothing computed yet
-            return self.rest, (self.cache if self.cache[0].offset else None), self.before
-        # generate_step has already fed the last token and drawn one sample ahead: take both back,
+            return self.rest, (self.cache if cached_length(self.cache) else None), self.before
+        # the plain loop has already fed the last token and drawn a sample ahead: take both back,
         # so the batch recomputes that step and draws the sample this loop would have drawn.
-        trim_prompt_cache(self.cache, 1)
+        trim_prompt_cache(self.cache, SAMPLES_AHEAD)
         rewind = getattr(self.sampler, "rewind", None)
         if rewind is not None:
             rewind()

@@ -121,7 +121,7 @@ def make_sampler(sampling: Sampling):
     """A per-request sampler; with a seed it draws from its own key, so results do not depend on the batch.
 
     It takes raw logits as well as log-probabilities (`takes_logits`: the same tokens either
-    way, so a batch can skip normalizing; `inference_svc.batching`)."""
+    way, so a batch can skip normalizing; `inference_svc.decode.batching`)."""
     import mlx.core as mx
     from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p
 

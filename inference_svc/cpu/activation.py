@@ -15,8 +15,9 @@ from functools import partial
 
 import mlx.core as mx
 from mlx import nn
-from mlx.utils import tree_unflatten
 from mlx_lm.models import llama
+
+from inference_svc.cpu.swap import swap_modules
 
 # tanh(x) ~ x * P(x^2) / Q(x^2) on |x| <= CLAMP (beyond it, tanh is 1 in float32).
 NUMERATOR = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
@@ -57,7 +58,4 @@ class FastGateMLP(nn.Module):
 
 def use_fast_gate(model: nn.Module) -> int:
     """Swap `model`'s Llama MLPs for `FastGateMLP`s; how many."""
-    swapped = [(name, FastGateMLP(module)) for name, module in model.named_modules() if type(module) is llama.MLP]
-    if swapped:
-        model.update_modules(tree_unflatten(swapped))
-    return len(swapped)
+    return swap_modules(model, lambda name, module: FastGateMLP(module) if type(module) is llama.MLP else None)
