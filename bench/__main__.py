@@ -29,13 +29,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--calls", type=int, help="GetModel calls per latency figure (default 500, quick 200)")
     parser.add_argument("--threads", type=int, default=4, help="client threads of the concurrent append figure")
+    parser.add_argument("--clients", type=int, default=latency.CONCURRENT_CLIENTS,
+                        help="concurrent callers of the unary throughput figure (default 64)")
     parser.add_argument("--quick", action="store_true", help="small sizes: finishes in well under a minute")
     args = parser.parse_args(argv)
     args.events = args.events or (40 if args.quick else 500)
     args.seed_events = args.seed_events or (1000 if args.quick else 5000)
     args.rebuild_events = args.rebuild_events or (2000 if args.quick else 20000)
     args.calls = args.calls or (200 if args.quick else 500)
-    for name in ("events", "seed_events", "rebuild_events", "calls", "threads"):
+    for name in ("events", "seed_events", "rebuild_events", "calls", "threads", "clients"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "benchmark": "mlx-hub registry + gateway",
             "options": {"events": args.events, "seed_events": args.seed_events, "calls": args.calls,
-                        "threads": args.threads, "quick": args.quick, "rebuild_events": args.rebuild_events},
+                        "threads": args.threads, "clients": args.clients, "quick": args.quick, "rebuild_events": args.rebuild_events},
             "environment": {"python": platform.python_version(), "postgres": stack.server_version(),
                             "cpus": os.cpu_count(), "platform": platform.platform(),
                             "load_average_1m": round(os.getloadavg()[0], 2)},
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             "replay": replay.measure(stack, args.seed_events, repeats=2 if args.quick else 3,
                                      follows=20 if args.quick else 100),
             "latency": latency.measure(stack, args.calls),
+            "throughput": latency.throughput(stack, args.clients, rounds=2 if args.quick else 3,
+                                             seconds=2.0 if args.quick else 3.0),
             "rebuild": rebuild.measure(stack, args.rebuild_events, rounds=2 if args.quick else 3),
         }  # fmt: skip
     result["wall_s"] = round(total.seconds, 2)

@@ -11,6 +11,7 @@ route. Path templates follow google/api/http.proto:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -172,12 +173,19 @@ def load_bindings(files=SERVICE_FILES) -> list[Binding]:
 
 
 class RouteTable:
-    """Matches (HTTP method, path) to a binding; the most specific template wins."""
+    """Matches (HTTP method, path) to a binding; the most specific template wins.
+
+    A request is matched twice (its metric label, then its call) and clients repeat paths, so
+    recent matches are remembered; the path parameters given back are shared: read them only.
+    """
+
+    CACHED_MATCHES = 4096
 
     def __init__(self, bindings: Iterable[Binding]) -> None:
         self.bindings = sorted(bindings, key=lambda b: b.template.specificity, reverse=True)
+        self.match = functools.lru_cache(maxsize=self.CACHED_MATCHES)(self._match)
 
-    def match(self, http_method: str, path: str) -> tuple[Binding, dict[str, str]]:
+    def _match(self, http_method: str, path: str) -> tuple[Binding, dict[str, str]]:
         allowed = []
         for binding in self.bindings:
             params = binding.template.match(path)

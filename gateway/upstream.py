@@ -11,6 +11,7 @@ from opentelemetry import propagate
 from starlette.requests import Request
 
 from gateway.errors import GatewayError
+from gateway.routes import Binding
 from mlxhub.config import Settings
 
 METADATA_HEADER_PREFIX = "grpc-metadata-"
@@ -18,11 +19,13 @@ UPSTREAM_MAX_RECONNECT_BACKOFF_MS = 1000
 
 
 class Upstreams:
-    """One grpc.aio channel per upstream address, opened on first use in the serving loop."""
+    """One grpc.aio channel per upstream address, opened on first use in the serving loop,
+    and one callable per bound RPC on it, made once rather than on every request."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._methods: dict[Binding, grpc.aio.UnaryUnaryMultiCallable | grpc.aio.UnaryStreamMultiCallable] = {}
 
     def channel(self, upstream: str) -> grpc.aio.Channel:
         address = self.settings.address(upstream)
@@ -41,8 +44,21 @@ class Upstreams:
             )
         return self._channels[address]
 
+    def method(self, binding: Binding) -> grpc.aio.UnaryUnaryMultiCallable | grpc.aio.UnaryStreamMultiCallable:
+        """The RPC of `binding` on its upstream's channel, called generically by its gRPC path."""
+        found = self._methods.get(binding)
+        if found is None:
+            channel = self.channel(binding.upstream)
+            kind = channel.unary_stream if binding.server_streaming else channel.unary_unary
+            found = self._methods[binding] = kind(
+                binding.grpc_path,
+                request_serializer=binding.request_class.SerializeToString,
+                response_deserializer=binding.response_class.FromString,
+            )
+        return found
+
     async def close(self) -> None:
-        channels, self._channels = list(self._channels.values()), {}
+        channels, self._channels, self._methods = list(self._channels.values()), {}, {}
         await asyncio.gather(*(channel.close() for channel in channels))
 
 
