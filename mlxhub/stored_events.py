@@ -52,15 +52,18 @@ def decode_events(mapper: Any, notifications: Sequence[Any]) -> list[Any]:
     events = []
     for notification in notifications:
         state = loads(notification.state)
+        transcoded = notification.state.count(TRANSCODED)
         converted = 0
         for key, value in state.items():
+            if converted == transcoded:
+                break
             if type(value) is dict and len(value) == 2 and "_type_" in value and "_data_" in value:
                 transcoding = transcodings.get(value["_type_"])
                 if transcoding is None:
                     break
                 state[key] = transcoding.decode(value["_data_"])
                 converted += 1
-        if converted != notification.state.count(TRANSCODED) or "class_version" in state:
+        if converted != transcoded or "class_version" in state:
             events.append(mapper.to_domain_event(notification))
             continue
         state["originator_id"] = notification.originator_id

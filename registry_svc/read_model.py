@@ -23,7 +23,7 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
 from mlxhub.read_model import ReadModel
-from registry_svc.domain import Dataset, Model
+from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
 
 TABLES = {
     "registry_models": (
@@ -84,7 +84,7 @@ def _keyset(order: tuple[str, bool], after: list[Any] | None) -> tuple[str, list
 
 
 NAME_CACHE_SIZE = 100_000
-MODEL_FIELDS = ("base_model", "description", "tags")  # what a ModelUpdated may change
+MODEL_FIELDS = frozenset(UPDATABLE_MODEL_FIELDS)  # what a ModelUpdated may change
 
 
 class _Changes:
@@ -105,14 +105,14 @@ class _Changes:
         except KeyError:
             raise LookupError(f"no model with id {e.originator_id} in the read model for {type(e).__name__}") from None
 
-    def model_row(self, e: Any) -> dict[str, Any]:
-        """The row change of the event's model, stamped with the event's version and time."""
+    def model_row(self, e: Any) -> tuple[str, dict[str, Any]]:
+        """The name of the event's model and its row change, stamped with the event's version and time."""
         name = self.model_name(e)
         row = self.new_models.get(name)
         if row is None:
             row = self.model_changes.setdefault(name, {"latest_version": 0, "aliases": {}})
         row["etag"], row["update_time"] = str(e.originator_version), e.timestamp
-        return row
+        return name, row
 
     def registered(self, e: Any, position: int) -> None:
         if e.name in self.new_models:
@@ -124,23 +124,24 @@ class _Changes:
         }  # fmt: skip
 
     def updated(self, e: Any, position: int) -> None:
-        unknown = set(e.changes) - set(MODEL_FIELDS)
+        unknown = e.changes.keys() - MODEL_FIELDS
         if unknown:
             raise ValueError(f"ModelUpdated changes unknown fields {sorted(unknown)}")
-        self.model_row(e).update(e.changes)
+        self.model_row(e)[1].update(e.changes)
 
     def version_created(self, e: Any, position: int) -> None:
-        row = self.model_row(e)
+        name, row = self.model_row(e)
         row["latest_version"] = max(row["latest_version"], e.version)
         self.versions.append((
-            self.model_name(e), e.version, e.artifact_path, e.kind, e.files, e.metrics,
+            name, e.version, e.artifact_path, e.kind, e.files, e.metrics,
             e.description, e.base_version, e.lineage, e.meta.get("principal", ""), e.create_time,
         ))  # fmt: skip
 
     def alias_moved(self, e: Any, position: int) -> None:
-        self.model_row(e)["aliases"][e.alias] = e.version
+        name, row = self.model_row(e)
+        row["aliases"][e.alias] = e.version
         self.alias_moves.append(
-            (position, self.model_name(e), e.alias, e.version, e.previous_version, e.meta.get("principal", ""),
+            (position, name, e.alias, e.version, e.previous_version, e.meta.get("principal", ""),
              e.timestamp)
         )
 
