@@ -45,6 +45,13 @@ export class ApiError extends Error {
   }
 }
 
+/** ABORTED (409) or FAILED_PRECONDITION (412): the etag sent no longer matches the resource. */
+export function isConflict(error: unknown): boolean {
+  if (!(error instanceof ApiError)) return false;
+  // 9 FAILED_PRECONDITION, 10 ABORTED; 6 ALREADY_EXISTS is also a 409 but not a stale etag.
+  return error.code === 9 || error.code === 10 || error.httpStatus === 412 || (error.httpStatus === 409 && error.code !== 6);
+}
+
 /** Parse an error response's body; a body that is not a Status still gives a readable error. */
 export async function errorFromResponse(response: Response): Promise<ApiError> {
   let status: Status | undefined;

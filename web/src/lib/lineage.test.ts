@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 
 import type { GetLineageResponse } from "@/api/types";
 import { diffFiles, diffMetrics, diffRecords, formatDelta } from "@/lib/diff";
-import { buildLineageGraph, formatBytes, parseVersionRef, shortSha, usageSnippets } from "@/lib/lineage";
+import { formatBytes, shortSha } from "@/lib/format";
+import { buildLineageGraph, parseVersionRef, usageSnippets } from "@/lib/lineage";
 
 const SHA = "ab".repeat(32);
 const byId = (graph: ReturnType<typeof buildLineageGraph>) => Object.fromEntries(graph.nodes.map((n) => [n.id, n]));

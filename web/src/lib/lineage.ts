@@ -36,8 +36,6 @@ export interface LineageGraph {
 
 import { shortSha } from "@/lib/format";
 
-export { formatBytes, shortSha } from "@/lib/format";
-
 /** `name/versions/N` → its parts, or undefined for anything else (an external id, an alias). */
 export function parseVersionRef(reference: string | undefined): { model: string; version: string } | undefined {
   const match = /^([^/@\s]+)\/versions\/(\d+)$/.exec(reference ?? "");

@@ -1,4 +1,5 @@
 /** Saving API objects as an NDJSON file from the browser (one JSON object per line). */
+import { downloadText } from "@/lib/download";
 
 /** One JSON text per line, each line ending with a newline; "" for no items. */
 export function toNdjson(items: readonly unknown[]): string {
@@ -13,17 +14,7 @@ export function ndjsonFilename(prefix: string, when: Date = new Date()): string 
   return `${prefix}-${stamp}.ndjson`;
 }
 
-/** Download the items as an NDJSON file through a Blob and a temporary object URL. */
+/** Download the items as an NDJSON file. */
 export function downloadNdjson(items: readonly unknown[], filename: string): void {
-  const blob = new Blob([toNdjson(items)], { type: "application/x-ndjson" });
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = filename;
-  link.style.display = "none";
-  document.body.append(link);
-  link.click();
-  link.remove();
-  // Revoke after the click has been handled, so the download can start.
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  downloadText(toNdjson(items), filename, "application/x-ndjson");
 }

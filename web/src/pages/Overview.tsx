@@ -9,7 +9,7 @@ import type { TrainingJob } from "@/api/types";
 import { PageHeader } from "@/components/PageHeader";
 import { Skeleton } from "@/components/ui/skeleton";
 import { ActivityFeed } from "@/pages/overview/ActivityFeed";
-import { formatCount } from "@/pages/datasets/format";
+import { formatCount } from "@/lib/format";
 
 type JobState = NonNullable<TrainingJob["state"]>;
 

@@ -1,7 +1,7 @@
 import { Plus, X } from "lucide-react";
 import { useId } from "react";
 
-import { FieldError } from "@/components/models/FieldError";
+import { FieldError } from "@/components/FormField";
 import { Button } from "@/components/ui/button";
 import { Input } from "@/components/ui/input";
 import type { KeyValueRow } from "@/pages/models/modelsLogic";

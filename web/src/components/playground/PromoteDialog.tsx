@@ -6,12 +6,11 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useId, useState } from "react";
 
 import { api, call } from "@/api/client";
-import { FieldError, FormError } from "@/components/models/FieldError";
-import { invalidProps, splitError } from "@/components/models/forms";
+import { FormError, FormField } from "@/components/FormField";
+import { splitError } from "@/lib/forms";
 import { Button } from "@/components/ui/button";
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
-import { Label } from "@/components/ui/label";
 
 /** `smollm2/versions/2` → ["smollm2", "2"]. */
 export function parseVersionName(modelVersion: string): [string, string] | undefined {
@@ -67,10 +66,8 @@ function PromoteForm({ modelVersion, suggestedAlias, onDone }: { modelVersion: s
         <DialogTitle>Promote {modelVersion}</DialogTitle>
         <DialogDescription>Point an alias at this version. Requests for {name}@alias use it from the next request on.</DialogDescription>
       </DialogHeader>
-      <div className="grid gap-1.5">
-        <Label htmlFor={`${id}-alias`}>Alias</Label>
+      <FormField id={`${id}-alias`} label="Alias" error={fields.alias}>
         <Input
-          id={`${id}-alias`}
           value={alias}
           autoComplete="off"
           className="font-mono"
@@ -78,10 +75,8 @@ function PromoteForm({ modelVersion, suggestedAlias, onDone }: { modelVersion: s
             setAlias(e.target.value);
             mutation.reset();
           }}
-          {...invalidProps(`${id}-alias`, fields.alias)}
         />
-        <FieldError id={`${id}-alias-error`} message={fields.alias} />
-      </div>
+      </FormField>
       <div className="grid gap-1.5">
         <span className="text-sm font-medium">This will move</span>
         <p className="rounded-md border bg-muted/50 px-3 py-2 font-mono text-base" data-testid="alias-move-preview">

@@ -1,7 +1,7 @@
 /** The sampling controls; each shows the range the API accepts (from its schema) and any problem beside it. */
 import { useId } from "react";
 
-import { FieldError } from "@/components/models/FieldError";
+import { FieldError } from "@/components/FormField";
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { Textarea } from "@/components/ui/textarea";

@@ -15,6 +15,7 @@ import { NAV } from "@/app/Sidebar";
 import { jobMatches, parseVersionQuery } from "@/components/shell/palette";
 import { Command, CommandEmpty, CommandGroup, CommandInput, CommandItem, CommandList } from "@/components/ui/command";
 import { Dialog, DialogContent, DialogDescription, DialogTitle } from "@/components/ui/dialog";
+import { useDebounced } from "@/lib/useDebounced";
 
 export const PALETTE_DEBOUNCE_MS = 200;
 
@@ -29,15 +30,6 @@ interface Entry {
 interface Group {
   heading: string;
   entries: Entry[];
-}
-
-function useDebounced<T>(value: T, ms: number): T {
-  const [debounced, setDebounced] = useState(value);
-  useEffect(() => {
-    const timer = setTimeout(() => setDebounced(value), ms);
-    return () => clearTimeout(timer);
-  }, [value, ms]);
-  return debounced;
 }
 
 const versionPath = (v: ModelVersion) => `/models/${encodeURIComponent(v.model ?? "")}/versions/${v.version ?? ""}`;

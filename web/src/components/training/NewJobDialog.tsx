@@ -7,12 +7,11 @@
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Plus } from "lucide-react";
-import { type FormEvent, useDeferredValue, useId, useState } from "react";
+import { type ChangeEvent, type FormEvent, useDeferredValue, useId, useState } from "react";
 import { useNavigate } from "react-router";
 
 import { api, call } from "@/api/client";
-import { FieldError, FormError } from "@/components/models/FieldError";
-import { invalidProps, splitError } from "@/components/models/forms";
+import { FormError, FormField } from "@/components/FormField";
 import {
   boundsText,
   CONFIG_FIELDS,
@@ -24,6 +23,7 @@ import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, D
 import { Input } from "@/components/ui/input";
 import { Label } from "@/components/ui/label";
 import { NativeSelect } from "@/components/ui/native-select";
+import { splitError } from "@/lib/forms";
 
 type Key = keyof TrainingConfig;
 const ENUMS: Partial<Record<Key, readonly string[]>> = {
@@ -141,10 +141,8 @@ function NewJobForm({ onDone }: { onDone: () => void }) {
         </DialogDescription>
       </DialogHeader>
       <div className="grid gap-4 sm:grid-cols-2">
-        <div className="grid content-start gap-1.5">
-          <Label htmlFor="job-model">Model</Label>
+        <FormField id="job-model" label="Model" error={fields.model} className="content-start">
           <Input
-            id="job-model"
             list={`${id}-models`}
             value={model}
             autoFocus
@@ -156,13 +154,11 @@ function NewJobForm({ onDone }: { onDone: () => void }) {
               if (create.isError) create.reset();
             }}
             className="font-mono"
-            {...invalidProps("job-model", fields.model)}
           />
-          <datalist id={`${id}-models`}>
-            {models.data?.models?.map((m) => <option key={m.name} value={m.name} />)}
-          </datalist>
-          <FieldError id="job-model-error" message={fields.model} />
-        </div>
+        </FormField>
+        <datalist id={`${id}-models`}>
+          {models.data?.models?.map((m) => <option key={m.name} value={m.name} />)}
+        </datalist>
         <div className="grid content-start gap-1.5">
           <Label htmlFor="job-version">Version</Label>
           <NativeSelect id="job-version" value={version} onChange={(e) => setVersion(e.target.value)} disabled={!picked}>
@@ -183,10 +179,8 @@ function NewJobForm({ onDone }: { onDone: () => void }) {
             Trains <span className="font-mono">{reference() || "—"}</span>
           </p>
         </div>
-        <div className="grid content-start gap-1.5">
-          <Label htmlFor="job-dataset">Dataset</Label>
+        <FormField id="job-dataset" label="Dataset" error={fields.dataset} className="content-start">
           <Input
-            id="job-dataset"
             list={`${id}-datasets`}
             value={dataset}
             autoComplete="off"
@@ -196,49 +190,34 @@ function NewJobForm({ onDone }: { onDone: () => void }) {
               if (create.isError) create.reset();
             }}
             className="font-mono"
-            {...invalidProps("job-dataset", fields.dataset)}
           />
-          <datalist id={`${id}-datasets`}>
-            {datasets.data?.datasets?.map((d) => <option key={d.name} value={d.name} />)}
-          </datalist>
-          <FieldError id="job-dataset-error" message={fields.dataset} />
-        </div>
-        <div className="grid content-start gap-1.5">
-          <Label htmlFor="job-output-model">Output model</Label>
+        </FormField>
+        <datalist id={`${id}-datasets`}>
+          {datasets.data?.datasets?.map((d) => <option key={d.name} value={d.name} />)}
+        </datalist>
+        <FormField id="job-output-model" label="Output model" error={fields.outputModel} className="content-start">
           <Input
-            id="job-output-model"
             value={outputModel}
             autoComplete="off"
             placeholder={model.trim() ? `${model.trim()} (the base model)` : "the base model"}
             onChange={(e) => setOutputModel(e.target.value)}
             className="font-mono"
-            {...invalidProps("job-output-model", fields.outputModel)}
           />
-          <FieldError id="job-output-model-error" message={fields.outputModel} />
-        </div>
+        </FormField>
       </div>
       <fieldset className="grid gap-3 rounded-md border p-3">
         <legend className="px-1 text-sm font-medium">Configuration</legend>
         {defaults.isError && <FormError message="Could not read the trainer's defaults; empty fields still get them." />}
         <div className="grid gap-3 sm:grid-cols-3">
           {CONFIG_FIELDS.map(({ key, label }) => {
-            const fieldId = `job-config-${key}`;
             const error = fields[`config.${key}`];
             const fallback = defaultConfig ? configValue(defaultConfig, key) : "…";
             const hint = [`Default: ${fallback}`, boundsText(limits[key]), HINTS[key]].filter(Boolean).join(" · ");
-            const hintId = `${fieldId}-hint`;
-            const describedBy = [hintId, error ? `${fieldId}-error` : undefined].filter(Boolean).join(" ");
-            const common = {
-              id: fieldId,
-              value: values[key] ?? "",
-              "aria-invalid": error ? (true as const) : undefined,
-              "aria-describedby": describedBy,
-            };
+            const common = { value: values[key] ?? "", onChange: (e: ChangeEvent<HTMLInputElement | HTMLSelectElement>) => set(key, e.target.value) };
             return (
-              <div key={key} className="grid content-start gap-1">
-                <Label htmlFor={fieldId}>{label}</Label>
+              <FormField key={key} id={`job-config-${key}`} label={label} error={error} hint={hint} className="content-start gap-1">
                 {ENUMS[key] ? (
-                  <NativeSelect {...common} onChange={(e) => set(key, e.target.value)}>
+                  <NativeSelect {...common}>
                     <option value="">Default ({fallback})</option>
                     {ENUMS[key].map((v) => (
                       <option key={v} value={v}>
@@ -247,7 +226,7 @@ function NewJobForm({ onDone }: { onDone: () => void }) {
                     ))}
                   </NativeSelect>
                 ) : BOOLEANS.includes(key) ? (
-                  <NativeSelect {...common} onChange={(e) => set(key, e.target.value)}>
+                  <NativeSelect {...common}>
                     <option value="">Default ({fallback})</option>
                     <option value="yes">yes</option>
                     <option value="no">no</option>
@@ -258,15 +237,10 @@ function NewJobForm({ onDone }: { onDone: () => void }) {
                     inputMode={TEXTS.includes(key) ? "text" : "decimal"}
                     autoComplete="off"
                     placeholder={fallback}
-                    onChange={(e) => set(key, e.target.value)}
                     className="font-mono"
                   />
                 )}
-                <p id={hintId} className="text-xs text-muted-foreground">
-                  {hint}
-                </p>
-                <FieldError id={`${fieldId}-error`} message={error} />
-              </div>
+              </FormField>
             );
           })}
         </div>

@@ -13,7 +13,8 @@ import { Card, CardContent, CardDescription, CardHeader } from "@/components/ui/
 import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
 import { PreviewRecord } from "@/pages/datasets/DatasetPreview";
-import { formatBytes, formatCount, formatName, localTime } from "@/pages/datasets/format";
+import { formatBytes, formatCount, localTime } from "@/lib/format";
+import { formatName } from "@/pages/datasets/format";
 
 const PREVIEW_LIMIT = 20;
 

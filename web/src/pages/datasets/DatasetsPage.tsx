@@ -15,7 +15,9 @@ import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
 import { RegisterDatasetDialog } from "@/pages/datasets/RegisterDatasetDialog";
 import { datasetPath } from "@/components/events/describe";
-import { formatBytes, formatCount, formatName, localTime, shortSha } from "@/pages/datasets/format";
+import { formatBytes, formatCount, localTime, shortSha } from "@/lib/format";
+import { useDebounced } from "@/lib/useDebounced";
+import { formatName } from "@/pages/datasets/format";
 
 type OrderBy = NonNullable<NonNullable<paths["/v1/datasets"]["get"]["parameters"]["query"]>["orderBy"]>;
 
@@ -26,16 +28,6 @@ const ORDERS: { value: OrderBy; label: string }[] = [
   { value: "name desc", label: "Name Z–A" },
 ];
 const PAGE_SIZE = 25;
-
-/** The search box's text, passed on once typing pauses. */
-function useDebounced(value: string, ms = 250): string {
-  const [settled, setSettled] = useState(value);
-  useEffect(() => {
-    const timer = setTimeout(() => setSettled(value), ms);
-    return () => clearTimeout(timer);
-  }, [value, ms]);
-  return settled;
-}
 
 export default function DatasetsPage() {
   const id = useId();

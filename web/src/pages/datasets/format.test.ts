@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 
-import { formatBytes, formatCount, formatName, shortSha } from "@/pages/datasets/format";
+import { formatBytes, formatCount, shortSha } from "@/lib/format";
+import { formatName } from "@/pages/datasets/format";
 
 describe("dataset formatting", () => {
   it("sizes in binary units", () => {

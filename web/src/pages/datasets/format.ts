@@ -1,8 +1,6 @@
 /** Display forms of dataset fields (int64s arrive as strings, enums as their names). */
 import type { Dataset } from "@/api/types";
 
-export { formatBytes, formatCount, localTime, shortSha } from "@/lib/format";
-
 /** DATASET_FORMAT_CHAT → "chat"; the unspecified format is "unknown". */
 export function formatName(format: Dataset["format"] | undefined): string {
   if (!format || format === "DATASET_FORMAT_UNSPECIFIED") return "unknown";

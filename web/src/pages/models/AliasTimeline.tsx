@@ -10,7 +10,7 @@ import { Link } from "react-router";
 import { api, call, errorMessage } from "@/api/client";
 import type { AliasMove } from "@/api/types";
 import { AliasBadge } from "@/components/models/AliasBadge";
-import { FieldError } from "@/components/models/FieldError";
+import { FieldError } from "@/components/FormField";
 import { Timestamp } from "@/components/models/Timestamp";
 import { Button } from "@/components/ui/button";
 import { Input } from "@/components/ui/input";

@@ -11,13 +11,12 @@ import { Link } from "react-router";
 import { api, call } from "@/api/client";
 import type { AliasMove, Model, ModelVersion } from "@/api/types";
 import { AliasBadge } from "@/components/models/AliasBadge";
-import { FieldError, FormError } from "@/components/models/FieldError";
-import { invalidProps, splitError } from "@/components/models/forms";
+import { FormError, FormField } from "@/components/FormField";
+import { splitError } from "@/lib/forms";
 import { Timestamp } from "@/components/models/Timestamp";
 import { Button } from "@/components/ui/button";
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
-import { Label } from "@/components/ui/label";
 import { NativeSelect } from "@/components/ui/native-select";
 import { rollbackTarget, versionLabel } from "@/pages/models/modelsLogic";
 
@@ -169,10 +168,8 @@ function PromoteForm({
         <DialogDescription>Point an alias at a version. Requests for {name}@alias use it from the next request on.</DialogDescription>
       </DialogHeader>
       <div className="grid grid-cols-2 gap-3">
-        <div className="grid gap-1.5">
-          <Label htmlFor={`${id}-alias`}>Alias</Label>
+        <FormField id={`${id}-alias`} label="Alias" error={fields.alias}>
           <Input
-            id={`${id}-alias`}
             list={`${id}-aliases`}
             value={alias}
             autoComplete="off"
@@ -181,25 +178,20 @@ function PromoteForm({
               setAliasMutation.reset();
             }}
             className="font-mono"
-            {...invalidProps(`${id}-alias`, fields.alias)}
           />
-          <datalist id={`${id}-aliases`}>
-            {existing.map((a) => (
-              <option key={a} value={a} />
-            ))}
-          </datalist>
-          <FieldError id={`${id}-alias-error`} message={fields.alias} />
-        </div>
-        <div className="grid gap-1.5">
-          <Label htmlFor={`${id}-version`}>Version</Label>
+        </FormField>
+        <datalist id={`${id}-aliases`}>
+          {existing.map((a) => (
+            <option key={a} value={a} />
+          ))}
+        </datalist>
+        <FormField id={`${id}-version`} label="Version" error={fields.version}>
           <NativeSelect
-            id={`${id}-version`}
             value={version}
             onChange={(e) => {
               setVersion(e.target.value);
               setAliasMutation.reset();
             }}
-            {...invalidProps(`${id}-version`, fields.version)}
           >
             {versions.map((v) => (
               <option key={v.version} value={v.version}>
@@ -208,8 +200,7 @@ function PromoteForm({
               </option>
             ))}
           </NativeSelect>
-          <FieldError id={`${id}-version-error`} message={fields.version} />
-        </div>
+        </FormField>
       </div>
       <div className="grid gap-1.5">
         <span className="text-sm font-medium">This will move</span>

@@ -9,15 +9,15 @@ import { Pencil, RefreshCw } from "lucide-react";
 import { type FormEvent, useState } from "react";
 
 import { api, call, errorMessage } from "@/api/client";
+import { isConflict } from "@/api/errors";
 import type { Model } from "@/api/types";
-import { FieldError, FormError } from "@/components/models/FieldError";
-import { invalidProps, isConflict, splitError } from "@/components/models/forms";
+import { FormError, FormField } from "@/components/FormField";
 import { KeyValueRows } from "@/components/models/KeyValueRows";
 import { TagList } from "@/components/models/TagList";
 import { Button } from "@/components/ui/button";
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from "@/components/ui/dialog";
-import { Label } from "@/components/ui/label";
 import { Textarea } from "@/components/ui/textarea";
+import { splitError } from "@/lib/forms";
 import { type KeyValueRow, mapToRows, rowsToMap } from "@/pages/models/modelsLogic";
 
 const FIELDS = ["description", "tags"] as const;
@@ -91,17 +91,9 @@ function EditModelForm({ opened, onDone }: { opened: Model; onDone: () => void }
         <DialogTitle>Edit {name}</DialogTitle>
         <DialogDescription>Change the description and tags. Name and base model stay as registered.</DialogDescription>
       </DialogHeader>
-      <div className="grid gap-1.5">
-        <Label htmlFor="edit-model-description">Description</Label>
-        <Textarea
-          id="edit-model-description"
-          rows={4}
-          value={description}
-          onChange={(e) => setDescription(e.target.value)}
-          {...invalidProps("edit-model-description", fields.description)}
-        />
-        <FieldError id="edit-model-description-error" message={fields.description} />
-      </div>
+      <FormField id="edit-model-description" label="Description" error={fields.description}>
+        <Textarea rows={4} value={description} onChange={(e) => setDescription(e.target.value)} />
+      </FormField>
       <fieldset className="grid gap-1.5">
         <legend className="mb-1.5 text-sm font-medium">Tags</legend>
         <KeyValueRows rows={tags} onChange={setTags} noun="Tag" error={fields.tags} errorId="edit-model-tags-error" />

@@ -3,15 +3,15 @@
  * promote / roll back, and the alias timeline. The page follows the model's
  * events, so a change made elsewhere (the CLI, another tab) shows up by itself.
  */
-import { useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useEffect, useState } from "react";
+import { useQueries, useQuery } from "@tanstack/react-query";
+import { useState } from "react";
 import { Link, useParams } from "react-router";
 
 import { api, call, errorMessage } from "@/api/client";
 import { ApiError } from "@/api/errors";
-import type { AliasMove, ModelVersion, ReadEventsResponse } from "@/api/types";
-import { useFollow } from "@/api/useFollow";
-import { FormError } from "@/components/models/FieldError";
+import type { AliasMove, ModelVersion } from "@/api/types";
+import { useModelEvents } from "@/api/useModelEvents";
+import { FormError } from "@/components/FormField";
 import { TagList } from "@/components/models/TagList";
 import { Timestamp } from "@/components/models/Timestamp";
 import { PageHeader } from "@/components/PageHeader";
@@ -44,7 +44,6 @@ async function listAllVersions(name: string): Promise<ModelVersion[]> {
 
 export default function ModelDetailPage() {
   const { name = "" } = useParams();
-  const queryClient = useQueryClient();
   const [promoting, setPromoting] = useState<string | undefined>(undefined);
 
   const model = useQuery({
@@ -72,32 +71,7 @@ export default function ModelDetailPage() {
   const histories: Record<string, AliasMove[] | undefined> = {};
   aliasNames.forEach((alias, i) => (histories[alias] = historyQueries[i]?.data?.moves));
 
-  // Follow this model's events from the log's end as it was when the page opened; each one
-  // refreshes the page's queries. Fetched once per visit: a new start would restart the stream.
-  const stats = useQuery({
-    queryKey: ["model-follow-start", name],
-    queryFn: () => call(api.GET("/v1/registry/stats")),
-    staleTime: Number.POSITIVE_INFINITY,
-    gcTime: 0,
-  });
-  const refresh = useCallback(() => {
-    void queryClient.invalidateQueries({ queryKey: ["model", name] });
-    void queryClient.invalidateQueries({ queryKey: ["models"] });
-  }, [queryClient, name]);
-  const follow = useFollow<ReadEventsResponse>({
-    path: "/v1/events",
-    afterPosition: stats.data?.lastEventPosition ?? "0",
-    enabled: stats.isSuccess,
-    key: name,
-    query: (after) => ({ afterPosition: after, aggregate: `model/${name}`, follow: true }),
-    positionOf: (r) => r.event?.position,
-    onResult: refresh,
-  });
-  // Whenever the stream is (again) live, refresh once: a change made between the page's first
-  // reads and the stream's start is then shown too.
-  useEffect(() => {
-    if (follow.state === "live") refresh();
-  }, [follow.state, refresh]);
+  useModelEvents(name);
 
   if (model.isError) {
     const missing = model.error instanceof ApiError && model.error.httpStatus === 404;

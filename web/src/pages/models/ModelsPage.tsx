@@ -11,7 +11,7 @@ import { Link, useSearchParams } from "react-router";
 import { api, call, errorMessage } from "@/api/client";
 import type { Model } from "@/api/types";
 import { AliasBadge } from "@/components/models/AliasBadge";
-import { FormError } from "@/components/models/FieldError";
+import { FormError } from "@/components/FormField";
 import { TagList } from "@/components/models/TagList";
 import { Timestamp } from "@/components/models/Timestamp";
 import { PageHeader } from "@/components/PageHeader";

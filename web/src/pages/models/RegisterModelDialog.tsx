@@ -9,15 +9,13 @@ import { type FormEvent, useState } from "react";
 import { useNavigate } from "react-router";
 
 import { api, call } from "@/api/client";
-import { ApiError } from "@/api/errors";
-import { FieldError, FormError } from "@/components/models/FieldError";
-import { invalidProps, splitError } from "@/components/models/forms";
+import { FormError, FormField } from "@/components/FormField";
 import { KeyValueRows } from "@/components/models/KeyValueRows";
 import { Button } from "@/components/ui/button";
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
-import { Label } from "@/components/ui/label";
 import { Textarea } from "@/components/ui/textarea";
+import { splitError } from "@/lib/forms";
 import { type KeyValueRow, rowsToMap } from "@/pages/models/modelsLogic";
 
 const FIELDS = ["name", "baseModel", "description", "tags", "idempotencyKey"] as const;
@@ -63,9 +61,7 @@ function RegisterModelForm({ onDone }: { onDone: () => void }) {
     },
   });
   // A taken name names no field in the API's answer (ALREADY_EXISTS); it belongs beside the name.
-  const error = create.error;
-  const { fields, form } =
-    error instanceof ApiError && error.code === 6 ? { fields: { name: error.message } as Record<string, string>, form: undefined } : splitError(error, FIELDS);
+  const { fields, form } = splitError(create.error, FIELDS, { alreadyExists: "name" });
   const changed = () => {
     if (create.isError) {
       create.reset();
@@ -84,10 +80,8 @@ function RegisterModelForm({ onDone }: { onDone: () => void }) {
         <DialogTitle>Register model</DialogTitle>
         <DialogDescription>A model groups versions (full weights or adapters) under one name; aliases point at its versions.</DialogDescription>
       </DialogHeader>
-      <div className="grid gap-1.5">
-        <Label htmlFor="register-model-name">Name</Label>
+      <FormField id="register-model-name" label="Name" error={fields.name}>
         <Input
-          id="register-model-name"
           value={name}
           autoFocus
           autoComplete="off"
@@ -97,14 +91,10 @@ function RegisterModelForm({ onDone }: { onDone: () => void }) {
             changed();
           }}
           className="font-mono"
-          {...invalidProps("register-model-name", fields.name)}
         />
-        <FieldError id="register-model-name-error" message={fields.name} />
-      </div>
-      <div className="grid gap-1.5">
-        <Label htmlFor="register-model-base">Base model</Label>
+      </FormField>
+      <FormField id="register-model-base" label="Base model" error={fields.baseModel}>
         <Input
-          id="register-model-base"
           value={baseModel}
           autoComplete="off"
           placeholder="e.g. HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -113,24 +103,18 @@ function RegisterModelForm({ onDone }: { onDone: () => void }) {
             changed();
           }}
           className="font-mono"
-          {...invalidProps("register-model-base", fields.baseModel)}
         />
-        <FieldError id="register-model-base-error" message={fields.baseModel} />
-      </div>
-      <div className="grid gap-1.5">
-        <Label htmlFor="register-model-description">Description</Label>
+      </FormField>
+      <FormField id="register-model-description" label="Description" error={fields.description}>
         <Textarea
-          id="register-model-description"
           value={description}
           rows={3}
           onChange={(e) => {
             setDescription(e.target.value);
             changed();
           }}
-          {...invalidProps("register-model-description", fields.description)}
         />
-        <FieldError id="register-model-description-error" message={fields.description} />
-      </div>
+      </FormField>
       <fieldset className="grid gap-1.5">
         <legend className="mb-1.5 text-sm font-medium">Tags</legend>
         <KeyValueRows

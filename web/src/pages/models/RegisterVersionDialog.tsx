@@ -8,14 +8,13 @@ import { Plus } from "lucide-react";
 import { type FormEvent, useState } from "react";
 
 import { api, call } from "@/api/client";
-import { FieldError, FormError } from "@/components/models/FieldError";
-import { invalidProps, splitError } from "@/components/models/forms";
+import { FormError, FormField } from "@/components/FormField";
 import { KeyValueRows } from "@/components/models/KeyValueRows";
 import { Button } from "@/components/ui/button";
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
-import { Label } from "@/components/ui/label";
 import { Textarea } from "@/components/ui/textarea";
+import { splitError } from "@/lib/forms";
 import { type KeyValueRow, rowsToMetrics } from "@/pages/models/modelsLogic";
 
 const FIELDS = ["artifactPath", "description", "metrics", "idempotencyKey"] as const;
@@ -80,10 +79,8 @@ function RegisterVersionForm({ name, onDone }: { name: string; onDone: () => voi
           An mlx-lm model directory on the hub&apos;s machine (config.json and *.safetensors). Its files are hashed and recorded.
         </DialogDescription>
       </DialogHeader>
-      <div className="grid gap-1.5">
-        <Label htmlFor="register-version-path">Artifact path</Label>
+      <FormField id="register-version-path" label="Artifact path" error={fields.artifactPath}>
         <Input
-          id="register-version-path"
           value={artifactPath}
           autoFocus
           autoComplete="off"
@@ -93,24 +90,18 @@ function RegisterVersionForm({ name, onDone }: { name: string; onDone: () => voi
             changed();
           }}
           className="font-mono"
-          {...invalidProps("register-version-path", fields.artifactPath)}
         />
-        <FieldError id="register-version-path-error" message={fields.artifactPath} />
-      </div>
-      <div className="grid gap-1.5">
-        <Label htmlFor="register-version-description">Description</Label>
+      </FormField>
+      <FormField id="register-version-description" label="Description" error={fields.description}>
         <Textarea
-          id="register-version-description"
           rows={2}
           value={description}
           onChange={(e) => {
             setDescription(e.target.value);
             changed();
           }}
-          {...invalidProps("register-version-description", fields.description)}
         />
-        <FieldError id="register-version-description-error" message={fields.description} />
-      </div>
+      </FormField>
       <fieldset className="grid gap-1.5">
         <legend className="mb-1.5 text-sm font-medium">Metrics</legend>
         <KeyValueRows

@@ -23,6 +23,7 @@ import { Label } from "@/components/ui/label";
 import { NativeSelect } from "@/components/ui/native-select";
 import { Switch } from "@/components/ui/switch";
 import { Textarea } from "@/components/ui/textarea";
+import { downloadText } from "@/lib/download";
 import {
   type Answer,
   applyDelta,
@@ -41,18 +42,6 @@ import {
 } from "@/lib/conversations";
 
 const storage = typeof localStorage === "undefined" ? undefined : localStorage;
-
-function download(text: string, filename: string, type: string) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = filename;
-  link.style.display = "none";
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
 
 function slug(title: string): string {
   return title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 40) || "conversation";
@@ -244,10 +233,10 @@ export default function PlaygroundPage() {
               <Code2 aria-hidden /> View code
             </Button>
             <CopyButton value={toMarkdown(conversation)} label="Copy conversation as Markdown" text="Copy" />
-            <Button variant="outline" size="sm" onClick={() => download(toMarkdown(conversation), `${slug(conversation.title)}.md`, "text/markdown")}>
+            <Button variant="outline" size="sm" onClick={() => downloadText(toMarkdown(conversation), `${slug(conversation.title)}.md`, "text/markdown")}>
               <FileText aria-hidden /> Export Markdown
             </Button>
-            <Button variant="outline" size="sm" onClick={() => download(toJson(conversation), `${slug(conversation.title)}.json`, "application/json")}>
+            <Button variant="outline" size="sm" onClick={() => downloadText(toJson(conversation), `${slug(conversation.title)}.json`, "application/json")}>
               <FileJson aria-hidden /> Export JSON
             </Button>
           </>

@@ -7,7 +7,7 @@ import { useQueries } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router";
 
 import { api, call, errorMessage } from "@/api/client";
-import { FormError } from "@/components/models/FieldError";
+import { FormError } from "@/components/FormField";
 import { PageHeader } from "@/components/PageHeader";
 import { JobStateBadge } from "@/components/training/JobStateBadge";
 import { LossChart, type LossSeries } from "@/components/training/LossChart";

@@ -12,7 +12,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { api, call, errorMessage } from "@/api/client";
 import { ApiError } from "@/api/errors";
 import { CopyButton } from "@/components/CopyButton";
-import { FormError } from "@/components/models/FieldError";
+import { FormError } from "@/components/FormField";
 import { Timestamp } from "@/components/models/Timestamp";
 import { PageHeader } from "@/components/PageHeader";
 import { JobStateBadge } from "@/components/training/JobStateBadge";

@@ -11,7 +11,7 @@ import { useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 
 import { api, call, errorMessage } from "@/api/client";
-import { FormError } from "@/components/models/FieldError";
+import { FormError } from "@/components/FormField";
 import { Timestamp } from "@/components/models/Timestamp";
 import { PageHeader } from "@/components/PageHeader";
 import { JobStateBadge, ProgressRing } from "@/components/training/JobStateBadge";

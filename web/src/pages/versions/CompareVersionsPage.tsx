@@ -18,7 +18,8 @@ import { Label } from "@/components/ui/label";
 import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
 import { type DiffRow, type DiffStatus, diffFiles, diffMetrics, diffRecords, formatDelta, formatValue, statusText } from "@/lib/diff";
-import { formatBytes, shortSha, versionHref } from "@/lib/lineage";
+import { formatBytes, shortSha } from "@/lib/format";
+import { versionHref } from "@/lib/lineage";
 
 const MAX_PAGES = 50;
 

@@ -2,15 +2,15 @@
  * One model version: what it is, where it came from (the lineage graph and the
  * recorded provenance), its files, the references to call it by, and snippets to call it.
  */
-import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { ArrowLeftRight, ChevronRight } from "lucide-react";
-import { useCallback, useEffect, useMemo } from "react";
+import { useMemo } from "react";
 import { Link, useParams } from "react-router";
 
 import { api, call, errorMessage } from "@/api/client";
 import { ApiError } from "@/api/errors";
-import type { GetLineageResponse, Lineage, ModelVersion, ReadEventsResponse } from "@/api/types";
-import { useFollow } from "@/api/useFollow";
+import type { GetLineageResponse, Lineage, ModelVersion } from "@/api/types";
+import { useModelEvents } from "@/api/useModelEvents";
 import { CodeSnippet } from "@/components/CodeSnippet";
 import { CopyButton } from "@/components/CopyButton";
 import { LineageGraph } from "@/components/lineage/LineageGraph";
@@ -21,7 +21,8 @@ import { Card, CardContent, CardDescription, CardHeader } from "@/components/ui/
 import { Skeleton } from "@/components/ui/skeleton";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "@/components/ui/table";
 import { formatValue } from "@/lib/diff";
-import { buildLineageGraph, formatBytes, shortSha, usageSnippets } from "@/lib/lineage";
+import { formatBytes, shortSha } from "@/lib/format";
+import { buildLineageGraph, usageSnippets } from "@/lib/lineage";
 import { useAuthState } from "@/lib/useAuth";
 
 export default function VersionDetailPage() {
@@ -122,34 +123,6 @@ export default function VersionDetailPage() {
       <UseItCard name={name} version={version} aliases={mv.aliases ?? []} />
     </div>
   );
-}
-
-/**
- * Refresh the page on each of the model's events (an alias moved here or away, the
- * version archived), following the log from where it was when the page opened.
- */
-function useModelEvents(name: string) {
-  const queryClient = useQueryClient();
-  const stats = useQuery({
-    queryKey: ["version-follow-start", name],
-    queryFn: () => call(api.GET("/v1/registry/stats")),
-    staleTime: Number.POSITIVE_INFINITY,
-    gcTime: 0,
-  });
-  const refresh = useCallback(() => void queryClient.invalidateQueries({ queryKey: ["model", name] }), [queryClient, name]);
-  const follow = useFollow<ReadEventsResponse>({
-    path: "/v1/events",
-    afterPosition: stats.data?.lastEventPosition ?? "0",
-    enabled: stats.isSuccess,
-    key: name,
-    query: (after) => ({ afterPosition: after, aggregate: `model/${name}`, follow: true }),
-    positionOf: (r) => r.event?.position,
-    onResult: refresh,
-  });
-  // Once (again) live, refresh: a change between the first reads and the stream's start shows too.
-  useEffect(() => {
-    if (follow.state === "live") refresh();
-  }, [follow.state, refresh]);
 }
 
 /** Compare with the previous version when there is one, else open the picker with this one as B. */
