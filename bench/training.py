@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def bench_model(directory: Path) -> Path:
     """A random llama big enough that a step is compute, not overhead (~3M parameters)."""
-    from trainer_svc.tiny import make_tiny_model
+    from bench.tiny_model import make_tiny_model
 
     return make_tiny_model(directory, layers=4, hidden_size=256, intermediate_size=688, num_attention_heads=8,
                            num_key_value_heads=4)

@@ -147,8 +147,8 @@ def chat_dataset(hub_home: Path) -> Path:
 
 # ----- trainer ---------------------------------------------------------------------------
 def make_tiny_model(directory: Path, **options) -> Path:
-    """trainer_svc.tiny's random llama (imported lazily: it loads MLX)."""
-    from trainer_svc.tiny import make_tiny_model as build
+    """bench.tiny_model's random llama (imported lazily: it loads MLX)."""
+    from bench.tiny_model import make_tiny_model as build
 
     return build(directory, **options)
 

@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from inference_util import chat, field_violations, register
 from prometheus_client import REGISTRY
 
+from bench.tiny_model import make_tiny_model
 from inference_svc import loader, prompts
 from inference_svc.cache import ModelCache, ModelSpec
 from inference_svc.decode import sampling
@@ -33,7 +34,6 @@ from inference_svc.server import InferenceOptions
 from mlxhub.digest import sha256_file
 from mlxhub.errors import FailedPrecondition, ResourceExhausted
 from mlxhub.v1 import inference_pb2 as pb
-from trainer_svc.tiny import make_tiny_model
 
 GB = 1024**3
 TINY_BYTES = 362_496  # the tiny llama's weights in float32

@@ -11,8 +11,8 @@ import mlx.core as mx
 import pytest
 from trainer_util import create, register, wait
 
+from bench.tiny_model import make_tiny_model
 from mlxhub.v1 import registry_pb2, trainer_pb2
-from trainer_svc.tiny import make_tiny_model
 
 S = trainer_pb2
 

@@ -1,5 +1,6 @@
 """A random llama with a byte-level BPE tokenizer and a chat template, built in a second:
-what the tests and the training benchmark train on when a step must cost milliseconds."""
+what the tests and the training benchmark train on when a step must cost milliseconds (a test
+and benchmark fixture, so it lives here and not in a service package)."""
 
 from __future__ import annotations
 
