@@ -2,15 +2,16 @@
  * "Promote this one": point an alias at the version that gave the answer, after a
  * confirmation that shows the move (alias: before → after).
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { type FormEvent, useId, useState } from "react";
 
 import { api, call } from "@/api/client";
+import { useSetAlias } from "@/api/useSetAlias";
 import { FormError, FormField } from "@/components/FormField";
-import { splitError } from "@/lib/forms";
 import { Button } from "@/components/ui/button";
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
+import { splitError } from "@/lib/forms";
 
 /** `smollm2/versions/2` → ["smollm2", "2"]. */
 export function parseVersionName(modelVersion: string): [string, string] | undefined {
@@ -39,26 +40,18 @@ function PromoteForm({ modelVersion, suggestedAlias, onDone }: { modelVersion: s
   const id = useId();
   const [name, version] = parseVersionName(modelVersion) ?? ["", ""];
   const [alias, setAlias] = useState(suggestedAlias);
-  const queryClient = useQueryClient();
   const model = useQuery({
     queryKey: ["model", name],
     queryFn: () => call(api.GET("/v1/models/{name}", { params: { path: { name } } })),
     enabled: !!name,
   });
-  const mutation = useMutation({
-    mutationFn: () => call(api.PUT("/v1/models/{name}/aliases/{alias}", { params: { path: { name, alias: alias.trim() } }, body: { version } })),
-    onSuccess: async () => {
-      await queryClient.invalidateQueries({ queryKey: ["model", name] });
-      await queryClient.invalidateQueries({ queryKey: ["models"] });
-      onDone();
-    },
-  });
+  const mutation = useSetAlias(name);
   const { fields, form } = splitError(mutation.error, ["alias", "version"]);
   const before = model.data?.model?.aliases?.[alias.trim()];
   const unchanged = before === version;
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    mutation.mutate();
+    mutation.mutate({ alias: alias.trim(), version }, { onSuccess: onDone });
   };
   return (
     <form onSubmit={submit} className="grid gap-4" noValidate>

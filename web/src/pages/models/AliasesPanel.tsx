@@ -3,34 +3,21 @@
  * existing, to any version) and Roll back (to the version before its last move).
  * Both go through a confirmation that shows the move before it is made.
  */
-import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { ArrowUpCircle, Undo2 } from "lucide-react";
 import { type FormEvent, useId, useState } from "react";
 import { Link } from "react-router";
 
-import { api, call } from "@/api/client";
 import type { AliasMove, Model, ModelVersion } from "@/api/types";
-import { AliasBadge } from "@/components/models/AliasBadge";
+import { useSetAlias } from "@/api/useSetAlias";
 import { FormError, FormField } from "@/components/FormField";
-import { splitError } from "@/lib/forms";
+import { AliasBadge } from "@/components/models/AliasBadge";
 import { Timestamp } from "@/components/models/Timestamp";
 import { Button } from "@/components/ui/button";
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from "@/components/ui/dialog";
 import { Input } from "@/components/ui/input";
 import { NativeSelect } from "@/components/ui/native-select";
+import { splitError } from "@/lib/forms";
 import { rollbackTarget, versionLabel } from "@/pages/models/modelsLogic";
-
-function useSetAlias(name: string) {
-  const queryClient = useQueryClient();
-  return useMutation({
-    mutationFn: ({ alias, version }: { alias: string; version: string }) =>
-      call(api.PUT("/v1/models/{name}/aliases/{alias}", { params: { path: { name, alias } }, body: { version } })),
-    onSuccess: async () => {
-      await queryClient.invalidateQueries({ queryKey: ["model", name] });
-      await queryClient.invalidateQueries({ queryKey: ["models"] });
-    },
-  });
-}
 
 /** "prod: v1 → v2", the move a confirmation shows. */
 function MovePreview({ alias, before, after }: { alias: string; before: string | undefined; after: string | undefined }) {
