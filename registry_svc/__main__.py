@@ -11,19 +11,14 @@ from registry_svc.server import RegistryServer
 
 def rebuild_read_model() -> None:
     """Replay the whole event log into fresh read-model tables (run with the registry stopped)."""
-    from eventsourcing.persistence import InfrastructureFactory
-    from eventsourcing.utils import Environment
-
     from mlxhub.eventstore import postgres_env
-    from mlxhub.read_model import rebuild
+    from mlxhub.read_model import open_read_model, rebuild
     from registry_svc.application import RegistryApplication
     from registry_svc.read_model import RegistryProjection, RegistryReadModel
 
-    settings = load_settings()
-    env = postgres_env(settings)
-    app = RegistryApplication(env)
-    view = InfrastructureFactory.construct(Environment(RegistryProjection.name, env)).tracking_recorder(RegistryReadModel)
-    print(f"replayed {rebuild(app, view)} events into the registry read model")
+    env = postgres_env(load_settings())
+    view = open_read_model(RegistryReadModel, RegistryProjection.name, env)
+    print(f"replayed {rebuild(RegistryApplication(env), view)} events into the registry read model")
 
 
 def main() -> None:
