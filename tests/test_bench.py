@@ -18,11 +18,13 @@ SECTIONS = {
                "gateway_ndjson_events_per_s", "grpc_batched_events_per_s", "ratio_batched", "target_ratio_batched"],
     "latency": ["gateway_p50_ms", "gateway_p99_ms", "grpc_p50_ms", "grpc_p99_ms", "ratio_p50", "ratio_p99"],
     "rebuild": ["rebuild_s", "raw_read_s", "ratio", "target_ratio", "rebuild_events_per_s", "command_s", "target_s"],
+    "throughput": ["grpc_calls_per_s", "gateway_calls_per_s", "ratio", "target_ratio"],
 }  # fmt: skip
 
 
 def test_quick_bench_prints_one_json_document_with_positive_figures():
-    sizes = ["--events", "8", "--seed-events", "300", "--calls", "40", "--rebuild-events", "400"]  # smaller than --quick
+    sizes = ["--events", "8", "--seed-events", "300", "--calls", "40", "--rebuild-events", "400",
+             "--clients", "8"]  # smaller than --quick
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", *sizes],
         cwd=ROOT,
@@ -34,8 +36,8 @@ def test_quick_bench_prints_one_json_document_with_positive_figures():
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout)  # stdout holds the JSON document and nothing else
     assert "bench.appends" in done.stderr  # progress is logged to stderr
-    assert result["options"] == {"events": 8, "seed_events": 300, "calls": 40, "threads": 4, "quick": True,
-                                 "rebuild_events": 400}
+    assert result["options"] == {"events": 8, "seed_events": 300, "calls": 40, "threads": 4, "clients": 8,
+                                 "quick": True, "rebuild_events": 400}
     for section, keys in SECTIONS.items():
         for key in keys:
             value = result[section][key]
@@ -47,12 +49,15 @@ def test_quick_bench_prints_one_json_document_with_positive_figures():
         (replay["ratio_batched"], replay["grpc_batched_events_per_s"], replay["raw_select_rows_per_s"]),
         (rebuild["ratio"], rebuild["rebuild_s"], rebuild["raw_read_s"]),
         (latency["ratio_p50"], latency["gateway_p50_ms"], latency["grpc_p50_ms"]),
+        (result["throughput"]["ratio"], result["throughput"]["gateway_calls_per_s"],
+         result["throughput"]["grpc_calls_per_s"]),
     ):
         assert math.isclose(ratio, value / baseline, rel_tol=0.01), (ratio, value, baseline)
     assert replay["events"] >= replay["seeded"] + 2 * appends["events"]
     assert latency["gateway_p99_ms"] >= latency["gateway_p50_ms"]
     assert latency["grpc_p99_ms"] >= latency["grpc_p50_ms"]
     assert latency["calls"] == 40
+    assert result["throughput"]["clients"] == 8
     assert rebuild["events"] == 400 and rebuild["read_model"]["model_count"] > 0
     follow = replay["follow_latency"]
     assert follow["samples"] == 20 and 0 < follow["p50_ms"] <= follow["p99_ms"] and follow["target_p99_ms"] == 50
