@@ -132,3 +132,26 @@ class LogFollowers:
             projection.stop()  # its runner closes its own application
 
         return stop
+
+
+class FollowedLog:
+    """A service server's view of its log's followers (`self.followers`, set once they start): the
+    leadership, projection and publisher while this replica leads, None otherwise."""
+
+    followers: LogFollowers | None = None
+
+    @property
+    def leadership(self) -> Leadership | None:
+        return self.followers.leadership if self.followers is not None else None
+
+    @property
+    def projection(self) -> SupervisedProjection | None:
+        return self.followers.projection if self.followers is not None else None
+
+    @property
+    def publisher(self) -> LogPublisher | None:
+        return self.followers.publisher if self.followers is not None else None
+
+    def lag(self) -> int:
+        """NATS publishing lag as seen from this replica (0 where another replica publishes)."""
+        return self.followers.lag() if self.followers is not None else 0

@@ -11,12 +11,10 @@ import logging
 import grpc
 from grpc_health.v1 import health
 
-from mlxhub.bus import LogPublisher
 from mlxhub.config import Settings
 from mlxhub.events import publication
 from mlxhub.eventstore import ensure_schema, postgres_env
-from mlxhub.followers import SupervisedProjection
-from mlxhub.leadership import Leadership, LogFollowers
+from mlxhub.leadership import FollowedLog, LogFollowers
 from mlxhub.read_model import open_read_model
 from mlxhub.readiness import Readiness
 from mlxhub.serving import listen_and_serve, new_server, stop_serving
@@ -33,7 +31,7 @@ SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_
 READ_MODEL_WAIT_SECONDS = 10.0
 
 
-class RegistryServer:
+class RegistryServer(FollowedLog):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.env = postgres_env(settings)
@@ -81,22 +79,6 @@ class RegistryServer:
             return publication(event)
 
         return describe
-
-    @property
-    def leadership(self) -> Leadership | None:
-        return self.followers.leadership if self.followers is not None else None
-
-    @property
-    def projection(self) -> SupervisedProjection | None:
-        return self.followers.projection if self.followers is not None else None
-
-    @property
-    def publisher(self) -> LogPublisher | None:
-        return self.followers.publisher if self.followers is not None else None
-
-    def lag(self) -> int:
-        """NATS publishing lag as seen from this replica (0 where another replica publishes)."""
-        return self.followers.lag() if self.followers is not None else 0
 
     def stop(self, grace: float = 5.0) -> None:
         stop_serving(self.server, self.health, grace)

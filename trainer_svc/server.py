@@ -17,11 +17,9 @@ import grpc
 from grpc_health.v1 import health
 
 from mlxhub import events
-from mlxhub.bus import LogPublisher
 from mlxhub.config import Settings
 from mlxhub.eventstore import ensure_schema, postgres_env
-from mlxhub.followers import SupervisedProjection
-from mlxhub.leadership import Leadership, LogFollowers
+from mlxhub.leadership import FollowedLog, LogFollowers
 from mlxhub.read_model import open_read_model
 from mlxhub.readiness import Readiness
 from mlxhub.serving import listen_and_serve, new_server, stop_serving
@@ -49,7 +47,7 @@ def describe(domain_event: Any, position: int) -> tuple[str, bytes]:
     return events.publication(events.envelope(domain_event, position, "TrainingJob", aggregate))
 
 
-class TrainerServer:
+class TrainerServer(FollowedLog):
     def __init__(self, settings: Settings, workers: int | None = None, options: WorkerOptions | None = None) -> None:
         self.settings = settings
         self.env = postgres_env(settings)
@@ -105,22 +103,6 @@ class TrainerServer:
         assert self._app is not None and self.view is not None
         reaper = self.reaper = Reaper(self.settings, self._app, self.view, self.options).start()
         return reaper.stop
-
-    @property
-    def leadership(self) -> Leadership | None:
-        return self.followers.leadership if self.followers is not None else None
-
-    @property
-    def projection(self) -> SupervisedProjection | None:
-        return self.followers.projection if self.followers is not None else None
-
-    @property
-    def publisher(self) -> LogPublisher | None:
-        return self.followers.publisher if self.followers is not None else None
-
-    def lag(self) -> int:
-        """NATS publishing lag as seen from this replica (0 where another replica publishes)."""
-        return self.followers.lag() if self.followers is not None else 0
 
     @property
     def app(self) -> TrainerApplication:
