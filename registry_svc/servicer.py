@@ -3,17 +3,18 @@ responses out. Errors raised as `HubError` become rich gRPC statuses."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.projection import ApplicationSubscription
 from google.protobuf import json_format
 
 from mlxhub import bounds, paging
 from mlxhub.auth import principal_of
+from mlxhub.commit_signal import listening_for_commits
 from mlxhub.errors import InvalidArgument, NotFound, handlers
 from mlxhub.names import version_name
 from mlxhub.stored_events import decode_events, read_page
@@ -32,6 +33,7 @@ DEFAULT_PAGE_SIZE = 50
 LINEAGE_OUTPUT_ONLY = tuple(f.name for f in common_pb2.Lineage.DESCRIPTOR.fields if bounds.is_output_only(f))
 MAX_PAGE_SIZE = 1000
 EVENT_PAGE = 1000  # stored events read per query by ReadEvents
+FOLLOW_CHECK_S = 0.25  # how often a quiet following ReadEvents checks that its client is still there
 DEFAULT_PREVIEW_RECORDS = 20
 
 
@@ -422,7 +424,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     def _event_pages(self, request, selection: EventFilter, context) -> Iterator[list[tuple[Any, int]]]:
         """Stored events from the position on, a page at a time; with follow, then live ones as they
-        are recorded, one at a time."""
+        are committed (each commit wakes the wait; the client's presence is checked between waits)."""
         if selection.matches_nothing:
             if request.follow:  # nothing will ever match: hold the stream open until the client leaves
                 done = threading.Event()
@@ -430,17 +432,17 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     done.wait()
             return
         position = request.after_position
-        while context.is_active():
-            batch = read_page(self.app.recorder, position, EVENT_PAGE, selection.topics)
-            if batch:
-                yield list(zip(decode_events(self.app.mapper, batch), [n.id for n in batch], strict=True))
-                position = batch[-1].id
-                continue
-            if not request.follow or selection.ended(datetime.now(UTC)):
-                return
-            with ApplicationSubscription(self.app, gt=position, topics=selection.topics) as subscription:
-                if not context.add_callback(subscription.stop):
-                    return  # the client left while the subscription started: it would wait, and hold a thread, forever
-                for domain_event, tracking in subscription:
-                    yield [(domain_event, tracking.notification_id)]
-            return
+        with contextlib.ExitStack() as listening:
+            wait_for_commit = None
+            while context.is_active():
+                batch = read_page(self.app.recorder, position, EVENT_PAGE, selection.topics)
+                if batch:
+                    yield list(zip(decode_events(self.app.mapper, batch), [n.id for n in batch], strict=True))
+                    position = batch[-1].id
+                    continue
+                if not request.follow or selection.ended(datetime.now(UTC)):
+                    return
+                if wait_for_commit is None:  # listen before the next read, so no commit falls between them
+                    wait_for_commit = listening.enter_context(listening_for_commits(self.app.recorder))
+                    continue
+                wait_for_commit(FOLLOW_CHECK_S)
