@@ -43,7 +43,14 @@ class Following:
             return None
 
     def close(self) -> None:
-        future = asyncio.run_coroutine_threadsafe(self.subscription.unsubscribe(), self.loop)
+        if not self.loop.is_running() or self.loop.is_closed():
+            return  # the feed has stopped: its connection and this subscription are gone with it
+        unsubscribe = self.subscription.unsubscribe()
+        try:
+            future = asyncio.run_coroutine_threadsafe(unsubscribe, self.loop)
+        except RuntimeError:  # the loop closed just now
+            unsubscribe.close()
+            return
         with contextlib.suppress(Exception):  # the connection is already gone: nothing left to remove
             future.result(5)
 
