@@ -527,7 +527,9 @@ export interface components {
         "mlxhub.v1.ChatMessage": {
             content?: string;
             /** @enum {string} */
-            role: "system" | "user" | "assistant";
+            role: "system" | "user" | "assistant" | "tool";
+            toolCallId?: string;
+            toolCalls?: components["schemas"]["mlxhub.v1.ToolCall"][];
         };
         /** Checkpoint */
         "mlxhub.v1.Checkpoint": {
@@ -641,19 +643,22 @@ export interface components {
          * FinishReason
          * @enum {string}
          */
-        "mlxhub.v1.FinishReason": "FINISH_REASON_UNSPECIFIED" | "FINISH_REASON_STOP" | "FINISH_REASON_LENGTH" | "FINISH_REASON_CANCELLED";
+        "mlxhub.v1.FinishReason": "FINISH_REASON_UNSPECIFIED" | "FINISH_REASON_STOP" | "FINISH_REASON_LENGTH" | "FINISH_REASON_CANCELLED" | "FINISH_REASON_TOOL_CALLS";
         /** GenerateRequest */
         "mlxhub.v1.GenerateRequest": {
             messages?: components["schemas"]["mlxhub.v1.ChatMessage"][];
             model: string;
             prompt?: string;
             sampling?: components["schemas"]["mlxhub.v1.SamplingParams"];
+            toolChoice?: components["schemas"]["mlxhub.v1.ToolChoice"];
+            tools?: components["schemas"]["mlxhub.v1.Tool"][];
         };
         /** GenerateResponse */
         "mlxhub.v1.GenerateResponse": {
             finishReason?: components["schemas"]["mlxhub.v1.FinishReason"];
             modelVersion?: string;
             text?: string;
+            toolCalls?: components["schemas"]["mlxhub.v1.ToolCall"][];
             usage?: components["schemas"]["mlxhub.v1.Usage"];
         };
         /** GenerateStreamRequest */
@@ -662,6 +667,8 @@ export interface components {
             model: string;
             prompt?: string;
             sampling?: components["schemas"]["mlxhub.v1.SamplingParams"];
+            toolChoice?: components["schemas"]["mlxhub.v1.ToolChoice"];
+            tools?: components["schemas"]["mlxhub.v1.Tool"][];
         };
         /** GenerateStreamResponse */
         "mlxhub.v1.GenerateStreamResponse": {
@@ -669,6 +676,7 @@ export interface components {
             modelVersion?: string;
             text?: string;
             tokenIds?: number[];
+            toolCalls?: components["schemas"]["mlxhub.v1.ToolCallDelta"][];
             usage?: components["schemas"]["mlxhub.v1.Usage"];
         };
         /** GetAliasHistoryResponse */
@@ -1004,6 +1012,36 @@ export interface components {
          * @enum {string}
          */
         "mlxhub.v1.StringForm": "STRING_FORM_UNSPECIFIED" | "STRING_FORM_NAME" | "STRING_FORM_MODEL_REFERENCE" | "STRING_FORM_UUID" | "STRING_FORM_LINE" | "STRING_FORM_TEXT";
+        /** Tool */
+        "mlxhub.v1.Tool": {
+            description?: string;
+            name: string;
+            parameters?: string;
+        };
+        /** ToolCall */
+        "mlxhub.v1.ToolCall": {
+            arguments?: string;
+            id?: string;
+            name?: string;
+        };
+        /** ToolCallDelta */
+        "mlxhub.v1.ToolCallDelta": {
+            arguments?: string;
+            id?: string;
+            /** Format: int32 */
+            index?: number;
+            name?: string;
+        };
+        /** ToolChoice */
+        "mlxhub.v1.ToolChoice": {
+            function?: string;
+            mode?: components["schemas"]["mlxhub.v1.ToolChoiceMode"];
+        };
+        /**
+         * ToolChoiceMode
+         * @enum {string}
+         */
+        "mlxhub.v1.ToolChoiceMode": "TOOL_CHOICE_MODE_UNSPECIFIED" | "TOOL_CHOICE_MODE_AUTO" | "TOOL_CHOICE_MODE_NONE" | "TOOL_CHOICE_MODE_REQUIRED" | "TOOL_CHOICE_MODE_FUNCTION";
         /** TrainingConfig */
         "mlxhub.v1.TrainingConfig": {
             /**
