@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxhub.digest import sha256_file
+from mlxhub.digest import new_sha256, sha256_file
 from mlxhub.errors import FailedPrecondition, InvalidArgument, NotFound
 
 
@@ -93,18 +93,19 @@ def _check_record(record: object, line_no: int) -> str:
 
 
 def inspect_dataset(path: Path) -> DatasetInfo:
-    """A JSONL file's sha256 (the hub's one file digest), and, streaming it once more, its size,
-    record count and the one format of every record."""
+    """A JSONL file's sha256 (the hub's one file digest), size, record count and the one format of
+    every record, from one pass: the checksum is that of the bytes whose lines were checked."""
     if not path.is_file():
         raise InvalidArgument(f"path {str(path)!r} is not a regular file", field="path")
     if not os.access(path, os.R_OK):
         raise FailedPrecondition(f"path {str(path)!r} is not readable by the registry service; fix its permissions")
-    sha256 = sha256_file(path)
+    digest = new_sha256()
     size = count = 0
     fmt = ""
     pending_blank = 0
     with path.open("rb") as handle:
         for line_no, line in enumerate(handle, start=1):
+            digest.update(line)
             size += len(line)
             if not line.strip():
                 pending_blank = pending_blank or line_no
@@ -125,7 +126,7 @@ def inspect_dataset(path: Path) -> DatasetInfo:
             count += 1
     if not count:
         raise InvalidArgument(f"path {str(path)!r} holds no records; a dataset needs at least one JSON line", field="path")
-    return DatasetInfo(path=path, sha256=sha256, size_bytes=size, record_count=count, format=fmt)
+    return DatasetInfo(path=path, sha256=digest.hexdigest(), size_bytes=size, record_count=count, format=fmt)
 
 
 @dataclass(frozen=True)
