@@ -12,9 +12,7 @@ import functools
 import logging
 from collections.abc import Callable
 
-import eventsourcing.persistence
 import grpc
-import psycopg
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -109,14 +107,19 @@ class Unavailable(HubError):
     reason = "UNAVAILABLE"
 
 
-# Connection-level failures of PostgreSQL, raw (psycopg, its pool's timeout) or as the event
-# store wraps them. Constraint violations (IntegrityError) and SQL errors are not among them.
-DATABASE_UNAVAILABLE = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    eventsourcing.persistence.OperationalError,
-    eventsourcing.persistence.InterfaceError,
-)
+def database_failures() -> tuple[type[BaseException], ...]:
+    """Connection-level failures of PostgreSQL, raw (psycopg, its pool's timeout) or as the event
+    store wraps them; constraint violations (IntegrityError) and SQL errors are not among them.
+    Imported here, when a server asks, so clients (the CLI) never load the database driver."""
+    import eventsourcing.persistence
+    import psycopg
+
+    return (
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+        eventsourcing.persistence.OperationalError,
+        eventsourcing.persistence.InterfaceError,
+    )
 
 
 def database_unavailable(error: BaseException) -> Unavailable:
@@ -166,6 +169,7 @@ def handlers(service: str) -> tuple[Callable[[Callable], Callable], Callable[[Ca
     """Decorators for a servicer's unary and server-streaming methods: HubErrors become rich
     statuses; an unreachable database UNAVAILABLE (retryable) with its cause; anything else
     INTERNAL, logged, with a message that names `service`'s log."""
+    database_unavailable_errors = database_failures()
 
     def unavailable(context: grpc.ServicerContext, method: Callable, error: BaseException) -> None:
         logging.getLogger(method.__module__).warning("%s: database unavailable (%s)", method.__name__, error)
@@ -182,7 +186,7 @@ def handlers(service: str) -> tuple[Callable[[Callable], Callable], Callable[[Ca
                 return method(self, request, context)
             except HubError as error:
                 abort(context, error)
-            except DATABASE_UNAVAILABLE as error:
+            except database_unavailable_errors as error:
                 unavailable(context, method, error)
             except Exception:  # noqa: BLE001  (logged by internal())
                 internal(context, method)
@@ -196,7 +200,7 @@ def handlers(service: str) -> tuple[Callable[[Callable], Callable], Callable[[Ca
                 yield from method(self, request, context)
             except HubError as error:
                 abort(context, error)
-            except DATABASE_UNAVAILABLE as error:
+            except database_unavailable_errors as error:
                 unavailable(context, method, error)
             except Exception:  # noqa: BLE001  (logged by internal())
                 if context.is_active():  # a client that went away is no failure of ours
