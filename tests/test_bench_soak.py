@@ -1,0 +1,73 @@
+"""`python -m bench.soak` for a few seconds at a low rate, against the whole stack (each service its own
+process, generation on the tiny random llama): one JSON document whose every figure is a measurement,
+no request or stream failed, and every acknowledged write is found again in ReadEvents."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.soak import HUB_PROCESSES, ROUTE_WEIGHTS, WRITE_EVENTS, Write, matches
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.integration
+def test_short_soak_has_no_errors_and_replays_every_write():
+    options = ["--minutes", "0.1", "--rate", "10", "--warmup-s", "2", "--streams", "4", "--max-tokens", "8",
+               "--tiny-model"]
+    done = subprocess.run([sys.executable, "-m", "bench.soak", *options], cwd=ROOT, capture_output=True, text=True,
+                          timeout=280, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout)  # stdout holds the JSON document and nothing else
+    assert result["options"] == {"minutes": 0.1, "rate": 10.0, "streams": 4, "max_tokens": 8, "warmup_s": 2.0,
+                                 "tiny_model": True, "seed": 0}
+    assert isinstance(result["met"], bool) and result["met"] == all(result["checks"].values())
+
+    routes = result["routes"]
+    assert set(routes) == set(ROUTE_WEIGHTS)
+    assert result["rate"]["requests"] == sum(r["count"] for r in routes.values()) >= 40
+    for name, route in routes.items():
+        assert route["errors"] == 0, (name, route)
+        if route["count"]:
+            assert 0 < route["p50_ms"] <= route["p99_ms"], (name, route)
+    assert result["checks"]["route_errors"] is True
+
+    streams = result["generation_streams"]
+    assert streams["errors"] == 0, streams
+    assert streams["completed"] >= 4 and streams["completed"] <= streams["tokens"] <= 8 * streams["completed"]
+    assert 0 < streams["ttft_p50_ms"] <= streams["duration_p99_ms"]
+
+    replay = result["replay"]
+    assert replay["missing_count"] == 0 and replay["missing"] == [], replay
+    assert replay["positions_increasing"] and replay["met"]
+    assert set(replay["per_kind"]) == set(WRITE_EVENTS)
+    assert all(kind["replayed"] == kind["writes"] for kind in replay["per_kind"].values())
+    assert replay["writes"] == sum(kind["writes"] for kind in replay["per_kind"].values()) >= 10
+    assert replay["per_kind"]["create_model"]["writes"] > 0 and replay["per_kind"]["create_version"]["writes"] > 0
+    assert replay["events_read"] >= replay["writes"] + 2  # and the generation model's registration and version
+
+    memory = result["memory"]
+    assert set(HUB_PROCESSES) | {"nats", "postgres", "soak_client"} <= set(memory)
+    for role in (*HUB_PROCESSES, "nats", "postgres", "soak_client"):
+        figures = memory[role]
+        assert figures["start_rss_mb"] > 0 and figures["end_rss_mb"] > 0 and figures["growth"] > 0, (role, figures)
+    assert all(memory[role]["target_growth"] == 1.10 and "met" in memory[role] for role in HUB_PROCESSES)
+
+
+def test_replay_check_matches_the_event_a_write_recorded_and_nothing_else():
+    version = Write("create_version", "r1", "model/a", version=2)
+    event = {"type": "ModelVersionCreated", "aggregate": "model/a", "data": {"version": 2.0}}
+    assert matches(version, event)
+    assert not matches(version, {**event, "data": {"version": 1.0}})
+    assert not matches(version, {**event, "aggregate": "model/b"})
+    assert not matches(version, {**event, "type": "ModelUpdated"})
+    alias = Write("set_alias", "r2", "model/a", version=3)
+    moved = {"type": "AliasMoved", "aggregate": "model/a", "data": {"alias": "prod", "version": 3, "previous_version": 0}}
+    assert matches(alias, moved)
+    assert not matches(alias, {**moved, "data": {"alias": "other", "version": 3}})
+    assert matches(Write("register_dataset", "r3", "dataset/d"), {"type": "DatasetRegistered", "aggregate": "dataset/d"})
