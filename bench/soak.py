@@ -63,6 +63,9 @@ REPLAY_BATCH = 500  # events per NDJSON line of the replay check
 MAX_IN_FLIGHT = 512  # registry requests outstanding at once; past this a scheduled request is skipped (and counted)
 ERROR_BODIES = 3  # error bodies kept per route
 TARGET_MEMORY_GROWTH = 1.10  # end RSS / start RSS, per process of the hub
+WARMUP_STEP_S = 5.0  # the warm-up goes on in steps of this until every stream has finished a generation,
+WARMUP_MAX_S = 300.0  # but no longer than this
+STREAM_FINISH_S = 300.0  # after the soak, how long the streams' last generations may take before they are cut
 TARGET_RATE_SHARE = 0.95  # requests sent / requests the rate asks for
 HUB_PROCESSES = ("registry", "inference", "gateway")  # judged on memory; the others are reported
 MIB = 1024 * 1024
@@ -387,7 +390,7 @@ class Soak:
                                 tokens = int(chunk["usage"]["completion_tokens"])
                             if any((choice.get("delta") or {}).get("content") for choice in chunk.get("choices", [])):
                                 first = first or clock()
-            except (httpx.HTTPError, ValueError, KeyError) as error:
+            except Exception as error:  # noqa: BLE001  (any failure of a stream is an error of the run, not a crash)
                 failure = f"{type(error).__name__}: {error}"
             if not failure and not done:
                 failure = "the stream ended without data: [DONE]"
@@ -474,25 +477,49 @@ def processes(base: harness.Backing) -> dict[str, list[psutil.Process]]:
     return found
 
 
-def resident_mb(group: list[psutil.Process]) -> float:
-    total = 0
-    for process in group:
-        with contextlib.suppress(psutil.Error):
-            total += process.memory_info().rss
-    return round(total / MIB, 1)
+@dataclass
+class Sample:
+    """One role's processes at one moment: resident memory (summed) and CPU time so far, per process."""
+
+    rss_mb: float
+    cpu_s: dict[int, float]
 
 
-def memory_report(start: dict[str, float], end: dict[str, float]) -> dict[str, Any]:
+def sample(groups: dict[str, list[psutil.Process]]) -> dict[str, Sample]:
+    found = {}
+    for role, group in groups.items():
+        rss, cpu = 0, {}
+        for process in group:
+            with contextlib.suppress(psutil.Error), process.oneshot():
+                rss += process.memory_info().rss
+                times = process.cpu_times()
+                cpu[process.pid] = times.user + times.system
+        found[role] = Sample(round(rss / MIB, 1), cpu)
+    return found
+
+
+def memory_report(start: dict[str, Sample], end: dict[str, Sample]) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for role, before in start.items():
-        growth = round(end.get(role, 0.0) / before, 3) if before else None
+        after = end[role].rss_mb if role in end else None
+        growth = round(after / before.rss_mb, 3) if after and before.rss_mb else None
         judged = role in HUB_PROCESSES
-        report[role] = {"start_rss_mb": before, "end_rss_mb": end.get(role), "growth": growth,
+        report[role] = {"start_rss_mb": before.rss_mb, "end_rss_mb": after, "growth": growth,
                         "target_growth": TARGET_MEMORY_GROWTH if judged else None}
         if judged:
             report[role]["met"] = growth is not None and growth <= TARGET_MEMORY_GROWTH
     report["note"] = ("the hub's processes are judged; the client, NATS and PostgreSQL (postmaster and backends "
                       "summed, shared buffers included) are reported only")
+    return report
+
+
+def cpu_report(start: dict[str, Sample], end: dict[str, Sample], seconds: float) -> dict[str, Any]:
+    """CPU time each role used during the soak, and as cores busy on average: where the machine went."""
+    report = {}
+    for role, after in end.items():
+        before = start[role].cpu_s if role in start else {}
+        used = sum(max(0.0, total - before.get(pid, 0.0)) for pid, total in after.cpu_s.items())
+        report[role] = {"cpu_s": round(used, 1), "cores": round(used / seconds, 2) if seconds else 0.0}
     return report
 
 
@@ -532,29 +559,35 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
         streams = [asyncio.create_task(run.stream(generation, model, args.max_tokens, stop))
                    for _ in range(args.streams)]
         log.info("warm-up: %.0f s at %.0f requests/s with %d streams", args.warmup_s, args.rate, args.streams)
-        await run.drive(args.warmup_s, args.rate)
-        await run.drain()
-        run.reset()
-        roles = processes(base)
-        memory_start = {role: resident_mb(group) for role, group in roles.items()}
-        load_start = os.getloadavg()[0]
-        log.info("soak: %.1f minutes at %.0f requests/s; memory at start %s", args.minutes, args.rate, memory_start)
-        with Stopwatch() as watch:
-            await run.drive(args.minutes * 60, args.rate)
+        with Stopwatch() as warmup:
+            await run.drive(args.warmup_s, args.rate)
+            # Until each stream has finished a generation: the inference service's batch at its full size.
+            while run.streams.completed + run.streams.errors < args.streams and clock() - warmup.started < WARMUP_MAX_S:
+                await run.drive(WARMUP_STEP_S, args.rate)
             await run.drain()
-        roles = processes(base)  # PostgreSQL's backends come and go
-        memory_end = {role: resident_mb(roles.get(role, [])) for role in memory_start}
-        log.info("memory at end %s; stopping the streams", memory_end)
+        run.reset()
+        start = sample(processes(base))
+        load_start = os.getloadavg()[0]
+        log.info("soak: %.1f minutes at %.0f requests/s; memory at start %s", args.minutes, args.rate,
+                 {role: found.rss_mb for role, found in start.items()})
+        with Stopwatch() as watch:
+            with Stopwatch() as sending:
+                await run.drive(args.minutes * 60, args.rate)
+            await run.drain()
+        end = sample({role: group for role, group in processes(base).items() if role in start})
+        log.info("memory at end %s; stopping the streams", {role: found.rss_mb for role, found in end.items()})
         stop.set()
-        await asyncio.wait_for(asyncio.gather(*streams), timeout=300)
+        _, unfinished = await asyncio.wait(streams, timeout=STREAM_FINISH_S) if streams else (set(), set())
+        for task in unfinished:
+            task.cancel()
         log.info("replay check over %d acknowledged writes", len(run.writes))
         replay = await run.replay()
     requests = sum(stats.count for stats in run.routes.values())
     asked = args.rate * args.minutes * 60
     routes = {route: run.routes[route].summary() for route in ROUTE_WEIGHTS}
     streams_summary = run.streams.summary(watch.seconds)
-    memory = memory_report(memory_start, memory_end)
-    rate = {"target_per_s": args.rate, "achieved_per_s": round(run.sent / watch.seconds, 2),
+    memory = memory_report(start, end)
+    rate = {"target_per_s": args.rate, "achieved_per_s": round(run.sent / sending.seconds, 2),
             "requests": requests, "scheduled_not_sent": run.skipped,
             "schedule_lag_p99_ms": round(percentile(run.schedule_lag_s, 99) * 1000, 2) if run.schedule_lag_s else 0.0,
             "target_share": TARGET_RATE_SHARE, "met": run.sent >= TARGET_RATE_SHARE * asked}  # fmt: skip
@@ -572,8 +605,10 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
         "rate": rate,
         "routes": routes,
         "generation_streams": {"streams": args.streams, "model": model, "max_tokens": args.max_tokens,
-                               **streams_summary},
+                               **streams_summary, "cut_at_end": len(unfinished)},
+        "warmup_s": round(warmup.seconds, 1),
         "memory": memory,
+        "cpu": cpu_report(start, end, watch.seconds),
         "replay": replay,
         "load_average_1m": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
     }  # fmt: skip

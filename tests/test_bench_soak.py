@@ -57,6 +57,8 @@ def test_short_soak_has_no_errors_and_replays_every_write():
         figures = memory[role]
         assert figures["start_rss_mb"] > 0 and figures["end_rss_mb"] > 0 and figures["growth"] > 0, (role, figures)
     assert all(memory[role]["target_growth"] == 1.10 and "met" in memory[role] for role in HUB_PROCESSES)
+    assert set(result["cpu"]) == set(memory) - {"note"}
+    assert all(result["cpu"][role]["cpu_s"] > 0 for role in (*HUB_PROCESSES, "soak_client"))
 
 
 def test_replay_check_matches_the_event_a_write_recorded_and_nothing_else():
