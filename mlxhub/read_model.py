@@ -18,11 +18,12 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from eventsourcing.persistence import DataError as StoredDataError
 from eventsourcing.persistence import InfrastructureFactory, Tracking, WaitInterruptedError
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import Environment
-from psycopg import Cursor
-from psycopg.sql import SQL, Identifier
+from psycopg import Cursor, DataError
+from psycopg.sql import SQL, Composable, Identifier
 
 from mlxhub.eventstore import reconnect_promptly
 from mlxhub.stored_events import decode_events, read_page
@@ -60,9 +61,17 @@ class ReadModel(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
             self.apply_batch([(domain_event, tracking.notification_id) for domain_event, tracking in batch], curs)
-            self._insert_tracking(curs, batch[-1][1])
+            self.track(curs, batch[-1][1])
+        self.reached(batch[-1][1].notification_id)
+
+    def track(self, curs: Cursor, tracking: Tracking) -> None:
+        """Record the position applied, in the transaction that applied it."""
+        self._insert_tracking(curs, tracking)
+
+    def reached(self, position: int) -> None:
+        """Wake the waiters for positions up to `position`, now committed."""
         with self._progress:
-            self._processed = max(self._processed, batch[-1][1].notification_id)
+            self._processed = max(self._processed, position)
             self._progress.notify_all()
 
     def wait(
@@ -102,6 +111,13 @@ class ReadModel(PostgresTrackingRecorder):
         except Exception as exc:  # noqa: BLE001  (the database went away after the commit)
             log.warning("cannot see whether the read model reached position %s (%s)", notification_id, exc)
 
+    def fold_log(self, curs: Cursor, events: Composable, through: int) -> bool:
+        """Fill the emptied tables from the stored events up to position `through` (`events`: the
+        log's table) inside the database, in the transaction of `curs`, without one event crossing
+        into Python; False where this read model cannot (a rebuild then replays the log through
+        `apply_batch`). A subclass writes exactly what `apply_batch` writes for the same events."""
+        return False
+
     def drop(self, application_name: str) -> None:
         """Forget every row and the tracked position, so the next run rebuilds from the log."""
         with self.datastore.transaction(commit=True) as curs:
@@ -124,16 +140,61 @@ class ReadModel(PostgresTrackingRecorder):
 REBUILD_BATCH = 5000  # events per transaction of a rebuild
 
 
-def rebuild(app: Any, view: ReadModel, batch_size: int = REBUILD_BATCH) -> int:
-    """Drop the read model and replay the application's whole log into it, a batch per transaction;
-    the number of events replayed. Run it while no projection follows the same tables (the service is
-    stopped); its projection resumes from the rebuilt position when it starts. A thread reads and
-    decodes the next batch while the database applies this one."""
+class _NotFolded(Exception):
+    """The read model cannot fold this log in the database (rolls the attempt back)."""
+
+
+def rebuild(app: Any, view: ReadModel, batch_size: int = REBUILD_BATCH, in_database: bool = True) -> int:
+    """Drop the read model and replay the application's whole log into it; the number of events
+    replayed. Run it while no projection follows the same tables (the service is stopped); its
+    projection resumes from the rebuilt position when it starts.
+
+    Where the read model folds the log in the database (`ReadModel.fold_log`, and the events are
+    stored neither enciphered nor compressed), the whole rebuild is one transaction of a few
+    statements. Otherwise, or with `in_database=False`, the events are decoded here and applied a
+    batch per transaction, a thread reading and decoding the next batch while the database applies
+    this one."""
+    if in_database and not (app.mapper.cipher or app.mapper.compressor):
+        count = _rebuild_in_database(app, view)
+        if count is not None:
+            return count
     view.drop(app.name)
     count = 0
     for batch in _read_ahead(app, batch_size):
         view.process(batch)
         count += len(batch)
+    return count
+
+
+def _rebuild_in_database(app: Any, view: ReadModel) -> int | None:
+    """The rebuild as one transaction in which the database folds the log (None where the read
+    model declines this log, or PostgreSQL refuses a stored event's JSON, e.g. a NaN)."""
+    events = SQL("{}.{}").format(view.schema, Identifier(app.recorder.events_table_name))
+    try:
+        with view.datastore.transaction(commit=True) as curs:
+            count, through = curs.execute(
+                SQL("SELECT count(*), max(notification_id) FROM {}").format(events)
+            ).fetchone().values()
+            for table in view.tables:
+                curs.execute(SQL("TRUNCATE {}.{}").format(view.schema, Identifier(table)))
+            curs.execute(
+                SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
+                    view.schema, Identifier(view.tracking_table_name)
+                ),
+                (app.name,),
+            )
+            if through is None:
+                return 0
+            curs.execute(SQL("SET LOCAL search_path TO {}").format(view.schema))
+            if not view.fold_log(curs, events, through):
+                raise _NotFolded
+            view.track(curs, Tracking(app.name, through))
+    except _NotFolded:
+        return None
+    except (DataError, StoredDataError) as error:  # the library wraps psycopg's
+        log.warning("the database cannot fold this log (%s); replaying it event by event", error)
+        return None
+    view.reached(through)
     return count
 
 
