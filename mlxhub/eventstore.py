@@ -7,12 +7,13 @@ would serialize every service's writers).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
 from prometheus_client import Counter
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
@@ -71,20 +72,21 @@ EVENT_APPENDS = Counter("mlxhub_eventstore_appends_total", "Events appended to t
 
 
 class HubApplication(Application[UUID]):
-    """An eventsourcing application that counts its appends and, after each save,
-    lets the service wait for its read model (so reads follow writes)."""
+    """An eventsourcing application that counts its appends and, after each save, hands the stored
+    events it committed to the service (`after_save`), which lets its read model catch up with them
+    before the write is answered (so reads follow writes)."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         datastore = getattr(self.recorder, "datastore", None)  # none in memory (tests' POPO persistence)
         if datastore is not None:
             reconnect_promptly(datastore)
-        self.after_save: Callable[[int], None] | None = None
+        self.after_save: Callable[[Sequence[Notification]], None] | None = None
 
     def save(self, *objs: Any, **kwargs: Any):  # type: ignore[override]
         recordings = super().save(*objs, **kwargs)
         if recordings:
             EVENT_APPENDS.labels(self.name).inc(len(recordings))
             if self.after_save is not None:
-                self.after_save(max(r.notification.id for r in recordings))
+                self.after_save([r.notification for r in recordings])
         return recordings

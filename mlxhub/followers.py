@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import Tracking, TrackingRecorder
-from eventsourcing.projection import BaseProjectionRunner, Projection
+from eventsourcing.application import Application
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
 from prometheus_client import Counter
 
+from mlxhub.commit_signal import listening_for_commits
 from mlxhub.config import Settings
 from mlxhub.eventstore import connect
+from mlxhub.read_model import ReadModel
+from mlxhub.stored_events import decode_events, read_page
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,9 @@ FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
 STABLE_S = 30.0  # a follower that ran this long without failing starts its backoff afresh
 DB_TIMEOUT_S = 3
+CATCH_UP_BATCH = 500  # events applied in one transaction at most
+IDLE_WAIT_S = 0.2  # how often a quiet follower looks at whether it is being stopped
+SETTLE_S = 0.02  # after a commit is announced, before the follower reads the log
 
 
 class EventFailed(Exception):
@@ -169,38 +176,123 @@ class FollowerWatch:
             self.on_change()
 
 
-class WatchedProjection(Projection[Any]):
-    """A projection that names the event it failed on, and reports each position it passes."""
+class LogProjector:
+    """Brings a read model up to the end of its application's log: reads what is pending after the
+    applied position and applies it in one transaction that also records the new position
+    (`ReadModel.process`), so no event is applied twice or skipped.
 
-    def __init__(self, inner: Projection[Any], watch: FollowerWatch) -> None:
-        super().__init__(view=inner.view)
-        self.inner = inner
+    The follower's thread calls `catch_up()` when commits are announced; a writer on the leading
+    replica calls `catch_up(through=its position)` itself, so its answer follows its read model
+    without handing over to another thread and back, and the events of writers that commit meanwhile
+    are applied in the same transaction. One lock makes the callers take turns; a batch that fails
+    is applied again one event at a time, to apply what precedes the event that fails and name it."""
+
+    def __init__(self, app: Application, view: ReadModel, watch: FollowerWatch, topics: Sequence[str] = (),
+                 batch_size: int = CATCH_UP_BATCH) -> None:
+        self.app = app
+        self.view = view
         self.watch = watch
+        self.topics = tuple(topics)
+        self.batch_size = batch_size
+        self.position: int | None = None  # applied, as far as this process knows; None: ask the tracking table
+        self._lock = threading.Lock()
+        self._written: dict[int, Any] = {}  # position -> stored event committed by a writer, not yet applied
 
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+    def catch_up(self, through: int | None = None, timeout: float = -1, written: Sequence[Any] = ()) -> bool:
+        """Apply what is pending, up to the log's end or at least through position `through`; False
+        if the lock was not had within `timeout` seconds (-1: wait as long as it takes). `written`:
+        the caller's own stored events just committed (with their positions), applied from memory
+        when they follow on from the applied position, instead of being read back from the log."""
+        for notification in written:
+            self._written[notification.id] = notification
+        if not self._lock.acquire(timeout=timeout):
+            return False
         try:
-            self.inner.process_event(domain_event, tracking)
+            if self.position is None:
+                self.position = self.view.max_tracking_id(self.app.name) or 0
+            while through is None or self.position < through:
+                notifications = self._written_next() or read_page(
+                    self.app.recorder, self.position, self.batch_size, self.topics
+                )
+                if not notifications:
+                    break
+                self._apply(notifications)
+            return True
+        except BaseException:
+            self.position = None  # a commit may have failed after it happened: read the position again
+            self._written.clear()
+            raise
+        finally:
+            self._lock.release()
+
+    def _written_next(self) -> list[Any]:
+        """The writers' events that directly follow the applied position, in order (the log's own
+        rows: a transaction's events take consecutive positions under the library's table lock)."""
+        for stale in [n for n in self._written if n <= self.position]:
+            self._written.pop(stale, None)
+        run: list[Any] = []
+        while len(run) < self.batch_size and (n := self._written.pop(self.position + len(run) + 1, None)):
+            run.append(n)
+        return run
+
+    def _apply(self, notifications: Sequence[Any]) -> None:
+        name = self.app.name
+        try:
+            events = decode_events(self.app.mapper, notifications)
+        except Exception:  # noqa: BLE001  (found again below, one event at a time, to name it)
+            events = [self._decode(n) for n in notifications]
+        batch = [(e, Tracking(name, n.id)) for e, n in zip(events, notifications, strict=True)]
+        try:
+            self.view.process(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                raise EventFailed(batch[0][1].notification_id, type(batch[0][0]).__name__, exc) from exc
+            self.position = self.view.max_tracking_id(name) or 0  # the batch was rolled back
+            for domain_event, tracking in batch:
+                if tracking.notification_id > self.position:
+                    self._apply_one(domain_event, tracking)
+        self.position = batch[-1][1].notification_id
+        self.watch.passed(self.position)
+
+    def _decode(self, notification: Any) -> Any:
+        try:
+            return self.app.mapper.to_domain_event(notification)
+        except Exception as exc:
+            raise EventFailed(notification.id, event_type_of(notification.topic), exc) from exc
+
+    def _apply_one(self, domain_event: Any, tracking: Tracking) -> None:
+        try:
+            self.view.process([(domain_event, tracking)])
         except Exception as exc:
             raise EventFailed(tracking.notification_id, type(domain_event).__name__, exc) from exc
-        self.watch.passed(tracking.notification_id)
+        self.position = tracking.notification_id
+        self.watch.passed(self.position)
 
 
 class SupervisedProjection:
-    """Runs a projection with the library's `BaseProjectionRunner` and, whenever the runner
-    stops with an error (`run_forever` re-raises it), reports it and starts a new runner
-    after a backoff, from the tracked position."""
+    """Follows the log into a read model on a thread of its own (with its own application, so its
+    own connections): LISTENs for commits first (mlxhub.commit_signal), then catches up, and again
+    when commits are announced. Whenever that fails it reports the failure and starts again after a
+    backoff, from the tracked position.
+
+    Writers on this replica apply their own events (`catch_up_for_writer`), so the follower reads the
+    log only for commits it cannot account to them: each writer's commit is counted, and as many
+    announcements are taken as theirs. An announcement so taken that was another process's (a
+    writer's count can run ahead of its announcement) is caught up with once the log goes quiet."""
 
     def __init__(self, watch: FollowerWatch, projection: Projection[Any], application_class: type,
-                 tracking_recorder: TrackingRecorder, env: dict[str, str], topics: Sequence[str] = ()) -> None:
+                 tracking_recorder: ReadModel, env: dict[str, str], topics: Sequence[str] = ()) -> None:
         self.watch = watch
-        self.projection = WatchedProjection(projection, watch)
+        self.name = projection.name
         self.application_class = application_class
-        self.tracking_recorder = tracking_recorder
+        self.view = tracking_recorder
         self.env = env
         self.topics = tuple(topics)
-        self.runner: BaseProjectionRunner | None = None
+        self.projector: LogProjector | None = None
+        self._own_commits = 0  # writers' commits whose announcement the follower has not taken yet
+        self._left_to_follower = False  # a writer could not apply its own commit
+        self._count_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"{watch.follower}-supervisor", daemon=True)
 
     def start(self) -> SupervisedProjection:
@@ -210,39 +302,73 @@ class SupervisedProjection:
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stopping.set()
-        with self._lock:
-            if self.runner is not None:
-                self.runner.stop()
         self._thread.join(timeout)
+
+    def catch_up_for_writer(self, written: Sequence[Any], timeout: float) -> bool:
+        """Apply the log through the writer's stored events `written` (just committed) in the caller's
+        thread; False where it cannot now (not started, stopping, failing, or busy for `timeout`
+        seconds): the caller then waits for the follower."""
+        projector = self.projector
+        if projector is None or self._stopping.is_set():
+            return False
+        with self._count_lock:
+            self._own_commits += 1
+        position = max(n.id for n in written)
+        try:
+            if not self.watch.failing.is_set() and projector.catch_up(position, timeout, written):
+                return True
+        except Exception as exc:  # noqa: BLE001  (the follower's thread meets it again and reports it)
+            log.debug("a writer could not bring %s to position %s (%s)", self.name, position, exc)
+        self._left_to_follower = True
+        return False
+
+    def _foreign(self, announced: int) -> bool:
+        """Whether `announced` commits include any that no writer of this process counted."""
+        with self._count_lock:
+            own = min(announced, self._own_commits)
+            self._own_commits -= own
+        return announced > own or self._left_to_follower
 
     def _run(self) -> None:
         backoff = FIRST_BACKOFF_S
         while not self._stopping.is_set():
             started = time.monotonic()
-            runner = None
+            app = None
             try:
-                runner = BaseProjectionRunner(
-                    projection=self.projection, application_class=self.application_class,
-                    tracking_recorder=self.tracking_recorder, topics=self.topics, env=self.env,
-                ).__enter__()
-                with self._lock:
-                    self.runner = runner
-                    if self._stopping.is_set():
-                        runner.stop()
-                self.watch.passed(self.tracking_recorder.max_tracking_id(runner.app_name))
-                runner.run_forever()  # until stop(), or raises what stopped the runner's thread
+                app = self.application_class(self.env)
+                projector = LogProjector(app, self.view, self.watch, self.topics)
+                with listening_for_commits(app.recorder) as committed:
+                    projector.catch_up()
+                    self.watch.passed(projector.position)
+                    self.projector = projector
+                    self._follow(projector, committed)
             except Exception as exc:  # noqa: BLE001  (every failure is reported, then retried)
                 if self._stopping.is_set():
                     break
                 self.watch.failed(exc)
             finally:
-                with self._lock:
-                    self.runner = None
-                if runner is not None:
+                self.projector = None
+                if app is not None:
                     with contextlib.suppress(Exception):  # its error was reported above
-                        runner.__exit__(None, None, None)
+                        app.close()
             if time.monotonic() - started > STABLE_S:
                 backoff = FIRST_BACKOFF_S
             if self._stopping.wait(backoff):
                 break
             backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _follow(self, projector: LogProjector, committed: Callable[[float], bool]) -> None:
+        unsure = False  # announcements were taken as writers' own since the last catch-up
+        while not self._stopping.is_set():
+            if committed(IDLE_WAIT_S):
+                self._stopping.wait(SETTLE_S)  # gather a burst's announcements into one catch-up
+                announced = 1
+                while committed(0):
+                    announced += 1
+                if not self._foreign(announced):
+                    unsure = True
+                    continue
+            elif not unsure and not self._left_to_follower:
+                continue
+            self._left_to_follower = unsure = False
+            projector.catch_up()

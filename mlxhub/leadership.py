@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import TrackingRecorder
+from eventsourcing.persistence import Notification
 from eventsourcing.projection import Projection
 
 from mlxhub.bus import Describe, LogPublisher, tracking_recorder
 from mlxhub.config import Settings
 from mlxhub.followers import FollowerWatch, SupervisedProjection
+from mlxhub.read_model import ReadModel
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class LogFollowers:
     started after them, when NATS is configured; it returns the function that stops it)."""
 
     def __init__(self, settings: Settings, service: str, app: Application, env: dict[str, str],
-                 projection: Projection[Any], view: TrackingRecorder, describe: Callable[[], Describe],
+                 projection: Projection[Any], view: ReadModel, describe: Callable[[], Describe],
                  on_change: Callable[[], None] | None = None,
                  also: Callable[[], Callable[[], None]] | None = None) -> None:
         """`describe()` makes the publisher's event describer when this replica starts leading."""
@@ -104,6 +106,19 @@ class LogFollowers:
 
     def stop(self) -> None:
         self.leadership.stop()  # stops the followers (flushing the publisher) if this replica led
+
+    def after_write(self, written: Sequence[Notification], timeout: float, stuck: threading.Event) -> None:
+        """Let a write's answer follow its read model (read-your-writes): on the leading replica the
+        writer applies the log through its own stored events `written` itself; elsewhere, or where it
+        cannot now, it waits for the leader's projection (`ReadModel.wait_after_write`, which never
+        fails the write)."""
+        deadline = time.monotonic() + timeout
+        projection = self.projection
+        if (projection is not None and self.leadership.leading.is_set()
+                and projection.catch_up_for_writer(written, timeout)):
+            return
+        self.view.wait_after_write(self.app.name, max(n.id for n in written),
+                                   max(0.0, deadline - time.monotonic()), stuck)
 
     def lag(self) -> int:
         """NATS publishing lag as seen from this replica (0 where another replica publishes)."""

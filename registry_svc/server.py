@@ -50,9 +50,8 @@ class RegistryServer(FollowedLog):
         ensure_schema(self.settings)
         app = self.app = RegistryApplication(self.env, data_roots=self.settings.data_roots)
         view = self.view = open_read_model(RegistryReadModel, RegistryProjection.name, self.env)
-        app.after_save = lambda notification_id: view.wait_after_write(
-            app.name, notification_id, READ_MODEL_WAIT_SECONDS, self.readiness.stuck
-        )
+        app.after_save = lambda written: self.followers.after_write(written, READ_MODEL_WAIT_SECONDS,
+                                                                    self.readiness.stuck)
         self.followers = LogFollowers(
             self.settings, "registry", app, self.env, RegistryProjection(view=view), view, self.describer,
             self.readiness.poke,

@@ -76,9 +76,8 @@ class TrainerServer(FollowedLog):
         app = self._app = TrainerApplication(self.env, self.registry, self.enqueue, self.settings.data_roots)
         view = self.view = open_read_model(TrainerReadModel, TrainerProjection.name, self.env)
         view.history = lambda job, version: app.repository.get(job, version=version)
-        app.after_save = lambda notification_id: view.wait_after_write(
-            app.name, notification_id, READ_MODEL_WAIT_SECONDS, self.readiness.stuck
-        )
+        app.after_save = lambda written: self.followers.after_write(written, READ_MODEL_WAIT_SECONDS,
+                                                                    self.readiness.stuck)
         self.followers = LogFollowers(
             self.settings, "trainer", app, self.env, TrainerProjection(view=view), view, lambda: describe,
             self.readiness.poke, also=self._start_reaper,
