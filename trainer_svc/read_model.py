@@ -11,10 +11,14 @@ rebuild-read-model` fills every row at once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Tracking, UUIDAsHex
 from eventsourcing.projection import Projection
@@ -31,6 +35,26 @@ COLUMNS = (
     "id uuid PRIMARY KEY, position bigint UNIQUE NOT NULL, model text NOT NULL, output_model text NOT NULL,"
     " state text NOT NULL, create_time timestamptz NOT NULL, update_time timestamptz NOT NULL, job bytea"
 )
+
+
+@dataclass
+class _Job:
+    """A job's row as a batch of events changes it."""
+
+    queued: Any  # its TrainingJobQueued when the batch inserts the row
+    job: TrainingJob | None  # None: a row from before the state was kept
+    new: bool
+    position: int = 0
+    update_time: datetime | None = None
+    changed: bool = False
+
+
+def _json_rows(rows: list[tuple]) -> str:
+    """Rows as one JSON array (taken apart by PostgreSQL): orjson, or the json module for what it refuses."""
+    try:
+        return orjson.dumps(rows).decode()
+    except TypeError:
+        return json.dumps(rows, default=str)
 
 
 def state_codec() -> JSONTranscoder:
@@ -76,32 +100,57 @@ class TrainerReadModel(ReadModel):
     # ----- the projection -------------------------------------------------------------------
 
     def apply(self, domain_event: Any, curs: Cursor, position: int) -> None:
-        if isinstance(domain_event, TrainingJob.TrainingJobQueued):
-            job = domain_event.mutate(None)
+        self.apply_batch([(domain_event, position)], curs)
+
+    def apply_batch(self, events: Sequence[tuple[Any, int]], curs: Cursor) -> None:
+        """Apply the events, in log order, to each job's state once per batch: one SELECT of the
+        rows they change, then one INSERT of the batch's new jobs and one UPDATE of the changed
+        ones, instead of two or three statements per event."""
+        rows = curs.execute("SELECT id, update_time, job FROM trainer_jobs WHERE id = ANY(%s) FOR UPDATE",
+                            (list({e.originator_id for e, _ in events}),)).fetchall()  # fmt: skip
+        jobs = {row["id"]: _Job(None, self.job_of(row), new=False) for row in rows}
+        for domain_event, position in events:
+            key = domain_event.originator_id
+            entry = jobs.get(key)
+            if isinstance(domain_event, TrainingJob.TrainingJobQueued):
+                if entry is None:  # a row that exists already is kept (the log's first Queued wins)
+                    job = domain_event.mutate(None)
+                    jobs[key] = _Job(domain_event, job, new=True, position=position, update_time=domain_event.timestamp)
+                continue
+            if entry is None:
+                continue  # not a job of this hub's log
+            if entry.job is None:  # a row from before the state was kept
+                if self.history is None:
+                    continue
+                entry.job = self.history(key, domain_event.originator_version)
+            elif domain_event.originator_version <= entry.job.version:
+                continue  # already in the row's state
+            else:
+                domain_event.mutate(entry.job)
+            entry.update_time, entry.changed = domain_event.timestamp, True
+        self._write(jobs, curs)
+
+    def _write(self, jobs: dict[UUID, _Job], curs: Cursor) -> None:
+        new = [(key, e) for key, e in jobs.items() if e.new]
+        changed = [(key, e) for key, e in jobs.items() if not e.new and e.changed]
+        if new:
             curs.execute(
                 "INSERT INTO trainer_jobs (id, position, model, output_model, state, create_time, update_time, job)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                (domain_event.originator_id, position, domain_event.model.split("/")[0].split("@")[0],
-                 domain_event.output_model, job.state, domain_event.timestamp, domain_event.timestamp,
-                 self.encode(job)),
+                " SELECT (r->>0)::uuid, (r->>1)::bigint, r->>2, r->>3, r->>4, (r->>5)::timestamptz,"
+                " (r->>6)::timestamptz, convert_to(r->>7, 'UTF8') FROM jsonb_array_elements(%s::jsonb) AS r"
+                " ORDER BY 2 ON CONFLICT (id) DO NOTHING",
+                (_json_rows([
+                    (key, e.position, e.queued.model.split("/")[0].split("@")[0], e.queued.output_model, e.job.state,
+                     e.queued.timestamp, e.update_time, self.encode(e.job).decode())
+                    for key, e in new
+                ]),),
+            )  # fmt: skip
+        if changed:
+            curs.execute(
+                "UPDATE trainer_jobs AS t SET state = r->>1, update_time = (r->>2)::timestamptz,"
+                " job = convert_to(r->>3, 'UTF8') FROM jsonb_array_elements(%s::jsonb) AS r WHERE t.id = (r->>0)::uuid",
+                (_json_rows([(key, e.job.state, e.update_time, self.encode(e.job).decode()) for key, e in changed]),),
             )
-            return
-        curs.execute("SELECT id, update_time, job FROM trainer_jobs WHERE id = %s FOR UPDATE",
-                     (domain_event.originator_id,))
-        row = curs.fetchone()
-        if row is None:
-            return  # not a job of this hub's log
-        job = self.job_of(row)
-        if job is None:  # a row from before the state was kept
-            if self.history is None:
-                return
-            job = self.history(domain_event.originator_id, domain_event.originator_version)
-        elif domain_event.originator_version <= job.version:
-            return  # already in the row's state
-        else:
-            domain_event.mutate(job)
-        curs.execute("UPDATE trainer_jobs SET state = %s, update_time = %s, job = %s WHERE id = %s",
-                     (job.state, domain_event.timestamp, self.encode(job), domain_event.originator_id))
 
     # ----- queries --------------------------------------------------------------------------
 
