@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
+import functools
 import logging
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
@@ -34,6 +33,7 @@ from gateway.body import read_body
 from gateway.errors import GatewayError, error_response, status_from_exception, status_json
 from gateway.health import deep_health
 from gateway.openapi import openapi_document
+from gateway.request_telemetry import RequestTelemetryMiddleware
 from gateway.routes import Binding, RouteError, RouteTable, load_bindings
 from gateway.static import api_prefixes, dashboard_app, under
 from gateway.transcode import build_request, response_json
@@ -42,7 +42,6 @@ from mlxhub.auth import bearer_key
 from mlxhub.config import Settings
 from mlxhub.errors import HubError
 from mlxhub.health import check_async
-from mlxhub.telemetry import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +85,11 @@ def _response_headers(metadata: grpc.aio.Metadata | None) -> dict[str, str]:
 
 
 def _ndjson(kind: str, payload: object) -> bytes:
-    return json.dumps({kind: payload}).encode() + b"\n"
+    return orjson.dumps({kind: payload}, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _sse(kind: str, payload: object) -> bytes:
-    event = "event: error\n" if kind == "error" else ""
-    return f"{event}data: {json.dumps(payload)}\n\n".encode()
+    return (b"event: error\ndata: " if kind == "error" else b"data: ") + orjson.dumps(payload) + b"\n\n"
 
 
 class Gateway:
@@ -104,8 +102,11 @@ class Gateway:
         self.upstreams = Upstreams(settings)
         self.services = {b.method.containing_service.full_name: b.upstream for b in self.bindings}
         self.api_prefixes = api_prefixes(b.template.pattern for b in self.bindings)  # the rest is the dashboard's
+        self.route_label = functools.lru_cache(maxsize=RouteTable.CACHED_MATCHES)(self._route_label)
+        self.serves_dashboard = functools.lru_cache(maxsize=RouteTable.CACHED_MATCHES)(self._serves_dashboard)
 
-    def serves_dashboard(self, method: str, path: str) -> bool:
+    def _serves_dashboard(self, method: str, path: str) -> bool:
+        """Whether the dashboard answers the request (`serves_dashboard`, remembered)."""
         return method in ("GET", "HEAD") and not under(path, self.api_prefixes)
 
     def authenticated(self, endpoint: Callable[[Request], Awaitable[Response]]):
@@ -124,7 +125,8 @@ class Gateway:
         return guarded
 
     async def transcode(self, request: Request) -> Response:
-        path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        raw_path = request.scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path is not None else request.url.path
         try:
             binding, params = self.routes.match(request.method, path)
         except RouteError as error:
@@ -136,7 +138,8 @@ class Gateway:
                 ) from None
             raise GatewayError(grpc.StatusCode.NOT_FOUND, f"no route for {request.method} {request.url.path}") from None
         body = await read_body(request, self.settings.max_request_bytes)
-        message = build_request(binding, params, request.query_params.multi_items(), body)
+        query = request.query_params.multi_items() if request.scope.get("query_string") else ()
+        message = build_request(binding, params, query, body)
         call = self.upstreams.method(binding)(message, metadata=upstream_metadata(request))
         watch = DisconnectWatch(request, call)
         try:  # a unary call, or a stream up to its first message: a failure is a plain error response
@@ -157,7 +160,7 @@ class Gateway:
         headers = _response_headers(await call.initial_metadata())
         if not binding.server_streaming:
             watch.stop()
-            return JSONResponse(response_json(binding, first), headers=headers)
+            return Response(orjson.dumps(response_json(binding, first)), headers=headers, media_type="application/json")
         return self._stream(request, binding, call, first, watch, headers)
 
     def _stream(
@@ -190,8 +193,8 @@ class Gateway:
 
         return StreamingResponse(lines(), media_type=media_type, headers={"Cache-Control": "no-cache", **headers})
 
-    def route_label(self, method: str, path: str) -> str:
-        """The RPC a request maps to (or the fixed path), for metric labels."""
+    def _route_label(self, method: str, path: str) -> str:
+        """The RPC a request maps to (or the fixed path), for metric labels (`route_label`, remembered)."""
         path = path.split("?", 1)[0]
         if path.startswith("/openai/"):
             return "/openai"
@@ -229,33 +232,6 @@ async def _deep_health(request: Request) -> Response:
 
 async def _metrics(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-class HttpMetricsMiddleware:
-    """Rate, errors (by HTTP status) and duration per route template, so label sets stay bounded."""
-
-    def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
-        self.app = app
-        self.gateway = gateway
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        route = self.gateway.route_label(scope["method"], scope.get("raw_path", b"").decode("latin-1") or scope["path"])
-        status = {"code": 500}
-        started = time.perf_counter()
-
-        async def send_recording(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording)
-        finally:
-            HTTP_DURATION.labels(route, scope["method"]).observe(time.perf_counter() - started)
-            HTTP_REQUESTS.labels(route, scope["method"], str(status["code"])).inc()
 
 
 def _error_response(request: Request, error: BaseException, headers: dict[str, str] | None = None) -> Response:
@@ -335,10 +311,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(HttpMetricsMiddleware, gateway=gateway)
-    # One server span per request (the one that carries the trace upstream), not three more for each ASGI
-    # receive and send: those spans said nothing the server span does not, and cost most of the
-    # gateway's per-request time.
-    app.add_middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])
+    # Outside the request id, so its access line can name the id the request was given.
+    app.add_middleware(RequestTelemetryMiddleware, route_label=gateway.route_label)
     app.state.gateway = gateway
     return app

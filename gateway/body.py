@@ -22,17 +22,24 @@ MAX_JSON_DEPTH = 32
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, or RESOURCE_EXHAUSTED (413) as soon as it exceeds `limit` bytes."""
-    too_large = GatewayError(
-        grpc.StatusCode.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes", http_status=413
-    )
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise too_large
+    headers = request.headers
+    length = headers.get("content-length")
+    if length is None and "transfer-encoding" not in headers:
+        return b""  # HTTP/1.1 has no body without either header (a GET, a DELETE)
+    if int(length or 0) > limit:
+        raise _too_large(limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise too_large
+            raise _too_large(limit)
     return bytes(body)
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, f"request body is larger than {limit} bytes", http_status=413
+    )
 
 
 def json_kind(value: Any) -> str:

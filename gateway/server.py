@@ -23,6 +23,7 @@ def _server(settings: Settings, log_level: str) -> uvicorn.Server:
         host=settings.bind_host,
         port=settings.port("gateway"),
         log_level=log_level,
+        access_log=False,  # the gateway logs each request itself, at DEBUG (gateway/request_telemetry.py)
         lifespan="on",
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from google.protobuf.message import Message
 
 from gateway.body import parse_json, require_object
 from gateway.errors import invalid_argument
+from gateway.proto_json import message_to_dict
 from gateway.routes import Binding
 
 _T = FieldDescriptor
@@ -33,11 +35,17 @@ _UNKNOWN_FIELD = re.compile(r'has no field named "([^"]+)" at "([^"]+)"')
 
 
 def find_field(descriptor: Descriptor, name: str) -> FieldDescriptor | None:
-    """A field by proto name or JSON (lowerCamel) name."""
-    found = descriptor.fields_by_name.get(name)
-    if found is None:
-        found = next((f for f in descriptor.fields if f.json_name == name), None)
-    return found
+    """A field by proto name or JSON (lowerCamel) name (the proto name first)."""
+    return _field_names(descriptor).get(name)
+
+
+@functools.cache
+def _field_names(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
+    """Each field of a message type under its JSON name and its proto name, made once per type."""
+    names: dict[str, FieldDescriptor] = {}
+    for field in descriptor.fields:
+        names.setdefault(field.json_name, field)
+    return names | {field.name: field for field in descriptor.fields}
 
 
 def is_map(field: FieldDescriptor) -> bool:
@@ -173,6 +181,6 @@ def build_request(
 def response_json(binding: Binding, message: Message) -> Any:
     """Canonical JSON of a response (lowerCamel names), or of its `response_body` field."""
     if not binding.response_body:
-        return json_format.MessageToDict(message)
+        return message_to_dict(message)
     field = message.DESCRIPTOR.fields_by_name[binding.response_body]
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)[field.json_name]

@@ -15,6 +15,7 @@ from gateway.routes import Binding
 from mlxhub.config import Settings
 
 METADATA_HEADER_PREFIX = "grpc-metadata-"
+_METADATA_PREFIX = METADATA_HEADER_PREFIX.encode()
 UPSTREAM_MAX_RECONNECT_BACKOFF_MS = 1000
 
 
@@ -65,16 +66,24 @@ class Upstreams:
 def upstream_metadata(request: Request) -> list[tuple[str, str | bytes]]:
     """gRPC metadata for the upstream call: the request id, Authorization, W3C trace context, Grpc-Metadata-*."""
     metadata: list[tuple[str, str | bytes]] = [("x-request-id", request.state.request_id)]
-    metadata += [(name, request.headers[name]) for name in ("authorization",) if name in request.headers]
+    authorization: bytes | None = None
+    forwarded: list[tuple[str, bytes]] = []
+    for name, value in request.scope["headers"]:  # raw: names are lower case, values latin-1
+        if name == b"authorization":
+            authorization = value if authorization is None else authorization  # the first, as authenticated
+        elif name.startswith(_METADATA_PREFIX):
+            forwarded.append((name.decode("latin-1"), value))
+    if authorization is not None:
+        metadata.append(("authorization", authorization.decode("latin-1")))
     trace_context: dict[str, str] = {}
     propagate.inject(trace_context)  # the gateway's span (itself a child of an incoming traceparent)
-    metadata += list(trace_context.items())
+    metadata += trace_context.items()
     # What the gateway set (checked request id, the Authorization it authenticated, trace context)
     # stays the only value: a service reading the last of repeated keys would take a Grpc-Metadata-* copy.
     own = {key for key, _ in metadata}
-    for name, value in request.headers.items():
-        key = name.removeprefix(METADATA_HEADER_PREFIX)
-        if key == name or key in own:
+    for name, raw in forwarded:
+        key, value = name.removeprefix(METADATA_HEADER_PREFIX), raw.decode("latin-1")
+        if key in own:
             continue
         try:
             metadata.append((key, base64.b64decode(value, validate=True) if key.endswith("-bin") else value))
