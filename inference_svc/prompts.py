@@ -18,6 +18,7 @@ from typing import Any
 
 from mlx_lm.utils import load_tokenizer
 
+from inference_svc import tool_calls
 from mlxhub import bounds
 from mlxhub.errors import FailedPrecondition, InvalidArgument
 from mlxhub.v1 import inference_pb2
@@ -78,15 +79,31 @@ def check_messages(messages: Sequence | None) -> None:
                               "request", field="messages")
 
 
-def encode(tokenizer: Any, version: str, messages: list[dict[str, str]] | None, prompt: str) -> list[int]:
-    """The prompt's token ids: messages through the model's chat template, or the raw prompt."""
+def encode(tokenizer: Any, version: str, messages: list[dict[str, Any]] | None, prompt: str,
+           tools: tool_calls.ToolUse | None = None) -> list[int]:
+    """The prompt's token ids: messages through the model's chat template (with the request's
+    tools, and a forced call's opening when one is required), or the raw prompt."""
     check_messages(messages)
     if messages is not None:
         if not getattr(tokenizer, "chat_template", None):
             raise InvalidArgument(f"{version} has no chat template; send a raw `prompt` instead", field="messages")
-        tokens = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+        if tools is None:
+            tokens = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+        else:
+            tokens = _with_tools(tokenizer, version, messages, tools)
     else:
         tokens = tokenizer.encode(prompt)
     if not tokens:
         raise InvalidArgument("the prompt encodes to no tokens", field="prompt")
     return tokens if isinstance(tokens, list) else list(tokens)
+
+
+def _with_tools(tokenizer: Any, version: str, messages: list[dict[str, Any]], tools: tool_calls.ToolUse) -> list[int]:
+    """Rendered to text first: a required call's opening is appended after the generation prompt, so
+    the reply starts inside the call (the template's tokens are the same either way)."""
+    if not tool_calls.supports_tools(tokenizer):
+        raise InvalidArgument(f"{version} does not support tool calls: its chat template has no tool-call format; "
+                              "leave `tools` out or use a model whose template has one", field="tools")
+    text = tokenizer.apply_chat_template(messages, tools=[dict(t) for t in tools.tools], add_generation_prompt=True,
+                                         tokenize=False)
+    return tokenizer.encode(text + tool_calls.forced_prefix(tokenizer, tools), add_special_tokens=False)
