@@ -59,7 +59,9 @@ class ReadModel(PostgresTrackingRecorder):
         if not batch:
             return
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
+            # Its commit need not wait for the disk: a crash loses the rows and the position together,
+            # and the projection applies those events again from the log (which is written durably)
+            curs.execute(SQL("SET LOCAL search_path TO {}; SET LOCAL synchronous_commit TO off").format(self.schema))
             self.apply_batch([(domain_event, tracking.notification_id) for domain_event, tracking in batch], curs)
             self.track(curs, batch[-1][1])
         self.reached(batch[-1][1].notification_id)
