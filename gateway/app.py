@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import orjson
+from google.protobuf import message as proto
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
@@ -33,8 +34,9 @@ from gateway.body import read_body
 from gateway.errors import GatewayError, error_response, status_from_exception, status_json
 from gateway.health import deep_health
 from gateway.openapi import openapi_document
+from gateway.proto_json import message_to_dict
 from gateway.request_telemetry import RequestTelemetryMiddleware
-from gateway.routes import Binding, RouteError, RouteTable, load_bindings
+from gateway.routes import Binding, Packing, RouteError, RouteTable, load_bindings
 from gateway.static import api_prefixes, dashboard_app, under
 from gateway.transcode import build_request, response_json
 from gateway.upstream import DisconnectWatch, Upstreams, upstream_metadata
@@ -52,6 +54,9 @@ READY_TIMEOUT_S = 2.0
 # request the service refuses to get its own HTTP status, short enough that a client following
 # a quiet stream (ReadEvents follow=true on an idle hub) learns at once that it is connected.
 STREAM_HEAD_WAIT_S = 0.5
+# Items per upstream message when the gateway reads a packable stream packed (gateway.routes.Packing):
+# enough that a long catch-up read costs one upstream read and one HTTP write per few hundred items.
+PACKED_ITEMS = 256
 
 
 class RequestIdMiddleware:
@@ -140,6 +145,11 @@ class Gateway:
         body = await read_body(request, self.settings.max_request_bytes)
         query = request.query_params.multi_items() if request.scope.get("query_string") else ()
         message = build_request(binding, params, query, body)
+        packing = binding.packing
+        if packing is not None and not getattr(message, packing.size_field):
+            setattr(message, packing.size_field, PACKED_ITEMS)  # one item per line all the same
+        else:
+            packing = None
         call = self.upstreams.method(binding)(message, metadata=upstream_metadata(request))
         watch = DisconnectWatch(request, call)
         try:  # a unary call, or a stream up to its first message: a failure is a plain error response
@@ -147,7 +157,7 @@ class Gateway:
                 pending = asyncio.ensure_future(call.read())
                 done, _ = await asyncio.wait({pending}, timeout=STREAM_HEAD_WAIT_S)
                 if not done:  # a quiet stream: answer now; its first message follows when it comes
-                    return self._stream(request, binding, call, pending, watch, {})
+                    return self._stream(request, binding, packing, call, pending, watch, {})
                 first = pending.result()
             else:
                 first = await call
@@ -161,26 +171,36 @@ class Gateway:
         if not binding.server_streaming:
             watch.stop()
             return Response(orjson.dumps(response_json(binding, first)), headers=headers, media_type="application/json")
-        return self._stream(request, binding, call, first, watch, headers)
+        return self._stream(request, binding, packing, call, first, watch, headers)
 
     def _stream(
         self,
         request: Request,
         binding: Binding,
+        packing: Packing | None,
         call: grpc.aio.UnaryStreamCall,
         first: object,
         watch: DisconnectWatch,
         headers: dict[str, str],
     ) -> Response:
-        """NDJSON lines `{"result": ...}` (or SSE events), ending with an error if the stream fails."""
+        """NDJSON lines `{"result": ...}` (or SSE events), ending with an error if the stream fails;
+        a packed message (`packing`) becomes the lines of its items, written together."""
         sse = "text/event-stream" in request.headers.get("accept", "")
         encode, media_type = (_sse, "text/event-stream") if sse else (_ndjson, "application/x-ndjson")
+
+        def encoded(message: proto.Message) -> bytes:
+            if packing is None or message.HasField(packing.item_field):
+                return encode("result", response_json(binding, message))
+            name = packing.item_json_name
+            return b"".join([encode("result", {name: message_to_dict(item)})
+                             for item in getattr(message, packing.items_field)])
 
         async def lines() -> AsyncIterator[bytes]:
             try:
                 message = await first if isinstance(first, asyncio.Future) else first
                 while message is not grpc.aio.EOF:
-                    yield encode("result", response_json(binding, message))
+                    if chunk := encoded(message):
+                        yield chunk
                     message = await call.read()
             except grpc.RpcError as error:
                 yield encode("error", status_json(status_from_exception(error)[0]))

@@ -20,12 +20,16 @@ from urllib.parse import unquote
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import message_factory
-from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 
 from mlxhub.v1 import inference_pb2, registry_pb2, trainer_pb2
 
 SERVICE_FILES = (registry_pb2.DESCRIPTOR, trainer_pb2.DESCRIPTOR, inference_pb2.DESCRIPTOR)
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+
+BATCH_SIZE_FIELD = "batch_size"
+_INTEGER_CPP_TYPES = {FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
+                      FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64}
 
 # How specific a path segment is; a literal beats a variable, which beats `**`.
 _LITERAL, _SINGLE, _MULTI = 2, 1, 0
@@ -135,12 +139,47 @@ class Binding:
         return self.method.server_streaming
 
     @cached_property
+    def packing(self) -> Packing | None:
+        return Packing.of(self.method)
+
+    @cached_property
     def request_class(self) -> type:
         return message_factory.GetMessageClass(self.method.input_type)
 
     @cached_property
     def response_class(self) -> type:
         return message_factory.GetMessageClass(self.method.output_type)
+
+
+@dataclass(frozen=True)
+class Packing:
+    """A stream that can carry several items per message: its request has an integer `batch_size`
+    (0: one item per message), its response one item field and one repeated field of the same type.
+
+    The gateway reads such a stream packed when its client asked for one item per message, and
+    writes each item as the line the unpacked message would have been: one upstream read and one
+    HTTP write per batch instead of per item, with the same lines."""
+
+    size_field: str
+    item_field: str
+    item_json_name: str
+    items_field: str
+
+    @classmethod
+    def of(cls, method: MethodDescriptor) -> Packing | None:
+        if not method.server_streaming:
+            return None
+        size = method.input_type.fields_by_name.get(BATCH_SIZE_FIELD)
+        if size is None or size.cpp_type not in _INTEGER_CPP_TYPES or size.is_repeated:
+            return None
+        fields = method.output_type.fields
+        singles = [f for f in fields if f.message_type is not None and not f.is_repeated]
+        repeated = [f for f in fields if f.message_type is not None and f.is_repeated]
+        if len(fields) != 2 or len(singles) != 1 or len(repeated) != 1:
+            return None
+        if singles[0].message_type.full_name != repeated[0].message_type.full_name:
+            return None
+        return cls(size.name, singles[0].name, singles[0].json_name, repeated[0].name)
 
 
 def _bindings_of_rule(method: MethodDescriptor, rule: http_pb2.HttpRule) -> Iterable[Binding]:
