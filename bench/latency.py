@@ -93,6 +93,8 @@ def measure(stack: Stack, calls: int, warmup: int = 50) -> dict[str, Any]:
         "overhead_p99_ms": round(gateway["p99_ms"] - grpc_["p99_ms"], 4),
         "target_overhead_p50_ms": TARGET_OVERHEAD_P50_MS,
         "target_overhead_p99_ms": TARGET_OVERHEAD_P99_MS,
+        "target_met": (gateway["p50_ms"] - grpc_["p50_ms"] <= TARGET_OVERHEAD_P50_MS
+                       and gateway["p99_ms"] - grpc_["p99_ms"] <= TARGET_OVERHEAD_P99_MS),
     }
 
 
@@ -176,6 +178,7 @@ def throughput(stack: Stack, clients: int = CONCURRENT_CLIENTS, rounds: int = 3,
         "gateway_calls_per_s": round(gateway_rate, 1),
         "ratio": round(ratio(gateway_rate, grpc_rate), 3),
         "target_ratio": TARGET_THROUGHPUT_RATIO,
+        "target_met": ratio(gateway_rate, grpc_rate) >= TARGET_THROUGHPUT_RATIO,
     }
 
 
