@@ -1,5 +1,9 @@
 """Loaded model versions under a memory budget: LRU eviction of idle versions and an
-idle unload after `keep_alive` seconds (like Ollama's keep_alive). A version's size is
+idle unload after `keep_alive` seconds (like Ollama's keep_alive). An adapter version is an
+entry of its own that holds only its LoRA matrices (`inference_svc.lora`) and points at its
+base's entry, whose weights it shares: an idle adapter may go while its base stays; a base
+goes only when no request runs on it or on any of its adapters (the engine counts those in
+the base's `active`), and its adapters go with it. A version's size is
 estimated from its files before it loads (`inference_svc.footprint`), so one that cannot
 fit is refused, and idle versions make room for one that can, before anything is
 allocated. A version loading elsewhere (off the engine thread) holds its estimated bytes
@@ -41,6 +45,13 @@ class ModelSpec:
     def kind(self) -> str:
         return "adapter" if self.adapter_path else "model"
 
+    @property
+    def base_spec(self) -> ModelSpec:
+        """What to load for the base an adapter version runs on (the spec itself for a base)."""
+        if not self.adapter_path:
+            return self
+        return ModelSpec(self.base_version, self.path, files=self.files)
+
 
 @dataclass
 class Entry:
@@ -48,8 +59,16 @@ class Entry:
     loaded: Any  # loader.Loaded (or a stand-in in tests): needs .nbytes
     state: Any = None  # per-entry engine state (the batch generator)
     prompts: Any = None  # its prompt cache (mlx-lm's LRUPromptCache), made and used by the engine
-    active: int = 0
+    active: int = 0  # requests running on it (on a base: also those on its adapters)
     last_used: float = field(default_factory=time.monotonic)
+    base: Entry | None = None  # an adapter's base entry, whose model it runs on
+    router: Any = None  # a base's `lora.Router`, once an adapter attached or a batch started
+    served: int = 0  # requests finished on it
+
+    @property
+    def home(self) -> Entry:
+        """The entry whose model and batch this version decodes in: its base's for an adapter."""
+        return self.base or self
 
 
 class ModelCache:
@@ -120,13 +139,13 @@ class ModelCache:
         """Give back the room reserved for a load that failed."""
         self._reserved.pop(spec.version, None)
 
-    def install(self, spec: ModelSpec, loaded: Any) -> Entry:
+    def install(self, spec: ModelSpec, loaded: Any, base: Entry | None = None) -> Entry:
         """Keep what `load` returned, in place of its reservation (ResourceExhausted when it turned
-        out bigger than there is room for)."""
+        out bigger than there is room for); `base`: an adapter's loaded base entry."""
         self.release(spec)
         need = loaded.nbytes
-        self._make_room(spec, need, "")
-        entry = Entry(spec, loaded)
+        self._make_room(spec, need, "", keep=base)
+        entry = Entry(spec, loaded, base=base)
         with self.lock:
             self._entries[spec.version] = entry
         metrics.LOADED.labels(spec.version, spec.kind).set(1)
@@ -134,9 +153,9 @@ class ModelCache:
         log.info("loaded %s (%s, %.0f MB)", spec.version, spec.kind, need / 2**20)
         return entry
 
-    def _make_room(self, spec: ModelSpec, need: int, estimated: str) -> None:
-        """Unload idle versions, least recently used first, until `need` bytes fit; ResourceExhausted
-        naming the sizes when they cannot."""
+    def _make_room(self, spec: ModelSpec, need: int, estimated: str, keep: Entry | None = None) -> None:
+        """Unload idle versions (never `keep`), least recently used first, until `need` bytes fit;
+        ResourceExhausted naming the sizes when they cannot."""
         if need > self.budget_bytes:
             raise ResourceExhausted(
                 f"{spec.version} needs {estimated}{need / GB:.2f} GB, more than the inference memory budget of "
@@ -144,10 +163,11 @@ class ModelCache:
                 resource_type="model version", resource_name=spec.version, reason="MEMORY_BUDGET",
                 metadata={"needed_bytes": str(need), "budget_bytes": str(self.budget_bytes)},
             )
-        for victim in [e for e in self._entries.values() if e.active == 0]:  # least recently used first
+        for victim in [e for e in self._entries.values() if e.active == 0 and e is not keep]:  # LRU first
             if self.used_bytes + self.reserved_bytes + need <= self.budget_bytes:
                 break
-            self._unload(victim, "lru")
+            if victim.loaded is not None:  # not gone with its base already
+                self._unload(victim, "lru")
         held = self.used_bytes + self.reserved_bytes
         if held + need > self.budget_bytes:
             raise ResourceExhausted(
@@ -161,10 +181,15 @@ class ModelCache:
     def unload_idle(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         for entry in list(self._entries.values()):
-            if entry.active == 0 and now - entry.last_used >= self.keep_alive_s:
+            expired = entry.loaded is not None and entry.active == 0 and now - entry.last_used >= self.keep_alive_s
+            # a base stays while one of its adapters is kept
+            if expired and not any(a.base is entry and now - a.last_used < self.keep_alive_s
+                                   for a in self._entries.values()):
                 self._unload(entry, "idle")
 
     def _unload(self, entry: Entry, reason: str) -> None:
+        for adapter in [e for e in self._entries.values() if e.base is entry]:  # they cannot run without it
+            self._unload(adapter, reason)
         with self.lock:
             self._entries.pop(entry.spec.version, None)
         self._on_unload(entry)
@@ -174,7 +199,7 @@ class ModelCache:
             metrics.PROMPT_CACHE_BYTES.remove(entry.spec.version)
         metrics.EVICTIONS.labels(reason).inc()
         log.info("unloaded %s (%s)", entry.spec.version, reason)
-        entry.loaded = entry.state = entry.prompts = None
+        entry.loaded = entry.state = entry.prompts = entry.router = None
         gc.collect()
 
     def clear(self) -> None:

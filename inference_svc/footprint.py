@@ -6,8 +6,9 @@ checkpoint to float32 on the CPU takes ~28 GB).
 The estimate is the weight bytes in the format they are served in (`loader.weight_format`):
 as stored, each tensor's own bytes; in float32, four bytes per element, where an MLX
 quantized weight counts its dequantized elements and its scales and biases vanish (as
-`mlx_lm.utils.dequantize_model` leaves them). A float32 adapter adds nothing (its LoRA
-matrices are fused into the base weights); served as stored, it adds its own bytes.
+`mlx_lm.utils.dequantize_model` leaves them). An adapter version is only its LoRA matrices,
+as stored (it shares its base's loaded weights, `inference_svc.lora`); its base is a version
+of its own in the cache.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def weights_bytes(directory: Path, pattern: str, fmt: str) -> int:
 
 
 def served_bytes(path: str, adapter_path: str, fmt: str) -> int:
-    """The estimated memory of a version (base `path`, plus `adapter_path` if any) served in `fmt`."""
-    total = weights_bytes(Path(path), "model*.safetensors", fmt)
-    if adapter_path and fmt != FLOAT32:
-        total += weights_bytes(Path(adapter_path), "adapters.safetensors", fmt)
-    return total
+    """The estimated memory of a version served in `fmt`: the base model in `path`, or, for an adapter
+    version, only the matrices in `adapter_path` (loaded as stored, beside its base)."""
+    if adapter_path:
+        return weights_bytes(Path(adapter_path), "adapters.safetensors", "as stored")
+    return weights_bytes(Path(path), "model*.safetensors", fmt)

@@ -14,8 +14,11 @@ parameters (`inference_svc.cpu`): the rotary embedding reads its angles from a t
 MLP gate avoids MLX's scalar exp and the output head takes the BLAS's faster orientation
 for batches.
 
-A load takes seconds (reading, dequantizing, fusing): the engine runs it off its decode
-thread (`inference_svc.decode.loads`), so streams already running go on meanwhile.
+An adapter version loads only its LoRA matrices (`inference_svc.lora`): the engine attaches
+them to its loaded base, whose weights every adapter of that base shares.
+
+A load takes seconds (reading, dequantizing): the engine runs it off its decode thread
+(`inference_svc.decode.loads`), so streams already running go on meanwhile.
 """
 
 from __future__ import annotations
@@ -27,12 +30,10 @@ from typing import Any
 import mlx.core as mx
 from mlx import nn
 from mlx.utils import tree_flatten
-from mlx_lm.tuner.utils import load_adapters
 from mlx_lm.utils import dequantize_model, load_model
 
-from inference_svc import prompts
+from inference_svc import lora, prompts
 from inference_svc.cpu import use_cpu_modules
-from inference_svc.cpu.swap import swap_modules
 
 FLOAT32 = "float32"
 QUANTIZED = "as stored (quantized if the checkpoint is)"
@@ -68,18 +69,16 @@ def _context(config: dict[str, Any], tokenizer) -> int:
     return 4096
 
 
-def load(path: str, adapter_path: str = "", fmt: str = FLOAT32, tokenizer: Any = None) -> Loaded:
-    """Load the mlx-lm directory `path` (plus the adapter directory `adapter_path`) in format `fmt`;
-    `tokenizer`: the directory's tokenizer when the caller has it loaded already."""
+def load(path: str, adapter_path: str = "", fmt: str = FLOAT32, tokenizer: Any = None) -> Loaded | lora.Adapter:
+    """Load the mlx-lm directory `path` in format `fmt`, or, given `adapter_path`, only that adapter's
+    LoRA matrices (to attach to the loaded base `path`); `tokenizer`: the directory's tokenizer when
+    the caller has it loaded already."""
+    if adapter_path:
+        return lora.read_adapter(adapter_path)
     model, config = load_model(Path(path))
     if fmt == FLOAT32:
         model = dequantize_model(model)
         model.set_dtype(mx.float32)
-    if adapter_path:
-        model.freeze()
-        model = load_adapters(model, adapter_path)
-        if fmt == FLOAT32:  # fold LoRA into the fp32 weights: no extra matmuls per step, no precision lost
-            swap_modules(model, lambda name, module: module.fuse() if hasattr(module, "fuse") else None)
     model.eval()
     mx.eval(model.parameters())
     if tokenizer is None:

@@ -1,7 +1,8 @@
 """Everything the inference service relies on in mlx-lm beyond its documented API, in one place.
 
 mlx-lm is pinned (`MLX_LM_REQUIREMENT`, the same range as pyproject.toml) because these reach
-past its public functions: a step of the batch generator that skips the log-softmax, the
+past its public functions: a step of the batch generator that skips the log-softmax, batches
+that name their rows before each model call (for per-row LoRA adapters, `inference_svc.lora`), the
 number of samples `generate_step` draws ahead, the KV-cache offset, and the byte-level
 detokenizer's leading-space trim. tests/test_mlx_lm_compat.py checks that each internal used
 here still exists in the shape used here, so an mlx-lm upgrade that changes one fails there,
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import mlx.core as mx
-from mlx_lm.generate import BatchGenerator, GenerationBatch, generate_step
+from mlx_lm.generate import BatchGenerator, GenerationBatch, PromptProcessingBatch, generate_step
 
 MLX_LM_REQUIREMENT = "mlx-lm>=0.32.2,<0.33"
 
@@ -26,6 +27,26 @@ SAMPLES_AHEAD = 1
 SkipLogSoftmax = Callable[[list, list], bool]
 
 
+def route_rows(batch) -> None:
+    """Tell a model that serves rows on different adapters (`inference_svc.lora.RoutedModel`) whose rows
+    its next call runs: the batch's sequence ids, in row order."""
+    route = getattr(batch.model, "route_rows", None)
+    if route is not None:
+        route(batch.uids)
+
+
+class RoutedPromptBatch(PromptProcessingBatch):
+    """mlx-lm's `PromptProcessingBatch` that names its rows (`route_rows`) before it runs the model."""
+
+    def prompt(self, tokens):
+        route_rows(self)
+        return super().prompt(tokens)
+
+    def generate(self, tokens):
+        route_rows(self)  # also the rows of the first step of the GenerationBatch it makes
+        return super().generate(tokens)
+
+
 class LeanGenerationBatch(GenerationBatch):
     """mlx-lm's `GenerationBatch` whose step hands the samplers raw logits (no log-softmax) when
     `skip_log_softmax` allows it; mlx-lm's own step otherwise."""
@@ -33,6 +54,7 @@ class LeanGenerationBatch(GenerationBatch):
     skip_log_softmax: SkipLogSoftmax = staticmethod(lambda samplers, processors: False)
 
     def _step(self):
+        route_rows(self)
         samplers = [self.fallback_sampler if s is None else s for s in (self.samplers or [None] * len(self.uids))]
         if not self.skip_log_softmax(samplers, self.logits_processors or []):
             return super()._step()
@@ -63,6 +85,7 @@ class LeanBatchGenerator(BatchGenerator):
         batch = LeanGenerationBatch.empty(self.model, self.sampler)
         batch.skip_log_softmax = skip_log_softmax
         self._generation_batch = batch
+        self._prompt_batch = RoutedPromptBatch.empty(self.model, self.sampler, prefill_step_size=self.prefill_step_size)
 
 
 def plain_steps(prompt: list[int], model, *, max_tokens: int, sampler: Any, cache: list,

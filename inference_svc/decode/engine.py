@@ -18,7 +18,12 @@ it was running, reports the service NOT_SERVING, and starts a fresh thread.
 Each version keeps a prompt cache (mlx-lm's `LRUPromptCache`, as `mlx_lm.server` does):
 the KV state of finished requests, keyed by their tokens, so a request that shares a
 prefix with an earlier one (the chat template's system prompt, the earlier turns of a
-conversation) computes only the rest of its prompt."""
+conversation) computes only the rest of its prompt.
+
+LoRA adapter versions decode in their base's batch: an adapter version loads only its low-rank
+matrices (after its base, if that is not loaded), which attach to the base's model
+(`inference_svc.lora.Router`); each batch row names its adapter, so requests on the base and
+on any number of its adapters share one batch and one pass over the base weights."""
 
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ import time
 
 from mlx_lm.models.cache import LRUPromptCache, can_trim_prompt_cache, trim_prompt_cache
 
-from inference_svc import metrics, prompts
+from inference_svc import lora, metrics, prompts
 from inference_svc.cache import Entry, ModelCache
 from inference_svc.decode import sampling
 from inference_svc.decode.batching import Batches
@@ -119,7 +124,7 @@ class Engine:
             )
 
     def active_streams(self, version: str) -> int:
-        return sum(1 for key in list(self._running) if key[0] == version)
+        return sum(1 for g in list(self._running.values()) if g.spec.version == version)
 
     def _notify(self) -> None:
         with self._wake:
@@ -163,6 +168,8 @@ class Engine:
         self._starting = None
         for entry in self.cache.snapshot():
             entry.state, entry.prompts, entry.active = None, None, 0
+            if entry.router is not None:
+                entry.router.forget_rows()
 
     # -- the engine thread ---------------------------------------------------------------
     def _run(self) -> None:
@@ -207,21 +214,29 @@ class Engine:
                 if not self._pending:
                     return
                 generation = self._pending.popleft()
-            entry = self.cache.loaded(generation.spec)
-            if entry is not None:
-                self._begin(generation, entry)
-            elif not generation.cancelled.is_set():
-                self._wait_for_load(generation)
-            else:
-                generation.events.put(Done(CANCELLED, 0, 0, 0.0, 0.0))
+            self._place(generation)
 
-    def _wait_for_load(self, generation: Generation) -> None:
-        """Queue `generation` behind its version's load, starting the load (within the memory budget) if
+    def _place(self, generation: Generation) -> None:
+        """Start `generation` if its version is loaded, else queue it behind the load it needs first: its
+        base's for an adapter whose base is not loaded, else its own."""
+        spec = generation.spec
+        entry = self.cache.loaded(spec)
+        if entry is not None:
+            self._begin(generation, entry)
+        elif generation.cancelled.is_set():
+            generation.events.put(Done(CANCELLED, 0, 0, 0.0, 0.0))
+        elif spec.adapter_path and self.cache.loaded(spec.base_spec) is None:
+            self._wait_for_load(generation, spec.base_spec)
+        else:
+            self._wait_for_load(generation, spec)
+
+    def _wait_for_load(self, generation: Generation, spec) -> None:
+        """Queue `generation` behind the load of `spec`, starting the load (within the memory budget) if
         none runs."""
-        load = self._loads.get(generation.spec.version)
+        load = self._loads.get(spec.version)
         if load is None:
             try:
-                self.cache.reserve(generation.spec)
+                self.cache.reserve(spec)
             except HubError as error:
                 generation.events.put(Failed(error))
                 return
@@ -229,23 +244,36 @@ class Engine:
                 log.exception("cannot start a request on %s", generation.spec.version)
                 generation.events.put(Failed(HubError(f"cannot load {generation.spec.version}; see the inference log")))
                 return
-            load = self._loads.start(generation.spec)
+            load = self._loads.start(spec)
         load.waiting.append(generation)
 
     def _join_loaded(self) -> None:
         """Install the versions whose loads ended and start the requests that waited for them."""
         for load in self._loads.finished():
+            self._loads.drop(load)
             entry = self.cache.loaded(load.spec) or self._install(load)
             while entry is not None and load.waiting:
-                self._begin(load.waiting.popleft(), entry)
-            self._loads.drop(load)
+                self._place(load.waiting.popleft())  # starts it, or (an adapter on a base just loaded) loads on
 
     def _install(self, load: Load) -> Entry | None:
         """The loaded version in the cache; None, with its waiting requests failed, when it did not load."""
         version = load.spec.version
         try:
             loaded = load.result.result()
-            entry = self.cache.install(load.spec, loaded)
+            base = None
+            if load.spec.adapter_path:
+                base = self.cache.loaded(load.spec.base_spec)
+                if base is None:  # the base went while the adapter loaded: its requests load it again
+                    self.cache.release(load.spec)
+                    return self._retry(load)
+                loaded.version = load.spec.version
+                self._router(base).attach(loaded)
+            try:
+                entry = self.cache.install(load.spec, loaded, base=base)
+            except BaseException:
+                if base is not None:
+                    base.router.detach(loaded)
+                raise
         except HubError as error:
             failure = error
         except Exception:  # a model that cannot load must not stop the engine
@@ -259,6 +287,18 @@ class Engine:
         while load.waiting:
             load.waiting.popleft().events.put(Failed(failure))
         return None
+
+    def _retry(self, load: Load) -> None:
+        """Place again the requests that waited for a load that cannot be installed as it is."""
+        while load.waiting:
+            self._place(load.waiting.popleft())
+
+    @staticmethod
+    def _router(home: Entry) -> lora.Router:
+        """The adapter router of a loaded base (made on first use)."""
+        if home.router is None:
+            home.router = lora.Router(home.loaded.model)
+        return home.router
 
     def _begin(self, generation: Generation, entry: Entry) -> None:
         """Start `generation` on its loaded version; a request that cannot start fails alone."""
@@ -277,14 +317,17 @@ class Engine:
 
     def _start(self, generation: Generation, entry: Entry) -> None:
         request = generation.request
-        loaded = entry.loaded
+        home = entry.home  # the base whose model and batch it decodes in
+        adapter = entry.loaded if entry.base is not None else None
+        loaded = home.loaded
+        router = self._router(home)
         tokenizer = loaded.tokenizer
         budget = sampling.completion_budget(request.sampling, len(request.tokens), loaded.context)
         sampling.check_for_model(request.sampling, getattr(loaded, "vocab_size", 0))
         tokens = list(request.tokens)
-        if entry.state is None:
-            entry.state = Batches(
-                loaded.model, stop_tokens=[[t] for t in tokenizer.eos_token_ids],
+        if home.state is None:
+            home.state = Batches(
+                lora.RoutedModel(loaded.model, router), stop_tokens=[[t] for t in tokenizer.eos_token_ids],
                 completion_batch_size=self.max_running, prefill_batch_size=self.max_running,
                 prefill_step_size=PREFILL_STEP,
             )
@@ -303,37 +346,42 @@ class Engine:
         processors = sampling.make_processors(request.sampling)
         if sampler is not sampling.greedy:  # greedy cannot fail, and a batch of greedy requests samples in one call
             sampler = generation.guard = sampling.Guarded(sampler)
-        lone = next((g for g in self._running.values() if g.entry is entry and g.solo is not None), None)
+        lone = next((g for g in self._running.values() if g.entry.home is home and g.solo is not None), None)
         if lone is not None:  # company: the request decoding alone moves into the batch first
             self._join_batch(lone)
-        if entry.active == 0 and can_go_alone(cache, processors):
-            generation.solo = Solo(loaded.model, rest, cache, tokens[:reused], sampler, budget, PREFILL_STEP)
+        if home.active == 0 and can_go_alone(cache, processors):
+            model = lora.RoutedModel(loaded.model, router, adapter, fixed=True)
+            generation.solo = Solo(model, rest, cache, tokens[:reused], sampler, budget, PREFILL_STEP)
             generation.uid = next(self._solo_ids)
         else:
-            (generation.uid,) = entry.state.insert(
+            (generation.uid,) = home.state.insert(
                 [rest], max_tokens=[budget], caches=[cache] if cache is not None else None,
                 all_tokens=[tokens[:reused]], samplers=[sampler], logits_processors=[processors],
             )
+            router.assign(generation.uid, adapter)
         generation.entry, generation.budget = entry, budget
         generation.prompt_tokens, generation.cached_tokens = len(tokens), reused
         generation.detokenizer = _detokenizer(tokenizer, continues_prompt=request.messages is None)
         entry.active += 1
-        self._running[(version, generation.uid)] = generation
+        if home is not entry:
+            home.active += 1
+        self._running[(home.spec.version, generation.uid)] = generation
         metrics.PROMPT_TOKENS.labels(version).inc(len(tokens))
         metrics.CACHED_PROMPT_TOKENS.labels(version).inc(reused)
 
     def _join_batch(self, generation: Generation) -> None:
         """Move a request decoding alone into its version's batch, where it goes on unchanged."""
-        entry, solo = generation.entry, generation.solo
+        home, solo = generation.entry.home, generation.solo
         rest, cache, before = solo.handover()
-        del self._running[(generation.spec.version, generation.uid)]
-        (generation.uid,) = entry.state.insert(
+        del self._running[(home.spec.version, generation.uid)]
+        (generation.uid,) = home.state.insert(
             [rest], max_tokens=[generation.budget - generation.completion_tokens],
             caches=[cache] if cache is not None else None, all_tokens=[before], samplers=[solo.sampler],
             logits_processors=[[]],
         )
         generation.solo = None
-        self._running[(generation.spec.version, generation.uid)] = generation
+        home.router.assign(generation.uid, generation.entry.loaded if generation.entry.base is not None else None)
+        self._running[(home.spec.version, generation.uid)] = generation
 
     def _reap_cancelled(self) -> None:
         for generation in [g for g in self._running.values() if g.cancelled.is_set()]:
@@ -348,22 +396,22 @@ class Engine:
             token = generation.solo.next()
             if self._failed_sampling(generation):
                 continue
-            if token in generation.entry.loaded.tokenizer.eos_token_ids:
+            if token in generation.entry.home.loaded.tokenizer.eos_token_ids:
                 reason = STOP
             else:
                 reason = LENGTH if generation.completion_tokens + 1 >= generation.budget else None
             self._on_token(generation, token, reason, time.perf_counter())
-        for entry in {id(g.entry): g.entry for g in self._running.values() if g.solo is None}.values():
-            _, responses = entry.state.next()
+        for home in {id(g.entry.home): g.entry.home for g in self._running.values() if g.solo is None}.values():
+            _, responses = home.state.next()
             now = time.perf_counter()
-            for generation in [g for g in self._running.values() if g.entry is entry]:
+            for generation in [g for g in self._running.values() if g.entry.home is home]:
                 self._failed_sampling(generation)  # before its token is used: it leaves the batch
             for response in responses:
-                generation = self._running.get((entry.spec.version, response.uid))
+                generation = self._running.get((home.spec.version, response.uid))
                 if generation is None:
                     continue
                 if response.finish_reason is not None:
-                    self._keep_prompt(entry, response.all_tokens, response.prompt_cache)
+                    self._keep_prompt(generation.entry, response.all_tokens, response.prompt_cache)
                 self._on_token(generation, response.token, response.finish_reason, now)
 
     def _failed_sampling(self, generation: Generation) -> bool:
@@ -387,7 +435,7 @@ class Engine:
             self.stats.token(version, now - generation.last_token)
         generation.last_token = now
         generation.completion_tokens += 1
-        is_eos = finish_reason == STOP and token in generation.entry.loaded.tokenizer.eos_token_ids
+        is_eos = finish_reason == STOP and token in generation.entry.home.loaded.tokenizer.eos_token_ids
         ids = [] if is_eos else [token]
         if not is_eos:
             generation.detokenizer.add_token(token)
@@ -413,7 +461,7 @@ class Engine:
         if generation.solo is not None:  # _finish keeps its cache
             return
         entry = generation.entry
-        kept = entry.state.remove([generation.uid], return_prompt_caches=entry.prompts is not None)
+        kept = entry.home.state.remove([generation.uid], return_prompt_caches=entry.prompts is not None)
         if generation.uid in kept:
             cache, tokens = kept[generation.uid]
             self._keep_prompt(entry, tokens, cache)
@@ -426,12 +474,11 @@ class Engine:
 
     def _finish(self, generation: Generation, reason: str) -> None:
         g = generation
-        self._running.pop((g.spec.version, g.uid), None)
+        self._leave(g)
         if g.solo is not None:
             self._keep_prompt(g.entry, *g.solo.kept())
             g.solo = None
-        g.entry.active -= 1
-        g.entry.last_used = time.monotonic()
+        g.entry.served += 1
         end = g.last_token or time.perf_counter()
         decode = g.last_token - g.first_token
         rate = (g.completion_tokens - 1) / decode if g.completion_tokens > 1 and decode > 0 else 0.0
@@ -443,20 +490,33 @@ class Engine:
         self.stats.finished(version, rate)
         g.events.put(Done(reason, g.prompt_tokens, g.completion_tokens, ttft, rate, g.cached_tokens))
 
+    def _leave(self, generation: Generation) -> None:
+        """Take a finishing request off the running set and out of its entries' counts."""
+        entry = generation.entry
+        home = entry.home
+        self._running.pop((home.spec.version, generation.uid), None)
+        if generation.solo is None and home.router is not None:
+            home.router.release(generation.uid)
+        now = time.monotonic()
+        for held in {id(entry): entry, id(home): home}.values():
+            held.active -= 1
+            held.last_used = now
+
     def _finish_failed(self, generation: Generation, error: HubError) -> None:
-        self._running.pop((generation.spec.version, generation.uid), None)
         if generation.entry is not None:
-            generation.entry.active -= 1
+            self._leave(generation)
             if generation.solo is not None:
                 generation.solo = None
-            elif generation.entry.state is not None:
-                generation.entry.state.remove([generation.uid])
+            elif generation.entry.home.state is not None:
+                generation.entry.home.state.remove([generation.uid])
         generation.events.put(Failed(error))
 
     @staticmethod
     def _close_entry(entry: Entry) -> None:
         if entry.state is not None:
             entry.state.close()
+        if entry.base is not None and entry.base.router is not None:  # an adapter: its base stays
+            entry.base.router.detach(entry.loaded)
 
 
 def _detokenizer(tokenizer, continues_prompt: bool):

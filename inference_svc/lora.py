@@ -1,0 +1,266 @@
+"""Many LoRA adapter versions on one loaded base model, each row of a batch on its own adapter.
+
+A LoRA adapter changes each adapted projection from `W x` to `W x + s (x A) B` with a rank r
+far below the layer's width. Loading an adapter as a full copy of its base multiplies memory by
+the number of versions and decodes each as a batch of its own. Here an adapter is only its A
+and B matrices (`Adapter`, read by `read_adapter` off the engine thread); `Router.attach` puts a
+`RoutedLoRALinear` in place of each base projection that some attached adapter adapts; and
+before every model call the batch says which adapter each of its rows uses
+(`Router.route`). The base projection then runs once for the whole batch and each row adds its
+own low-rank term; rows on the base add nothing, so they decode exactly as without adapters.
+
+Two ways to add the per-row terms, chosen by `Router.mode`: `GATHER` takes each row's A and B
+from a per-layer stack (`mx.take`) and runs one batched matmul pair; `GROUP` runs one matmul
+pair per adapter on its rows and scatters the result back. `python -m bench.adapters` measures
+both. A batch whose rows all use one adapter (an adapter served alone) computes exactly what
+mlx-lm's `LoRALinear` computes, `y + (s * ((x @ A) @ B)).astype(x.dtype)`.
+
+The adapter format is mlx-lm's: `adapter_config.json` (`fine_tune_type`, `num_layers`,
+`lora_parameters` with `rank` and `scale`) and `adapters.safetensors` whose names are the adapted
+modules' paths with a `lora_a` / `lora_b` leaf, as `mlx_lm.tuner.utils.load_adapters` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+from mlx import nn
+
+from inference_svc.cpu.swap import swap_modules
+from mlxhub.errors import FailedPrecondition
+
+GATHER, GROUP = "gather", "group"
+LEAVES = ("lora_a", "lora_b")
+
+
+@dataclass(eq=False)
+class Adapter:
+    """One adapter version's low-rank matrices: module path -> (A (in, r), B (r, out))."""
+
+    version: str
+    scale: float
+    matrices: dict[str, tuple[mx.array, mx.array]]
+    nbytes: int = 0
+    slot: int = 0  # its index in the router's per-layer stacks while attached (0: no adapter)
+
+    @property
+    def rank(self) -> int:
+        return max((a.shape[1] for a, _ in self.matrices.values()), default=0)
+
+
+def read_adapter(adapter_path: str, version: str = "") -> Adapter:
+    """The LoRA matrices of the mlx-lm adapter directory `adapter_path` (any thread)."""
+    directory = Path(adapter_path)
+    try:
+        config = json.loads((directory / "adapter_config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise FailedPrecondition(f"cannot read {directory / 'adapter_config.json'}: {exc}",
+                                 resource_type="adapter", resource_name=version or str(directory)) from None
+    kind = config.get("fine_tune_type", "lora")
+    if kind != "lora":
+        raise FailedPrecondition(f"{version or directory} is a {kind!r} adapter; only LoRA adapters can be served "
+                                 "on a shared base", resource_type="adapter", resource_name=version or str(directory))
+    parameters = config.get("lora_parameters") or {}
+    if "scale" not in parameters:
+        raise FailedPrecondition(f"{directory / 'adapter_config.json'} has no lora_parameters.scale",
+                                 resource_type="adapter", resource_name=version or str(directory))
+    weights = mx.load(str(directory / "adapters.safetensors"))
+    halves: dict[str, dict[str, mx.array]] = {}
+    for name, value in weights.items():
+        module, _, leaf = name.rpartition(".")
+        if leaf not in LEAVES:
+            raise FailedPrecondition(f"{directory / 'adapters.safetensors'} holds {name}, which is not a LoRA "
+                                     "matrix (lora_a / lora_b)", resource_type="adapter",
+                                     resource_name=version or str(directory))
+        halves.setdefault(module, {})[leaf] = value
+    matrices = {}
+    for module, pair in halves.items():
+        if set(pair) != set(LEAVES) or pair["lora_a"].shape[1] != pair["lora_b"].shape[0]:
+            raise FailedPrecondition(f"{directory / 'adapters.safetensors'}: {module} needs lora_a (in, r) and "
+                                     "lora_b (r, out)", resource_type="adapter", resource_name=version or str(directory))
+        matrices[module] = (pair["lora_a"], pair["lora_b"])
+    mx.eval(list(weights.values()))
+    return Adapter(version, float(parameters["scale"]), matrices, sum(v.nbytes for v in weights.values()))
+
+
+@dataclass
+class Route:
+    """Which adapter each row of one model call uses, in the forms the layers read."""
+
+    rows: tuple[Adapter | None, ...]
+    index: mx.array  # (rows,) slot per row, 0 for the base
+    uniform: Adapter | None  # the adapter every row uses, if they all use one
+    groups: list[tuple[Adapter, mx.array]] = field(default_factory=list)  # adapter, its rows
+
+
+class RoutedLoRALinear(nn.Module):
+    """A base projection plus, per row, the low-rank term of that row's adapter (if it adapts this layer)."""
+
+    def __init__(self, linear: nn.Module, name: str, router: Router) -> None:
+        super().__init__()
+        self.linear = linear
+        self.path = name
+        self.router = router
+
+    def __call__(self, x: mx.array) -> mx.array:
+        y = self.linear(x)
+        route = self.router.current
+        if route is None or not self.router.adapts(self.path, route):
+            return y
+        if route.uniform is not None:
+            a, b = route.uniform.matrices[self.path]
+            return y + (route.uniform.scale * ((x @ a) @ b)).astype(x.dtype)
+        if self.router.mode == GROUP:
+            for adapter, rows in route.groups:
+                pair = adapter.matrices.get(self.path)
+                if pair is not None:
+                    y = y.at[rows].add((adapter.scale * ((x[rows] @ pair[0]) @ pair[1])).astype(x.dtype))
+            return y
+        stack_a, stack_b, scales = self.router.stack(self.path)
+        a, b = mx.take(stack_a, route.index, axis=0), mx.take(stack_b, route.index, axis=0)
+        z = (x @ a) @ b if x.ndim == 3 else ((x[:, None] @ a) @ b)[:, 0]
+        s = mx.take(scales, route.index).reshape(-1, *([1] * (z.ndim - 1)))
+        return y + (s * z).astype(x.dtype)
+
+
+class Router:
+    """The adapters attached to one base model, and the adapter of each row of its next call. Only the
+    engine thread uses it (attach, detach, route and the model calls)."""
+
+    def __init__(self, model: nn.Module, mode: str = GATHER) -> None:
+        self.model = model
+        self.mode = mode
+        self.adapters: list[Adapter] = []
+        self.current: Route | None = None
+        self._layers: dict[str, RoutedLoRALinear] = {}
+        self._stacks: dict[str, tuple[mx.array, mx.array, mx.array]] = {}
+        self._rows: dict[int, Adapter | None] = {}  # batch uid -> adapter
+        self._routes: dict[tuple, Route | None] = {}
+
+    # -- adapters --------------------------------------------------------------------------
+    def attach(self, adapter: Adapter) -> None:
+        """Make `adapter` usable by rows (FailedPrecondition when it does not fit this base)."""
+        modules = dict(self.model.named_modules())
+        for path, (a, b) in adapter.matrices.items():
+            module = modules.get(path)
+            if isinstance(module, RoutedLoRALinear):
+                module = module.linear
+            if not isinstance(module, (nn.Linear, nn.QuantizedLinear)):
+                raise FailedPrecondition(f"adapter {adapter.version} adapts {path}, which is not a linear layer "
+                                         "of its base model", resource_type="adapter", resource_name=adapter.version)
+            out_dims, in_dims = module.weight.shape
+            if isinstance(module, nn.QuantizedLinear):
+                in_dims = in_dims * 32 // module.bits
+            if a.shape[0] != in_dims or b.shape[1] != out_dims:
+                raise FailedPrecondition(
+                    f"adapter {adapter.version}: {path} maps {a.shape[0]} -> {b.shape[1]} but the base layer maps "
+                    f"{in_dims} -> {out_dims}; was it trained on another base?",
+                    resource_type="adapter", resource_name=adapter.version)
+        swap_modules(self.model, lambda name, module: RoutedLoRALinear(module, name, self)
+                     if name in adapter.matrices and name not in self._layers else None)
+        self._layers = {name: m for name, m in self.model.named_modules() if isinstance(m, RoutedLoRALinear)}
+        self.adapters.append(adapter)
+        self._restack()
+
+    def detach(self, adapter: Adapter) -> None:
+        """Forget `adapter` (no row may use it any more); its layers stay wrapped, adding nothing."""
+        if adapter in self.adapters:
+            self.adapters.remove(adapter)
+            adapter.slot = 0
+            self._restack()
+
+    def _restack(self) -> None:
+        for slot, adapter in enumerate(self.adapters, start=1):
+            adapter.slot = slot
+        self._stacks.clear()
+        self._routes.clear()
+        self.current = None
+
+    def stack(self, path: str) -> tuple[mx.array, mx.array, mx.array]:
+        """Per-slot A (n+1, in, r), B (n+1, r, out) and scale (n+1,) of layer `path`, zero for the base
+        and for adapters that leave this layer alone (ranks padded with zeros to the largest)."""
+        stacked = self._stacks.get(path)
+        if stacked is None:
+            linear = self._layers[path].linear
+            out_dims = linear.weight.shape[0]
+            pairs = [adapter.matrices.get(path) for adapter in self.adapters]
+            rank = max(a.shape[1] for a, _ in (p for p in pairs if p is not None))
+            in_dims = next(a.shape[0] for a, _ in (p for p in pairs if p is not None))
+            dtype = next(a.dtype for a, _ in (p for p in pairs if p is not None))
+            a_rows = [mx.zeros((in_dims, rank), dtype)]
+            b_rows = [mx.zeros((rank, out_dims), dtype)]
+            for pair in pairs:
+                if pair is None:
+                    a_rows.append(a_rows[0])
+                    b_rows.append(b_rows[0])
+                else:
+                    a, b = pair
+                    a_rows.append(mx.pad(a, [(0, 0), (0, rank - a.shape[1])]))
+                    b_rows.append(mx.pad(b, [(0, rank - b.shape[0]), (0, 0)]))
+            scales = mx.array([0.0] + [adapter.scale for adapter in self.adapters], dtype=mx.float32)
+            stacked = self._stacks[path] = (mx.stack(a_rows), mx.stack(b_rows), scales)
+            mx.eval(stacked)
+        return stacked
+
+    # -- rows --------------------------------------------------------------------------------
+    def assign(self, uid: int, adapter: Adapter | None) -> None:
+        self._rows[uid] = adapter
+
+    def release(self, uid: int) -> None:
+        self._rows.pop(uid, None)
+
+    def forget_rows(self) -> None:
+        self._rows.clear()
+        self.current = None
+
+    def route_uids(self, uids: Sequence[int]) -> None:
+        self.route([self._rows.get(uid) for uid in uids])
+
+    def route(self, rows: Sequence[Adapter | None]) -> None:
+        """Set which adapter each row of the next model call uses (None: the base)."""
+        key = tuple(id(a) if a is not None else 0 for a in rows)
+        if key in self._routes:
+            self.current = self._routes[key]
+            return
+        route = None
+        if any(a is not None for a in rows):
+            distinct = {id(a): a for a in rows}
+            uniform = rows[0] if len(distinct) == 1 else None
+            groups = [(a, mx.array([i for i, r in enumerate(rows) if r is a], dtype=mx.int32))
+                      for a in distinct.values() if a is not None]
+            route = Route(tuple(rows), mx.array([a.slot if a is not None else 0 for a in rows], dtype=mx.int32),
+                          uniform, groups)
+        if len(self._routes) > 256:
+            self._routes.clear()
+        self.current = self._routes[key] = route
+
+    def adapts(self, path: str, route: Route) -> bool:
+        """Whether any row of `route` adapts layer `path`."""
+        return any(path in adapter.matrices for adapter, _ in route.groups)
+
+
+class RoutedModel:
+    """A base model as a batch sees it: `route_rows(uids)` before a call says whose rows they are
+    (mlx_lm_compat's batches call it); with `adapter` fixed (a request decoding alone) every call
+    runs on that adapter. Everything else is the model's."""
+
+    def __init__(self, model: nn.Module, router: Router, adapter: Adapter | None = None, fixed: bool = False) -> None:
+        self._model, self._router, self._adapter, self._fixed = model, router, adapter, fixed
+
+    def route_rows(self, uids: Sequence[int]) -> None:
+        if not self._fixed:
+            self._router.route_uids(uids)
+
+    def __call__(self, inputs: mx.array, *args: Any, **kwargs: Any) -> mx.array:
+        if self._fixed:
+            rows = inputs.shape[0] if inputs.ndim > 1 else 1
+            self._router.route([self._adapter] * rows)
+        return self._model(inputs, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)

@@ -1,0 +1,158 @@
+"""Many LoRA adapter versions on one loaded base, in one batch (`inference_svc.lora`): each row's
+greedy tokens equal its adapter served alone through mlx-lm's `load_adapters` on the same weights,
+rows on the base decode as without adapters, adapters cost only their matrices in the cache, and
+an adapter goes while its base stays (a tiny random llama)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlx.core as mx
+import pytest
+from mlx_lm.generate import generate_step
+from mlx_lm.tuner.utils import load_adapters
+
+from bench.adapters import make_adapter
+from inference_svc import footprint, loader, lora
+from inference_svc.cache import ModelCache, ModelSpec
+from inference_svc.decode import sampling
+from inference_svc.decode.batching import Batches
+from inference_svc.decode.engine import Engine
+from inference_svc.decode.generation import Chunk, Done, Failed, Request
+from inference_svc.decode.sampling import Sampling
+from mlxhub.errors import FailedPrecondition
+
+STEPS = 12
+PROMPTS = ["hello there", "the cat sat on", "one two three four", "abc", "zebra crossing"]
+# (rank, num_layers, keys): different layers, keys and ranks, so the per-layer stacks pad and skip.
+SHAPES = [(4, 2, ("self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj")), (8, 1, ("self_attn.v_proj", "mlp.up_proj")),
+          (2, 2, ("mlp.gate_proj", "mlp.up_proj", "self_attn.o_proj", "self_attn.k_proj"))]
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_model, tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("adapters")
+    return [make_adapter(tiny_model, root / f"a{i}", seed=i + 1, rank=rank, num_layers=layers, keys=keys, strength=0.5)
+            for i, (rank, layers, keys) in enumerate(SHAPES)]
+
+
+def alone(tiny_model: Path, adapter: Path | None, prompt: list[int]) -> list[int]:
+    """Greedy tokens of `prompt` on the base (as the service loads it) with `adapter` put on by mlx-lm."""
+    model = loader.load(str(tiny_model), "", loader.FLOAT32).model
+    if adapter is not None:
+        model.freeze()
+        load_adapters(model, str(adapter))
+    steps = generate_step(mx.array(prompt), model, max_tokens=STEPS, sampler=sampling.greedy)
+    return [int(token) for token, _ in steps]
+
+
+def encode(tiny_model: Path, text: str) -> list[int]:
+    return loader.load(str(tiny_model), "", loader.FLOAT32).tokenizer.encode(text)
+
+
+@pytest.mark.parametrize("mode", [lora.GATHER, lora.GROUP])
+def test_each_row_of_a_mixed_batch_decodes_as_its_adapter_alone(tiny_model, adapters, mode):
+    loaded = loader.load(str(tiny_model), "", loader.FLOAT32)
+    router = lora.Router(loaded.model, mode)
+    attached = [loader.load(str(tiny_model), str(a), loader.FLOAT32) for a in adapters]
+    for adapter in attached:
+        router.attach(adapter)
+    # rows: base, a0, a1, a2, a0 again: five rows on four versions in one batch
+    rows = [None, attached[0], attached[1], attached[2], attached[0]]
+    sources = [None, adapters[0], adapters[1], adapters[2], adapters[0]]
+    prompts = [loaded.tokenizer.encode(p) for p in PROMPTS]
+    batch = Batches(lora.RoutedModel(loaded.model, router), stop_tokens=[], completion_batch_size=8,
+                    prefill_batch_size=8)
+    uids = batch.insert(prompts, max_tokens=[STEPS] * len(prompts), samplers=[sampling.greedy] * len(prompts))
+    for uid, adapter in zip(uids, rows, strict=True):
+        router.assign(uid, adapter)
+    tokens: dict[int, list[int]] = {uid: [] for uid in uids}
+    while sum(map(len, tokens.values())) < STEPS * len(prompts):
+        for response in batch.next()[1]:
+            tokens[response.uid].append(response.token)
+    batch.close()
+    expected = [alone(tiny_model, source, prompt) for source, prompt in zip(sources, prompts, strict=True)]
+    assert [tokens[uid] for uid in uids] == expected
+    # the adapters change what the model says (else this test would prove nothing)
+    first = loaded.tokenizer.encode(PROMPTS[0])
+    outputs = [alone(tiny_model, None, first)] + [alone(tiny_model, a, first) for a in adapters]
+    assert len({tuple(o) for o in outputs}) == len(outputs)
+
+
+def test_adapters_share_the_base_weights_and_go_while_it_stays(tiny_model, adapters):
+    spec = ModelSpec("tiny/versions/1", str(tiny_model))
+    specs = [ModelSpec(f"tiny/versions/{i + 2}", str(tiny_model), str(a), spec.version) for i, a in enumerate(adapters)]
+    fmt = loader.FLOAT32
+    engine = Engine(lambda s: loader.load(s.path, s.adapter_path, fmt), 1024**3, 3600.0, max_running=8, max_queued=16,
+                    estimate=lambda s: footprint.served_bytes(s.path, s.adapter_path, fmt)).start()
+    try:
+        versions = [spec, *specs, specs[0]]
+        generations = [engine.submit(Request(v, Sampling(max_tokens=STEPS), prompt=p))
+                       for v, p in zip(versions, PROMPTS, strict=True)]
+        got = [[t for e in _events(g) if isinstance(e, Chunk) for t in e.token_ids] for g in generations]
+        expected = [alone(tiny_model, a, encode(tiny_model, p))
+                    for a, p in zip([None, *adapters, adapters[0]], PROMPTS, strict=True)]
+        # the end-of-sequence token is not sent: compare up to it
+        assert got == [e[:len(g)] for g, e in zip(got, expected, strict=True)] and all(got)
+
+        entries = {e.spec.version: e for e in engine.cache.snapshot()}
+        base = entries[spec.version]
+        assert base.state is not None and all(entries[s.version].state is None for s in specs)  # one batch
+        for s, a in zip(specs, adapters, strict=True):
+            entry = entries[s.version]
+            assert entry.base is base and entry.loaded.nbytes == (a / "adapters.safetensors").stat().st_size - _header(a)
+            assert entry.loaded.nbytes < base.loaded.nbytes / 10
+            assert footprint.served_bytes(s.path, s.adapter_path, fmt) == entry.loaded.nbytes
+        assert base.served == 1 and entries[specs[0].version].served == 2
+    finally:
+        engine.stop()
+
+
+def _events(generation):
+    while True:
+        event = generation.events.get(timeout=120)
+        assert not isinstance(event, Failed), event.error
+        yield event
+        if isinstance(event, Done):
+            return
+
+
+def _header(adapter: Path) -> int:
+    """The bytes of a safetensors file that are not tensor data (its length prefix and JSON header)."""
+    data = (adapter / "adapters.safetensors").read_bytes()
+    return 8 + int.from_bytes(data[:8], "little")
+
+
+@dataclass
+class Fake:
+    nbytes: int
+
+
+def test_cache_evicts_idle_adapters_before_their_base_and_a_base_with_its_adapters():
+    cache = ModelCache(lambda s: Fake(10 if s.adapter_path else 60), budget_bytes=100, keep_alive_s=60)
+    base_spec = ModelSpec("m/versions/1", "/m")
+    base = cache.get(base_spec)
+    one = cache.install(ModelSpec("m/versions/2", "/m", "/a2", base_spec.version), Fake(10), base=base)
+    two = cache.install(ModelSpec("m/versions/3", "/m", "/a3", base_spec.version), Fake(10), base=base)
+    assert cache.used_bytes == 80
+    one.active = base.active = 1  # a request on adapter 2 (the engine counts it on the base too)
+    cache.install(ModelSpec("m/versions/4", "/m", "/a4", base_spec.version), Fake(30), base=base)
+    # adapter 3 was idle and made room; the base and the busy adapter stay
+    assert [e.spec.version for e in cache.snapshot()] == ["m/versions/1", "m/versions/2", "m/versions/4"]
+    assert two.loaded is None
+    one.active = base.active = 0
+    cache.unload_idle(now=base.last_used + 61)  # all idle and expired: the base goes with its adapters
+    assert cache.snapshot() == []
+
+
+def test_an_adapter_for_another_base_is_refused_naming_the_layer(tiny_model, tmp_path):
+    from bench.tiny_model import make_tiny_model
+
+    other = make_tiny_model(tmp_path / "wide", hidden_size=96)
+    adapter = loader.load(str(other), str(make_adapter(other, tmp_path / "a", seed=3, num_layers=2, keys=("self_attn.q_proj",))),
+                          loader.FLOAT32)
+    router = lora.Router(loader.load(str(tiny_model), "", loader.FLOAT32).model)
+    with pytest.raises(FailedPrecondition, match="q_proj maps 96 -> 96 but the base layer maps 64 -> 64"):
+        router.attach(adapter)
+    assert router.adapters == []
