@@ -4,8 +4,10 @@ projection of the registry's event log.
 Rows and the tracking position are written in the same transaction (the
 library's `PostgresTrackingRecorder` row), so a crash never applies an event
 twice or skips one. The tables can be dropped and rebuilt from the log at any
-time (`mlxhub.read_model.rebuild`); a batch of events is applied with one set-based
-statement per table, whether the live projection or a rebuild applies it.
+time (`mlxhub.read_model.rebuild`). The live projection applies a batch of events with one
+set-based statement per table (`apply_batch`); a rebuild has PostgreSQL fold the whole log from
+the stored events' JSON in one statement (`fold_log`), writing the same rows, and falls back to
+`apply_batch` for a log it cannot read that way.
 """
 
 from __future__ import annotations
