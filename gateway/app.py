@@ -22,7 +22,6 @@ import orjson
 from google.protobuf import message as proto
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -32,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import openai
 from gateway.body import read_body
 from gateway.errors import GatewayError, error_response, status_from_exception, status_json
+from gateway.headers import first_header
 from gateway.health import deep_health
 from gateway.openapi import openapi_document
 from gateway.proto_json import message_to_dict
@@ -72,9 +72,11 @@ class RequestIdMiddleware:
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
+        header = (b"x-request-id", request_id.encode("latin-1"))
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["x-request-id"] = request_id
+                message["headers"] = [*(h for h in message.get("headers", ()) if h[0].lower() != header[0]), header]
             await send(message)
 
         await self.app(scope, receive, send_with_id)
@@ -118,7 +120,7 @@ class Gateway:
         """Reject early what the services would reject: no key, or a key not in MLXHUB_API_KEYS."""
 
         async def guarded(request: Request) -> Response:
-            key = bearer_key([("authorization", request.headers.get("authorization", ""))])
+            key = bearer_key([("authorization", first_header(request.scope, b"authorization") or "")])
             if self.settings.auth_enabled and key not in self.settings.api_keys:
                 raise GatewayError(
                     grpc.StatusCode.UNAUTHENTICATED,

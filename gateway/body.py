@@ -14,6 +14,7 @@ import grpc
 from starlette.requests import Request
 
 from gateway.errors import GatewayError, invalid_argument
+from gateway.headers import first_header
 
 # Deeper than any request message of the hub (protobuf's own JSON parser stops at 100);
 # checked before anything walks the body, so deep nesting is a 400, never a RecursionError.
@@ -22,9 +23,8 @@ MAX_JSON_DEPTH = 32
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, or RESOURCE_EXHAUSTED (413) as soon as it exceeds `limit` bytes."""
-    headers = request.headers
-    length = headers.get("content-length")
-    if length is None and "transfer-encoding" not in headers:
+    length = first_header(request.scope, b"content-length")
+    if length is None and first_header(request.scope, b"transfer-encoding") is None:
         return b""  # HTTP/1.1 has no body without either header (a GET, a DELETE)
     if int(length or 0) > limit:
         raise _too_large(limit)

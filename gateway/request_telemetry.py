@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -57,30 +57,33 @@ class RequestTelemetryMiddleware:
                 status = message["status"]
             await send(message)
 
-        with self.tracer.start_as_current_span(
-            f"{method} {path}", context=parent, kind=SpanKind.SERVER, record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            recording = span.is_recording()
+        # The extracted context (trace and baggage) is current for the whole request, under the span.
+        span = self.tracer.start_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER)
+        token = context.attach(trace.set_span_in_context(span, parent))
+        recording = span.is_recording()
+        if recording:
+            span.set_attributes(_request_attributes(scope, route))
+        failure: BaseException | None = None
+        try:
+            await self.app(scope, receive, send_recording)
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            seconds = time.perf_counter() - started
             if recording:
-                span.set_attributes(_request_attributes(scope, route))
-            try:
-                await self.app(scope, receive, send_recording)
-            except BaseException as error:
-                if recording:
-                    span.record_exception(error)
-                    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-                raise
-            finally:
-                seconds = time.perf_counter() - started
-                if recording:
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR))
-                self._count(route, method, status, seconds)
-                if access_log.isEnabledFor(logging.DEBUG):
-                    access_log.debug("%s %s %d %.2fms route=%s request_id=%s", method, path, status, seconds * 1000,
-                                     route, scope.get("state", {}).get("request_id", ""))
+                span.set_attribute("http.response.status_code", status)
+                if failure is not None:
+                    span.record_exception(failure)
+                    span.set_status(Status(StatusCode.ERROR, f"{type(failure).__name__}: {failure}"))
+                elif status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+            self._count(route, method, status, seconds)
+            if access_log.isEnabledFor(logging.DEBUG):
+                access_log.debug("%s %s %d %.2fms route=%s request_id=%s", method, path, status, seconds * 1000,
+                                 route, scope.get("state", {}).get("request_id", ""))
+            context.detach(token)
+            span.end()
 
     def _count(self, route: str, method: str, status: int, seconds: float) -> None:
         duration = self.durations.get((route, method))
