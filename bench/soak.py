@@ -72,6 +72,7 @@ TARGET_MEMORY_GROWTH = 1.10  # end RSS / start RSS, per process of the hub
 WARMUP_STEP_S = 5.0  # the warm-up goes on in steps of this until every stream has finished a generation,
 WARMUP_MAX_S = 300.0  # but no longer than this
 STREAM_FINISH_S = 120.0  # after the soak, how long the streams' last generations may take before they are cut
+TIMELINE_POINTS = 10  # memory samples during the soak, besides its start and end
 TARGET_RATE_SHARE = 0.95  # requests sent / requests the rate asks for
 HUB_PROCESSES = ("registry", "inference", "gateway")  # judged on memory; the others are reported
 MIB = 1024 * 1024
@@ -583,14 +584,22 @@ def sample(groups: dict[str, list[psutil.Process]]) -> dict[str, Sample]:
     return found
 
 
-def memory_report(start: dict[str, Sample], end: dict[str, Sample]) -> dict[str, Any]:
+async def sample_every(seconds: float, base: harness.Backing, roles: set[str], into: list[dict[str, Sample]]) -> None:
+    """Append a sample of `roles` every `seconds` until cancelled: whether memory levels off or keeps climbing."""
+    while True:
+        await asyncio.sleep(seconds)
+        into.append(sample({role: group for role, group in processes(base).items() if role in roles}))
+
+
+def memory_report(start: dict[str, Sample], end: dict[str, Sample], timeline: list[dict[str, Sample]]) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for role, before in start.items():
         after = end[role].rss_mb if role in end else None
         growth = round(after / before.rss_mb, 3) if after and before.rss_mb else None
         judged = role in HUB_PROCESSES
         report[role] = {"start_rss_mb": before.rss_mb, "end_rss_mb": after, "growth": growth,
-                        "target_growth": TARGET_MEMORY_GROWTH if judged else None}
+                        "target_growth": TARGET_MEMORY_GROWTH if judged else None,
+                        "rss_mb_timeline": [point[role].rss_mb for point in timeline if role in point]}
         if judged:
             report[role]["met"] = growth is not None and growth <= TARGET_MEMORY_GROWTH
     report["note"] = ("the hub's processes are judged; the client, NATS and PostgreSQL (postmaster and backends "
@@ -655,11 +664,15 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
         load_start = os.getloadavg()[0]
         log.info("soak: %.1f minutes at %.0f requests/s; memory at start %s", args.minutes, args.rate,
                  {role: found.rss_mb for role, found in start.items()})
+        timeline: list[dict[str, Sample]] = [start]
+        sampler = asyncio.create_task(sample_every(args.minutes * 60 / TIMELINE_POINTS, base, set(start), timeline))
         with Stopwatch() as watch:
             with Stopwatch() as sending:
                 await run.drive(args.minutes * 60, args.rate)
             await run.drain()
+        sampler.cancel()
         end = sample({role: group for role, group in processes(base).items() if role in start})
+        timeline.append(end)
         log.info("memory at end %s; stopping the streams", {role: found.rss_mb for role, found in end.items()})
         stop.set()
         _, unfinished = await asyncio.wait(streams, timeout=STREAM_FINISH_S) if streams else (set(), set())
@@ -672,7 +685,7 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
     asked = args.rate * args.minutes * 60
     routes = {route: run.routes[route].summary() for route in ROUTE_WEIGHTS}
     streams_summary = run.streams.summary(watch.seconds)
-    memory = memory_report(start, end)
+    memory = memory_report(start, end, timeline)
     rate = {"target_per_s": args.rate, "achieved_per_s": round(run.sent / sending.seconds, 2),
             "requests": requests, "scheduled_not_sent": run.skipped,
             "schedule_lag_p99_ms": round(percentile(run.schedule_lag_s, 99) * 1000, 2) if run.schedule_lag_s else 0.0,

@@ -56,6 +56,8 @@ def test_short_soak_has_no_errors_and_replays_every_write():
     for role in (*HUB_PROCESSES, "nats", "postgres", "soak_client"):
         figures = memory[role]
         assert figures["start_rss_mb"] > 0 and figures["end_rss_mb"] > 0 and figures["growth"] > 0, (role, figures)
+        timeline = figures["rss_mb_timeline"]
+        assert timeline[0] == figures["start_rss_mb"] and timeline[-1] == figures["end_rss_mb"] and len(timeline) >= 3
     assert all(memory[role]["target_growth"] == 1.10 and "met" in memory[role] for role in HUB_PROCESSES)
     assert set(result["cpu"]) == set(memory) - {"note"}
     assert all(result["cpu"][role]["cpu_s"] > 0 for role in (*HUB_PROCESSES, "soak_client"))
