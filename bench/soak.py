@@ -10,14 +10,16 @@ schedule whether or not earlier ones have answered), while `--streams` OpenAI ch
 stream at once (`stream=true`, short `max_tokens`, each re-issued as it finishes).
 
 After a warm-up (at least `--warmup-s`, and until every stream has finished a generation), the
-resident memory and CPU time of each process are read; the load runs for `--minutes` (memory read ten
-times along the way); both are read again. Then every write the gateway acknowledged (it sent each with its own X-Request-Id)
-must be in ReadEvents from position 0, as the event it should have recorded, on its aggregate.
+resident memory and CPU time of each process are read; the load runs for `--minutes` (memory read
+ten times along the way); both are read again. Then every write the gateway acknowledged (it sent
+each with its own X-Request-Id) must be in ReadEvents from position 0, as the event it should have
+recorded, on its aggregate.
 
 One JSON document on stdout (logs on stderr): per route count, errors (and the first few error
 bodies), p50/p99 latency; generation streams completed, tokens and errors; memory per process at
-start and end, and CPU per process; the replay check; each figure beside its target and a top-level `"met"`. The exit
-status is 0 whatever the figures (it is a report); only a stack that does not start fails it.
+start and end, and CPU per process; the replay check; each figure beside its target and a top-level
+`"met"`. The exit status is 0 whatever the figures (it is a report); only a stack that does not
+start fails it.
 """
 
 from __future__ import annotations
