@@ -10,13 +10,14 @@ transaction of several statements and two round trips to the server, plus its co
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from prometheus_client import Counter
@@ -79,7 +80,13 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
     transaction: a function (created with the tables) that takes the same EXCLUSIVE lock on the
     events table as the library does, so that positions are committed in the order they are given
     and a reader never passes over a gap that fills later, announces the commit (NOTIFY) and inserts
-    the events, returning their positions. One round trip instead of two plus the commit's."""
+    the events, returning their positions. One round trip instead of two plus the commit's.
+
+    The table lock lets one append commit at a time, so this process sends one at a time, and the
+    writers that arrive meanwhile are appended together by the next (group commit): one statement
+    and one wait for the disk for all of them. Where that one is refused (an event of one writer
+    conflicts: the aggregate was changed, or the name is taken), each writer's events are appended
+    on their own, so each writer gets its own answer, as if it had appended alone."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
@@ -98,19 +105,76 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
             schema=schema, table=table, function=function, event_type=sql.Identifier(self.stored_event_type_name),
             lock_timeout=datastore.lock_timeout, channel=sql.Identifier(self.channel_name),
         ))
-        self.append_statement = sql.SQL("SELECT position FROM {}.{}(%s) AS position").format(schema, function)
+        self.append_statement = sql.SQL("SELECT position FROM {}.{}(%s) AS position").format(schema, function).as_bytes()
+        self._turn = threading.Condition()
+        self._sending = False  # an append is under way
+        self._arrived: list[_Append] = []  # writers waiting for the next append
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
-        rows = [
+        mine = _Append([
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
-        ]
+        ])
+        with self._turn:
+            self._arrived.append(mine)
+            while self._sending and not mine.done:
+                self._turn.wait()
+            if not mine.done:  # no append under way took it along: send it, and whatever arrived with it
+                self._sending = True
+                group, self._arrived = self._arrived, []
+        if not mine.done:
+            try:
+                self._append_group(group)
+            finally:
+                with self._turn:
+                    for append in group:
+                        append.done = True
+                    self._sending = False
+                    self._turn.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return mine.positions
+
+    def _append_group(self, group: list[_Append]) -> None:
+        try:
+            positions = self._append([row for append in group for row in append.rows])
+        except IntegrityError as exc:
+            if len(group) == 1:
+                group[0].error = exc
+                return
+            for append in group:
+                try:
+                    append.positions = self._append(append.rows)
+                except Exception as own:  # noqa: BLE001  (raised in that writer's thread)
+                    append.error = own
+        except Exception as exc:  # noqa: BLE001  (raised in each writer's thread)
+            for append in group:
+                append.error = type(exc)(*exc.args) if len(group) > 1 else exc
+        else:
+            start = 0
+            for append in group:
+                append.positions = positions[start:start + len(append.rows)]
+                start += len(append.rows)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _append(self, rows: list[Any]) -> list[int]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.append_statement, (rows,), prepare=True)
             return [row["position"] for row in curs.fetchall()]
+
+
+class _Append:
+    """One writer's events, and what became of them: their positions, or the error."""
+
+    __slots__ = ("done", "error", "positions", "rows")
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+        self.positions: list[int] | None = None
+        self.error: BaseException | None = None
+        self.done = False
 
 
 EVENT_APPENDS = Counter("mlxhub_eventstore_appends_total", "Events appended to the event store", ["application"])
@@ -122,7 +186,10 @@ class HubApplication(Application[UUID]):
     before the write is answered (so reads follow writes)."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
-        super().__init__(env)
+        # Its appends and reads are retried by the library when a pooled connection turns out to be
+        # dead (after a database restart), so it need not ping the server before every use: a round
+        # trip on each append and read. The read models' queries are not retried, and keep the ping.
+        super().__init__({**env, "POSTGRES_PRE_PING": "n"} if env else env)
         datastore = getattr(self.recorder, "datastore", None)  # none in memory (tests' POPO persistence)
         if datastore is not None:
             reconnect_promptly(datastore)

@@ -276,9 +276,11 @@ class SupervisedProjection:
     backoff, from the tracked position.
 
     Writers on this replica apply their own events (`catch_up_for_writer`), so the follower reads the
-    log only for commits it cannot account to them: each writer's commit is counted, and as many
-    announcements are taken as theirs. An announcement so taken that was another process's (a
-    writer's count can run ahead of its announcement) is caught up with once the log goes quiet."""
+    log only for commits it cannot account to them: each writer's save is counted, and as many
+    announcements are taken as theirs. An announcement so taken that was another process's (the
+    count runs ahead of the announcements where saves were appended together, or announced late) is
+    caught up with once the log goes quiet; until then, a writer whose events do not follow on from
+    the applied position reads the log between, and so applies it."""
 
     def __init__(self, watch: FollowerWatch, projection: Projection[Any], application_class: type,
                  tracking_recorder: ReadModel, env: dict[str, str], topics: Sequence[str] = ()) -> None:
@@ -368,7 +370,10 @@ class SupervisedProjection:
                 if not self._foreign(announced):
                     unsure = True
                     continue
-            elif not unsure and not self._left_to_follower:
+            elif unsure or self._left_to_follower:
+                with self._count_lock:
+                    self._own_commits = 0  # what they counted is caught up with now
+            else:
                 continue
             self._left_to_follower = unsure = False
             projector.catch_up()
