@@ -16,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from mlxhub.config import Settings, load_settings
@@ -65,14 +66,27 @@ def watch_lag(application: str, app, view, publisher=None) -> None:
         PUBLISH_LAG.labels(application).set_function(_or_nan(publisher.lag))
 
 
-def setup_tracing(service: str, settings: Settings | None = None) -> TracerProvider:
+def tracer_provider(service: str, settings: Settings | None = None, *, record_unexported: bool = True) -> TracerProvider:
     """A tracer provider named after the service; spans go out over OTLP when an endpoint is set
-    (the exporter reads the rest of its OTEL_EXPORTER_OTLP_* options itself)."""
-    provider = TracerProvider(resource=Resource.create({"service.name": f"mlxhub-{service}"}))
-    if (settings or load_settings()).telemetry.tracing_enabled:
+    (the exporter reads the rest of its OTEL_EXPORTER_OTLP_* options itself).
+
+    With no endpoint and `record_unexported=False`, its sampler drops every span that does not
+    continue a sampled caller's trace before the span is built: trace ids still go upstream and
+    into the logs and events, but no span is built for nobody (the gateway's choice: recording
+    its server span cost it about an eighth of its CPU per request)."""
+    exporting = (settings or load_settings()).telemetry.tracing_enabled
+    sampler = ParentBased(ALWAYS_OFF) if not (exporting or record_unexported) else None
+    provider = TracerProvider(resource=Resource.create({"service.name": f"mlxhub-{service}"}), sampler=sampler)
+    if exporting:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+def setup_tracing(service: str, settings: Settings | None = None, *, record_unexported: bool = True) -> TracerProvider:
+    """The process's tracer provider (`tracer_provider`), set as OpenTelemetry's global one."""
+    provider = tracer_provider(service, settings, record_unexported=record_unexported)
     trace.set_tracer_provider(provider)
     return provider
 
