@@ -110,6 +110,12 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
         self._sending = False  # an append is under way
         self._arrived: list[_Append] = []  # writers waiting for the next append
 
+    @property
+    def waiting(self) -> int:
+        """Writers waiting for the next append."""
+        with self._turn:
+            return len(self._arrived)
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
