@@ -4,6 +4,7 @@ makes the browser fetch before the app can run (modulepreloads, stylesheets), gz
 from __future__ import annotations
 
 import gzip
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -63,3 +64,16 @@ def test_first_load_javascript_fits_the_budget():
     print(f"first load: JavaScript {js / 1024:.1f} KB gzipped (budget {JS_BUDGET / 1024:.0f} KB), CSS {css / 1024:.1f} KB")
     assert js <= JS_BUDGET, f"first-load JavaScript is {js / 1024:.1f} KB gzipped, over the {JS_BUDGET / 1024:.0f} KB " \
                             "budget: load more of it lazily (route-level import())"
+
+
+def test_the_readme_shows_screenshots_of_the_main_pages_and_each_exists():
+    readme = (ROOT / "README.md").read_text()
+    shown = re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", readme)
+    for path in shown:
+        assert (ROOT / path).is_file(), f"README.md shows {path}, which the browser tests did not save"
+    names = {Path(p).stem.rsplit("-", 1)[0] for p in shown}
+    for page in ("overview", "model-detail", "audit", "training-job", "training", "playground-side-by-side", "serving"):
+        assert page in names, f"README.md shows no screenshot of the {page} page"
+    for theme in ("light", "dark"):  # the tests save both themes of every shown page
+        for name in names:
+            assert (ROOT / "docs" / "screenshots" / f"{name}-{theme}.png").is_file(), f"{name}-{theme}.png is missing"

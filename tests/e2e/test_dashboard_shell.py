@@ -49,3 +49,14 @@ def test_with_api_keys_the_app_still_loads_and_the_api_wants_a_key(page: Page, s
     expect(page.locator("nav").get_by_role("link", name="Models").first).to_be_visible()
     with api(secured_hub_url) as anonymous:
         assert anonymous.get("/v1/models").status_code == 401
+
+
+def test_an_unknown_address_is_the_apps_own_not_found_page(page: Page, hub_url: str):
+    response = page.goto(hub_url + "/no/such/page")
+    assert response is not None and response.status == 200  # a client route: the app answers it
+    expect(page.get_by_role("heading", level=1, name="Page not found")).to_be_visible()
+    page.get_by_role("link", name="Go to the overview").click()
+    expect(page).to_have_url(hub_url + "/")
+    page.go_back()
+    expect(page.get_by_role("heading", level=1, name="Page not found")).to_be_visible()
+    assert_accessible(page, "not found")
