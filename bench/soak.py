@@ -681,13 +681,14 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
         _, unfinished = await asyncio.wait(streams, timeout=STREAM_FINISH_S) if streams else (set(), set())
         for task in unfinished:
             task.cancel()
+        streaming_s = clock() - watch.started  # the soak and its streams' last generations, all counted
         log.info("replay check over %d acknowledged writes", len(run.writes))
         load.close()
         replay = await run.replay()
     requests = sum(stats.count for stats in run.routes.values())
     asked = args.rate * args.minutes * 60
     routes = {route: run.routes[route].summary() for route in ROUTE_WEIGHTS}
-    streams_summary = run.streams.summary(watch.seconds)
+    streams_summary = run.streams.summary(streaming_s)
     memory = memory_report(start, end, timeline)
     rate = {"target_per_s": args.rate, "achieved_per_s": round(run.sent / sending.seconds, 2),
             "requests": requests, "scheduled_not_sent": run.skipped,
