@@ -11,7 +11,7 @@ from trainer_svc.domain import TrainingJob
 SAVE_BATCH = 250  # events per save, as bench.seeding
 
 
-def _job(i: int, prefix: str) -> TrainingJob:
+def new_job(i: int, prefix: str) -> TrainingJob:
     return TrainingJob(
         principal="bench", idempotency_key=f"{prefix}-{i}", model=f"{prefix}-base-{i % 40}@1", base_version="1",
         base_path=f"/models/base/{i % 40}", dataset=f"data-{i % 7}", dataset_sha256="0" * 64,
@@ -25,7 +25,7 @@ def _checkpoints(job: TrainingJob, attempt: int, steps: range) -> None:
         job.record_checkpoint(attempt, step, f"/ckpt/{job.id}/{step}", "0" * 64, 1.0 / step, 2.0 / step)
 
 
-def _history(job: TrainingJob, kind: int) -> None:
+def run_history(job: TrainingJob, kind: int) -> None:
     """One of five lives of a job (9 to 13 events each)."""
     job.start_attempt("worker-a", job.queue_seq, max_attempts=3)
     _checkpoints(job, 1, range(10, 60, 10))
@@ -54,9 +54,9 @@ def seed(app, count: int, prefix: str = "seed") -> int:
     pending: list[TrainingJob] = []
     pending_events = recorded = i = 0
     while recorded + pending_events < count:
-        job = _job(i, prefix)
+        job = new_job(i, prefix)
         if count - recorded - pending_events > 13:
-            _history(job, i % 5)
+            run_history(job, i % 5)
         pending.append(job)
         pending_events += len(job.pending_events)
         i += 1

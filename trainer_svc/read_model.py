@@ -12,6 +12,7 @@ rebuild-read-model` fills every row at once."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,6 +58,29 @@ def _json_rows(rows: list[tuple]) -> str:
         return json.dumps(rows, default=str)
 
 
+def _plain(value: Any) -> bool:
+    """Whether orjson writes `value` as the state codec would: JSON values with string keys, no
+    NaN or infinity (orjson writes null), integers within 64 bits, times (`_time_as_iso`)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None or kind is datetime:
+        return True
+    if kind is int:
+        return -(2**63) <= value < 2**64
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    if kind is list:
+        return all(_plain(item) for item in value)
+    return False
+
+
+def _time_as_iso(value: Any) -> dict[str, str]:
+    if type(value) is datetime:
+        return {"_type_": "datetime_iso", "_data_": value.isoformat()}
+    raise TypeError(f"{type(value).__name__} is not a plain value")
+
+
 def state_codec() -> JSONTranscoder:
     """How a row stores the job's state: JSON, with UUIDs and times as the event store writes them."""
     codec = JSONTranscoder()
@@ -85,8 +109,13 @@ class TrainerReadModel(ReadModel):
     # ----- the job's state in a row ---------------------------------------------------------
 
     def encode(self, job: TrainingJob) -> bytes:
+        """The job's state as `codec` reads it: written by orjson (several times as fast) when it
+        holds only what orjson writes exactly as `codec` does, else by `codec`."""
         snapshot = Snapshot.take(job)
-        return self.codec.encode({"version": snapshot.originator_version, "state": snapshot.state})
+        value = {"version": snapshot.originator_version, "state": snapshot.state}
+        if _plain(value):
+            return orjson.dumps(value, default=_time_as_iso, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return self.codec.encode(value)
 
     def job_of(self, row: dict[str, Any]) -> TrainingJob | None:
         """The job as of the row's last event (None for a row from before the state was kept)."""
