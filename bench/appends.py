@@ -1,6 +1,10 @@
 """Events appended per second through the registry's gRPC API (CreateModel: one
-ModelRegistered event each) against raw psycopg single-row INSERT + COMMIT into
-a table shaped like the events table, with rows of the same size, same database."""
+ModelRegistered event each, answered once the read model has it) against raw psycopg
+single-row INSERT + COMMIT into a table shaped like the events table, with rows of
+the same size, same database; and CreateModel from 8 concurrent clients against one.
+
+Targets: sequential CreateModel at least 0.25 of the raw floor, and 8 clients at
+least twice the sequential rate (their appends are committed together)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,10 @@ from bench.timing import Stopwatch, per_second, ratio, run_together
 from mlxhub.v1 import registry_pb2
 
 log = logging.getLogger(__name__)
+
+CLIENTS = 8  # concurrent CreateModel clients of the figure compared with one client
+TARGET_RATIO_SEQUENTIAL = 0.25
+TARGET_CLIENTS_OVER_SEQUENTIAL = 2.0
 
 RAW_TABLE = "bench_raw_events"
 RAW_DDL = (
@@ -79,7 +87,7 @@ def measure(stack: Stack, events: int, threads: int = 4, rounds: int = 5) -> dic
         conn.execute(sql.SQL(RAW_DDL).format(table=sql.Identifier(RAW_TABLE)))
     conns = [stack.connect() for _ in range(threads)]  # opened up front, like the registry's pool
     before = _event_count(stack)
-    seconds = dict.fromkeys(("grpc", "grpc_concurrent", "raw", "raw_concurrent"), 0.0)
+    seconds = dict.fromkeys(("grpc", "grpc_concurrent", "raw", "raw_concurrent", "grpc_clients"), 0.0)
     chunks = _chunks(events, rounds)
     log.info(
         "appends: %d events per figure in %d rounds; raw rows carry %d-byte states", events, len(chunks), len(state)
@@ -101,12 +109,15 @@ def measure(stack: Stack, events: int, threads: int = 4, rounds: int = 5) -> dic
                 for part, conn in zip(parts, conns)
             ]
         )
+        seconds["grpc_clients"] += run_together(
+            [lambda part=part, r=r: grpc_creates(stack, part, f"cli{r}") for part in _split(size, CLIENTS) if len(part)]
+        )
         log.info("appends: round %d/%d done", r + 1, len(chunks))
     for conn in conns:
         conn.close()
     appended = _event_count(stack) - before
-    if appended != 2 * events:
-        raise AssertionError(f"expected {2 * events} new events, the log grew by {appended}")
+    if appended != 3 * events:
+        raise AssertionError(f"expected {3 * events} new events, the log grew by {appended}")
 
     rates = {name: per_second(events, spent) for name, spent in seconds.items()}
     return {
@@ -120,4 +131,11 @@ def measure(stack: Stack, events: int, threads: int = 4, rounds: int = 5) -> dic
         "raw_concurrent_insert_commit_per_s": round(rates["raw_concurrent"], 2),
         "ratio_sequential": round(ratio(rates["grpc"], rates["raw"]), 5),
         "ratio_concurrent": round(ratio(rates["grpc_concurrent"], rates["raw_concurrent"]), 5),
+        "clients": CLIENTS,
+        "grpc_clients_events_per_s": round(rates["grpc_clients"], 2),
+        "ratio_clients_over_sequential": round(ratio(rates["grpc_clients"], rates["grpc"]), 5),
+        "target_ratio_sequential": TARGET_RATIO_SEQUENTIAL,
+        "target_ratio_clients_over_sequential": TARGET_CLIENTS_OVER_SEQUENTIAL,
+        "target_met": (ratio(rates["grpc"], rates["raw"]) >= TARGET_RATIO_SEQUENTIAL
+                       and ratio(rates["grpc_clients"], rates["grpc"]) >= TARGET_CLIENTS_OVER_SEQUENTIAL),
     }
