@@ -38,6 +38,11 @@ def points(page: Page) -> int:
     return int(text.split()[0])
 
 
+def figure(page: Page, label: str):
+    """The value beside `label` in the job page's timeline card."""
+    return page.locator("dt", has_text=re.compile(f"^{label}$")).locator("xpath=following-sibling::dd[1]")
+
+
 def open_form(page: Page, iters: str, **fields: str):
     page.get_by_role("button", name="New training job").first.click()
     dialog = page.get_by_role("dialog", name="New training job")
@@ -101,7 +106,16 @@ def test_start_a_job_from_the_form_and_watch_it_train(page: Page, seeded: str):
     produced = page.get_by_role("link", name="tiny v2")
     expect(produced).to_be_visible()
     expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
+    expect(page.get_by_role("button", name="Resume")).to_be_disabled()
     expect(page.get_by_role("button", name="Retry")).to_be_disabled()
+    # The timeline: one attempt on the worker that ran it, and the MLflow run (or why there is none).
+    with api(seeded) as http:
+        done = ok(http.get(f"/v1/training/jobs/{job_id}"))["job"]
+    assert done["attempt"] == 1 and done["worker"]
+    expect(figure(page, "Attempts")).to_have_text("1")
+    expect(figure(page, "Worker")).to_have_text(done["worker"])
+    expect(page.get_by_text(f"on {done['worker']}")).to_be_visible()  # the "Started" entry
+    expect(figure(page, "MLflow run")).to_contain_text(done.get("mlflowRunId") or done.get("mlflowStatus") or "—")
     assert_accessible(page, "training job")
     screenshot(page, "training-job", ready=".recharts-line-curve")
 
@@ -129,19 +143,30 @@ def test_cancel_a_running_job_and_resume_it_then_compare(page: Page, seeded: str
     page.goto(f"/training/{job['id']}")
     cancel = page.get_by_role("button", name="Cancel")
     resume = page.get_by_role("button", name="Resume")
+    retry = page.get_by_role("button", name="Retry")
     expect(page.get_by_text("running", exact=True)).to_be_visible(timeout=60_000)
+    expect(cancel).to_be_enabled()
     expect(resume).to_be_disabled()
+    expect(retry).to_be_disabled()
     # Wait for a checkpoint (every 5 steps) so there is something to resume from.
     expect(page.get_by_role("row").filter(has_text=re.compile(r"^\s*5\b"))).to_be_visible(timeout=60_000)
     cancel.click()
     expect(page.get_by_text("cancelled", exact=True)).to_be_visible(timeout=60_000)
     expect(cancel).to_be_disabled()
     expect(resume).to_be_enabled()
+    expect(retry).to_be_enabled()
     stopped = points(page)
 
     resume.click()
     expect(page.get_by_text("running", exact=True)).to_be_visible(timeout=60_000)
     expect(resume).to_be_disabled()
+    expect(retry).to_be_disabled()
+    expect(cancel).to_be_enabled()
+    # The second attempt shows in the timeline, with the worker running it.
+    expect(figure(page, "Attempts")).to_contain_text("2", timeout=30_000)
+    with api(seeded) as http:
+        worker = ok(http.get(f"/v1/training/jobs/{job['id']}"))["job"]["worker"]
+    expect(figure(page, "Worker")).to_have_text(worker)
     # The resumed attempt continues the curve past where the cancelled one stopped.
     expect(page.get_by_test_id("loss-points")).not_to_have_text(f"{stopped} steps", timeout=60_000)
     deadline = time.monotonic() + 60
@@ -165,6 +190,7 @@ def test_cancel_a_running_job_and_resume_it_then_compare(page: Page, seeded: str
     expect(page.get_by_role("row").filter(has_text="Rank")).not_to_contain_text("≠")
     expect(page.locator(".recharts-line-curve")).to_have_count(2, timeout=30_000)
     assert_accessible(page, "compare training jobs")
+    screenshot(page, "compare-jobs", ready=".recharts-line-curve")
 
 
 def test_the_list_shows_queue_positions_eta_and_filters_by_state(page: Page, seeded: str):
@@ -184,8 +210,10 @@ def test_the_list_shows_queue_positions_eta_and_filters_by_state(page: Page, see
         row = lambda job: page.get_by_role("row").filter(has=page.get_by_role("link", name=job["id"][:8]))
         expect(row(first)).to_contain_text("#1 in queue")
         expect(row(second)).to_contain_text("#2 in queue")
-        expect(row(running)).to_contain_text(re.compile(r"ETA \d+"))
+        expect(row(running)).to_contain_text(re.compile(r"ETA \d+"), timeout=60_000)  # after its first steps
         expect(row(running)).to_contain_text(re.compile(r"\d+ / 100000"))
+        expect(row(running).get_by_role("img", name=re.compile(r"^\d+% done$"))).to_be_visible()  # the progress ring
+        expect(row(first)).to_contain_text("anonymous")  # who created it (this hub has no keys)
 
         page.get_by_role("button", name="queued", exact=True).click()
         expect(page).to_have_url(re.compile(r"\?state=queued$"))
