@@ -10,6 +10,7 @@ never differs; tests/test_gateway_proto_json.py holds the two side by side.
 from __future__ import annotations
 
 import base64
+import datetime
 import math
 import struct
 from collections.abc import Callable
@@ -21,9 +22,11 @@ from google.protobuf.message import Message
 
 _F = FieldDescriptor
 _INT64 = {_F.CPPTYPE_INT64, _F.CPPTYPE_UINT64}
-_TIME_LIKE = {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
+_TO_JSON_STRING = {"google.protobuf.Duration", "google.protobuf.FieldMask"}
 _WRAPPERS_FILE = "google/protobuf/wrappers.proto"
 _SINGLE = struct.Struct("<f")
+_EPOCH = datetime.datetime(1970, 1, 1)
+_MIN_TIMESTAMP_S, _MAX_TIMESTAMP_S = -62135596800, 253402300799  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
 
 Convert = Callable[[Any], Any]
 # Per message type: the function that turns one of its messages into a JSON-ready value.
@@ -43,7 +46,9 @@ def _plan(descriptor: Descriptor) -> Convert:
     if descriptor.file.name == _WRAPPERS_FILE:
         inner = _value_converter(descriptor.fields_by_name["value"])
         plan = (lambda message: inner(message.value)) if inner else (lambda message: message.value)
-    elif name in _TIME_LIKE:
+    elif name == "google.protobuf.Timestamp":
+        plan = _timestamp
+    elif name in _TO_JSON_STRING:
         plan = _to_json_string
     elif name == "google.protobuf.Struct":
         plan = _struct
@@ -153,6 +158,21 @@ def _float32(value: float) -> Any:
 
 def _to_json_string(message: Any) -> str:
     return message.ToJsonString()
+
+
+def _timestamp(message: Any) -> str:
+    """RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits, as `Timestamp.ToJsonString` writes it."""
+    seconds, nanos = message.seconds, message.nanos
+    if not (_MIN_TIMESTAMP_S <= seconds <= _MAX_TIMESTAMP_S and 0 <= nanos < 1_000_000_000):
+        return message.ToJsonString()  # out of range: raises as json_format does
+    text = (_EPOCH + datetime.timedelta(seconds=seconds)).isoformat()
+    if nanos == 0:
+        return text + "Z"
+    if nanos % 1_000_000 == 0:
+        return f"{text}.{nanos // 1_000_000:03d}Z"
+    if nanos % 1000 == 0:
+        return f"{text}.{nanos // 1000:06d}Z"
+    return f"{text}.{nanos:09d}Z"
 
 
 def _struct(message: Any) -> dict[str, Any]:

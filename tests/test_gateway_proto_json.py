@@ -74,7 +74,8 @@ def fill(message, rng: random.Random, depth: int = 0) -> None:
     if name == "google.protobuf.Value":
         return fill_value(message, rng, depth)
     if name == "google.protobuf.Timestamp":
-        message.seconds, message.nanos = rng.randint(0, 4_000_000_000), rng.choice([0, 5_000_000, 120_000, 7])
+        message.seconds = rng.choice([0, -1, -62135596800, 253402300799, rng.randint(-10**10, 4 * 10**9)])
+        message.nanos = rng.choice([0, 5_000_000, 120_000, 7, 999_999_999])
         return None
     if name == "google.protobuf.Duration":
         message.seconds, message.nanos = rng.randint(0, 10_000), rng.choice([0, 5_000_000, 7])
@@ -145,6 +146,15 @@ def test_well_known_types_and_edges_convert_as_json_format_does():
     for message in (value, stamp, packed, status, wrappers_pb2.Int64Value(value=5), wrappers_pb2.FloatValue(value=0.1),
                     wrappers_pb2.BytesValue(value=b"\x01"), struct_pb2.ListValue(), registry_pb2.Model()):
         assert same(message_to_dict(message), json_format.MessageToDict(message)), message
+
+
+def test_a_timestamp_out_of_range_is_refused_as_json_format_refuses_it():
+    for seconds, nanos in ((253402300800, 0), (-62135596801, 0), (0, 1_000_000_000)):
+        stamp = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+        with pytest.raises(ValueError):
+            json_format.MessageToDict(stamp)
+        with pytest.raises(ValueError):
+            message_to_dict(stamp)
 
 
 def test_a_non_finite_struct_number_is_refused_as_json_format_refuses_it():
