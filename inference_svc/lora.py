@@ -12,7 +12,9 @@ own low-rank term; rows on the base add nothing, so they decode exactly as witho
 Two ways to add the per-row terms, chosen by `Router.mode`: `GATHER` takes each row's A and B
 from a per-layer stack (`mx.take`) and runs one batched matmul pair; `GROUP` runs one matmul
 pair per adapter on its rows and scatters the result back. `python -m bench.adapters` measures
-both. A batch whose rows all use one adapter (an adapter served alone) computes exactly what
+both; on a 2-core x86 CPU (SmolLM2, 8 rows on 8 rank-8 adapters of 16 layers x 7 projections)
+a decode step took 0.86-0.88 of the base-only step's speed with GATHER, 0.64-0.67 with GROUP,
+and 0.74-0.76 with a third way tried (every row against every adapter's concatenated A, masked). A batch whose rows all use one adapter (an adapter served alone) computes exactly what
 mlx-lm's `LoRALinear` computes, `y + (s * ((x @ A) @ B)).astype(x.dtype)`.
 
 The adapter format is mlx-lm's: `adapter_config.json` (`fine_tune_type`, `num_layers`,
@@ -186,12 +188,10 @@ class Router:
         and for adapters that leave this layer alone (ranks padded with zeros to the largest)."""
         stacked = self._stacks.get(path)
         if stacked is None:
-            linear = self._layers[path].linear
-            out_dims = linear.weight.shape[0]
             pairs = [adapter.matrices.get(path) for adapter in self.adapters]
-            rank = max(a.shape[1] for a, _ in (p for p in pairs if p is not None))
-            in_dims = next(a.shape[0] for a, _ in (p for p in pairs if p is not None))
-            dtype = next(a.dtype for a, _ in (p for p in pairs if p is not None))
+            present = [pair for pair in pairs if pair is not None]
+            rank = max(a.shape[1] for a, _ in present)
+            (in_dims, _), (_, out_dims), dtype = present[0][0].shape, present[0][1].shape, present[0][0].dtype
             a_rows = [mx.zeros((in_dims, rank), dtype)]
             b_rows = [mx.zeros((rank, out_dims), dtype)]
             for pair in pairs:
