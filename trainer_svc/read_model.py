@@ -31,6 +31,7 @@ from mlxhub.read_model import ReadModel
 from trainer_svc.domain import TrainingJob
 
 TOPIC = get_topic(TrainingJob)
+APPLY_CHUNK = 500  # events folded between two statements of a batch's transaction
 
 COLUMNS = (
     "id uuid PRIMARY KEY, position bigint UNIQUE NOT NULL, model text NOT NULL, output_model text NOT NULL,"
@@ -132,9 +133,16 @@ class TrainerReadModel(ReadModel):
         self.apply_batch([(domain_event, position)], curs)
 
     def apply_batch(self, events: Sequence[tuple[Any, int]], curs: Cursor) -> None:
-        """Apply the events, in log order, to each job's state once per batch: one SELECT of the
-        rows they change, then one INSERT of the batch's new jobs and one UPDATE of the changed
-        ones, instead of two or three statements per event."""
+        """Apply the events, in log order, APPLY_CHUNK at a time (`apply_chunk`), so that the
+        transaction is never idle for long while Python folds them (PostgreSQL ends a session
+        idle in a transaction past the library's timeout)."""
+        for start in range(0, len(events), APPLY_CHUNK):
+            self.apply_chunk(events[start:start + APPLY_CHUNK], curs)
+
+    def apply_chunk(self, events: Sequence[tuple[Any, int]], curs: Cursor) -> None:
+        """Apply the events, in log order, to each job's state once: one SELECT of the rows they
+        change, then one INSERT of the new jobs and one UPDATE of the changed ones, instead of two
+        or three statements per event."""
         rows = curs.execute("SELECT id, update_time, job FROM trainer_jobs WHERE id = ANY(%s) FOR UPDATE",
                             (list({e.originator_id for e, _ in events}),)).fetchall()  # fmt: skip
         jobs = {row["id"]: _Job(None, self.job_of(row), new=False) for row in rows}
