@@ -92,20 +92,25 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         schema, table = sql.Identifier(datastore.schema), sql.Identifier(events_table_name)
         function = sql.Identifier(f"{events_table_name}_append"[: self.MAX_IDENTIFIER_LEN])
+        id_type = sql.SQL(datastore.originator_id_type)  # uuid or text, as the table's column
         self.sql_create_statements.append(sql.SQL(
-            "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event_type}[])"
+            "CREATE OR REPLACE FUNCTION {schema}.{function}"
+            "(ids {id_type}[], versions bigint[], topics text[], states bytea[])"
             " RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ BEGIN"
             " SET LOCAL lock_timeout = '{lock_timeout}s';"
             " LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
             " NOTIFY {channel};"
             " RETURN QUERY INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
-            " SELECT originator_id, originator_version, topic, state FROM unnest(events) RETURNING notification_id;"
+            " SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id;"
             " END; $BODY$"
         ).format(
-            schema=schema, table=table, function=function, event_type=sql.Identifier(self.stored_event_type_name),
+            schema=schema, table=table, function=function, id_type=id_type,
             lock_timeout=datastore.lock_timeout, channel=sql.Identifier(self.channel_name),
         ))
-        self.append_statement = sql.SQL("SELECT position FROM {}.{}(%s) AS position").format(schema, function).as_bytes()
+        # Four arrays rather than one of the library's composite type: psycopg sends those in binary
+        self.append_statement = sql.SQL(
+            "SELECT position FROM {}.{}(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) AS position"
+        ).format(schema, function, id_type=id_type).as_bytes()
         self._turn = threading.Condition()
         self._sending = False  # an append is under way
         self._arrived: list[_Append] = []  # writers waiting for the next append
@@ -119,10 +124,7 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
-        mine = _Append([
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ])
+        mine = _Append(stored_events)
         with self._turn:
             self._arrived.append(mine)
             while self._sending and not mine.done:
@@ -145,14 +147,14 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
 
     def _append_group(self, group: list[_Append]) -> None:
         try:
-            positions = self._append([row for append in group for row in append.rows])
+            positions = self._append([event for append in group for event in append.events])
         except IntegrityError as exc:
             if len(group) == 1:
                 group[0].error = exc
                 return
             for append in group:
                 try:
-                    append.positions = self._append(append.rows)
+                    append.positions = self._append(append.events)
                 except Exception as own:  # noqa: BLE001  (raised in that writer's thread)
                     append.error = own
         except Exception as exc:  # noqa: BLE001  (raised in each writer's thread)
@@ -161,23 +163,25 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
         else:
             start = 0
             for append in group:
-                append.positions = positions[start:start + len(append.rows)]
-                start += len(append.rows)
+                append.positions = positions[start:start + len(append.events)]
+                start += len(append.events)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _append(self, rows: list[Any]) -> list[int]:
+    def _append(self, events: Sequence[StoredEvent]) -> list[int]:
+        columns = ([e.originator_id for e in events], [e.originator_version for e in events],
+                   [e.topic for e in events], [e.state for e in events])
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.append_statement, (rows,), prepare=True)
+            curs.execute(self.append_statement, columns, prepare=True)
             return [row["position"] for row in curs.fetchall()]
 
 
 class _Append:
     """One writer's events, and what became of them: their positions, or the error."""
 
-    __slots__ = ("done", "error", "positions", "rows")
+    __slots__ = ("done", "error", "events", "positions")
 
-    def __init__(self, rows: list[Any]) -> None:
-        self.rows = rows
+    def __init__(self, events: Sequence[StoredEvent]) -> None:
+        self.events = events
         self.positions: list[int] | None = None
         self.error: BaseException | None = None
         self.done = False
