@@ -10,6 +10,7 @@ version that produced the text (`name/versions/N`).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,12 +27,14 @@ from gateway.body import parse_json_object, read_body
 from gateway.errors import GatewayError, invalid_argument, status_from_exception, status_json
 from gateway.openai_models import (
     AssistantMessage,
+    CalledFunction,
     ChatCompletion,
     ChatCompletionChoice,
     ChatCompletionChunk,
     ChatCompletionChunkChoice,
     ChatCompletionRequest,
     ChatCompletionUsageChunk,
+    ChatMessage,
     ChoiceDelta,
     Completion,
     CompletionChoice,
@@ -41,10 +44,17 @@ from gateway.openai_models import (
     ErrorObject,
     ErrorResponse,
     FirstChoiceDelta,
+    FirstToolCallsDelta,
+    FunctionArguments,
     Model,
     ModelList,
+    NamedToolChoice,
     PromptTokensDetails,
     SamplingRequest,
+    ToolCall,
+    ToolCallArguments,
+    ToolCallsDelta,
+    ToolCallStart,
     first_violation,
 )
 from gateway.upstream import DisconnectWatch, upstream_metadata
@@ -54,7 +64,10 @@ from mlxhub.v1 import inference_pb2 as pb
 from mlxhub.v1 import inference_pb2_grpc, registry_pb2, registry_pb2_grpc
 
 PREFIX = "/openai/v1"
-FINISH = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length", pb.FINISH_REASON_CANCELLED: "stop"}
+FINISH = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length", pb.FINISH_REASON_CANCELLED: "stop",
+          pb.FINISH_REASON_TOOL_CALLS: "tool_calls"}
+TOOL_CHOICE = {None: pb.TOOL_CHOICE_MODE_UNSPECIFIED, "auto": pb.TOOL_CHOICE_MODE_AUTO,
+               "none": pb.TOOL_CHOICE_MODE_NONE, "required": pb.TOOL_CHOICE_MODE_REQUIRED}
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -138,6 +151,37 @@ def sse(shape: BaseModel, exclude: dict[str, Any] | None = None) -> bytes:
     return b"data: " + to_json(shape, exclude=exclude) + b"\n\n"
 
 
+def chat_message(message: ChatMessage) -> pb.ChatMessage:
+    calls = [pb.ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in message.tool_calls or ()]
+    return pb.ChatMessage(role=message.hub_role, content=message.text, tool_calls=calls,
+                          tool_call_id=message.tool_call_id or "")
+
+
+def tool_fields(chat: ChatCompletionRequest) -> dict[str, Any]:
+    """The request's `tools` and `tool_choice` as the inference service's request fields."""
+    if chat.tools is None and chat.tool_choice is None:
+        return {}
+    tools = [pb.Tool(name=t.function.name, description=t.function.description or "",
+                     parameters=json.dumps(t.function.parameters) if t.function.parameters is not None else "")
+             for t in chat.tools or ()]
+    if isinstance(chat.tool_choice, NamedToolChoice):
+        choice = pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_FUNCTION, function=chat.tool_choice.function.name)
+    else:
+        choice = pb.ToolChoice(mode=TOOL_CHOICE[chat.tool_choice])
+    return {"tools": tools, "tool_choice": choice}
+
+
+def tool_calls(deltas) -> list[ToolCall] | None:
+    """The whole calls from a stream's tool-call deltas (id and name first, then arguments, per index)."""
+    calls: dict[int, dict[str, str]] = {}
+    for delta in deltas:
+        call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+        call["id"], call["name"] = call["id"] or delta.id, call["name"] or delta.name
+        call["arguments"] += delta.arguments
+    return [ToolCall(id=c["id"], function=CalledFunction(name=c["name"], arguments=c["arguments"]))
+            for _, c in sorted(calls.items())] or None
+
+
 def _usage(usage: pb.Usage) -> CompletionUsage:
     return CompletionUsage(
         prompt_tokens=usage.prompt_tokens,
@@ -153,8 +197,10 @@ class ChatAnswers:
     id_prefix = "chatcmpl"
 
     @staticmethod
-    def whole(ident: str, created: int, final: pb.GenerateStreamResponse, text: str) -> ChatCompletion:
-        choice = ChatCompletionChoice(message=AssistantMessage(content=text), finish_reason=FINISH[final.finish_reason])
+    def whole(ident: str, created: int, final: pb.GenerateStreamResponse, text: str,
+              calls: list[ToolCall] | None = None) -> ChatCompletion:
+        message = AssistantMessage(content=text or None, tool_calls=calls) if calls else AssistantMessage(content=text)
+        choice = ChatCompletionChoice(message=message, finish_reason=FINISH[final.finish_reason])
         return ChatCompletion(
             id=ident, created=created, model=final.model_version, choices=[choice], usage=_usage(final.usage)
         )
@@ -172,6 +218,24 @@ class ChatAnswers:
         )
 
     @staticmethod
+    def tool_chunks(
+        ident: str, created: int, message: pb.GenerateStreamResponse, first: bool
+    ) -> list[ChatCompletionChunk]:
+        """A message's tool calls as OpenAI streams them: a delta with the call's id and name, then
+        one with its arguments."""
+        deltas: list[ToolCallsDelta] = []
+        for call in message.tool_calls:
+            start = ToolCallStart(index=call.index, id=call.id, function=CalledFunction(name=call.name, arguments=""))
+            deltas.append(FirstToolCallsDelta(tool_calls=[start]) if first and not deltas
+                          else ToolCallsDelta(tool_calls=[start]))
+            if call.arguments:
+                more = ToolCallArguments(index=call.index, function=FunctionArguments(arguments=call.arguments))
+                deltas.append(ToolCallsDelta(tool_calls=[more]))
+        return [ChatCompletionChunk(id=ident, created=created, model=message.model_version,
+                                    choices=[ChatCompletionChunkChoice(delta=delta, finish_reason=None)])
+                for delta in deltas]
+
+    @staticmethod
     def usage_chunk(ident: str, created: int, final: pb.GenerateStreamResponse) -> ChatCompletionUsageChunk:
         return ChatCompletionUsageChunk(
             id=ident, created=created, model=final.model_version, choices=[], usage=_usage(final.usage)
@@ -184,7 +248,8 @@ class TextAnswers:
     id_prefix = "cmpl"
 
     @staticmethod
-    def whole(ident: str, created: int, final: pb.GenerateStreamResponse, text: str) -> Completion:
+    def whole(ident: str, created: int, final: pb.GenerateStreamResponse, text: str,
+              calls: list[ToolCall] | None = None) -> Completion:  # (no tools without chat)
         choice = CompletionChoice(text=text, finish_reason=FINISH[final.finish_reason])
         return Completion(
             id=ident, created=created, model=final.model_version, choices=[choice], usage=_usage(final.usage)
@@ -225,8 +290,9 @@ class OpenAI:
 
     async def chat_completions(self, request: Request) -> Response:
         chat = await self._read(request, ChatCompletionRequest)
-        messages = [pb.ChatMessage(role=message.hub_role, content=message.text) for message in chat.messages]
-        generate = pb.GenerateStreamRequest(model=chat.model, messages=messages, sampling=sampling(chat))
+        messages = [chat_message(message) for message in chat.messages]
+        generate = pb.GenerateStreamRequest(model=chat.model, messages=messages, sampling=sampling(chat),
+                                            **tool_fields(chat))
         return await self._answer(request, chat, generate, ChatAnswers)
 
     async def completions(self, request: Request) -> Response:
@@ -254,16 +320,17 @@ class OpenAI:
         ident = f"{answers.id_prefix}-{uuid.uuid4().hex}"
         created = int(time.time())
         if not asked.stream:
-            parts, message = [], first
+            parts, calls, message = [], [], first
             try:
                 while message is not grpc.aio.EOF and not message.HasField("usage"):
                     parts.append(message.text)
+                    calls.extend(message.tool_calls)
                     message = await call.read()
             finally:
                 watch.stop()
             if message is grpc.aio.EOF:
                 raise GatewayError(grpc.StatusCode.CANCELLED, "generation ended without a result")
-            return json_response(answers.whole(ident, created, message, "".join(parts)))
+            return json_response(answers.whole(ident, created, message, "".join(parts), tool_calls(calls)))
         chunks = self._chunks(answers, ident, created, call, first, watch, asked.include_usage)
         return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -274,7 +341,14 @@ class OpenAI:
         try:
             while message is not grpc.aio.EOF:
                 finish = FINISH[message.finish_reason] if message.HasField("usage") else None
-                yield sse(answers.chunk(ident, created, message, finish, is_first))
+                if message.tool_calls:  # its text (if any), then each call: its name, then its arguments
+                    if message.text:
+                        yield sse(answers.chunk(ident, created, message, finish, is_first))
+                        is_first = False
+                    for chunk in ChatAnswers.tool_chunks(ident, created, message, is_first):
+                        yield sse(chunk)
+                else:
+                    yield sse(answers.chunk(ident, created, message, finish, is_first))
                 is_first = False
                 if finish is not None and include_usage:
                     yield sse(answers.usage_chunk(ident, created, message))

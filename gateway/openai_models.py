@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from gateway.body import json_kind
@@ -21,7 +30,7 @@ from gateway.body import json_kind
 INT32_MAX, INT64_MIN, INT64_MAX = 2**31 - 1, -(2**63), 2**63 - 1
 MAX_TEMPERATURE = 2.0  # OpenAI's range is [0, 2]
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,13 +140,36 @@ def _as_parts(content: Any) -> Any:
     )
 
 
+class FunctionCall(Strict):
+    name: str
+    arguments: str  # a JSON object, as JSON text
+
+
+class ToolCallParam(Strict):
+    """A call an assistant message made, sent back with the conversation."""
+
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(Strict):
     role: str  # which roles exist is the inference service's to say (declared in inference.proto)
     content: Annotated[list[TextContentPart], BeforeValidator(_as_parts)] = Field(None, validate_default=True)
+    tool_calls: list[ToolCallParam] | None = None  # an assistant's calls
+    tool_call_id: str | None = None  # a "tool" message: the call it answers
 
     @property
     def text(self) -> str:
         return "".join(part.text for part in self.content)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calls_without_content(cls, message: Any) -> Any:
+        """An assistant message that only called tools has `content` null (or leaves it out)."""
+        if isinstance(message, dict) and message.get("tool_calls") and message.get("content") is None:
+            return {**message, "content": ""}
+        return message
 
     @property
     def hub_role(self) -> str:
@@ -151,12 +183,73 @@ def _non_empty_list(value: Any) -> Any:
     return value
 
 
+FUNCTION_NAME = r"^[a-zA-Z0-9_-]{1,64}$"  # OpenAI's rule for a function's name
+
+
+class FunctionDefinition(Strict):
+    name: str = Field(pattern=FUNCTION_NAME)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None  # the arguments' JSON Schema
+    strict: Annotated[Any, not_implemented(lambda v: v in (None, False))] = None  # schema-constrained arguments: not yet
+
+
+class ToolDefinition(Strict):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(Strict):
+    name: str
+
+
+class NamedToolChoice(Strict):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+TOOL_CHOICES = ("none", "auto", "required")
+
+
+def _tool_choice(value: Any) -> Any:
+    """OpenAI's `tool_choice`: a mode, or the function the reply must call."""
+    if value is None or value in TOOL_CHOICES:
+        return value
+    function = value.get("function") if isinstance(value, dict) else None
+    if isinstance(function, dict) and value.get("type") == "function" and isinstance(function.get("name"), str):
+        return NamedToolChoice(type="function", function=NamedFunction(name=function["name"]))
+    raise PydanticCustomError(
+        "tool_choice", 'must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}'
+    )
+
+
+class JsonSchemaFormat(Strict):
+    """`response_format.json_schema`: the schema the answer must match (enforced whether or not `strict`)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(Strict):
+    """`response_format`: plain text, any JSON object, or JSON matching a schema."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise PydanticCustomError("json_schema_missing", "needs json_schema when type is 'json_schema'")
+        return self
+
+
 class ChatCompletionRequest(SamplingRequest):
     """POST /chat/completions."""
 
     messages: Annotated[list[ChatMessage], BeforeValidator(_non_empty_list)]
-    tools: NotImplementedField = None
-    tool_choice: Annotated[Any, not_implemented(lambda v: v in (None, "none"))] = None
+    tools: list[ToolDefinition] | None = None
+    tool_choice: Annotated[Any, BeforeValidator(_tool_choice)] = None
     functions: NotImplementedField = None
     function_call: Annotated[Any, not_implemented(lambda v: v in (None, "none"))] = None
     response_format: Annotated[Any, not_implemented(lambda v: v in (None, {"type": "text"}))] = None
@@ -208,7 +301,7 @@ _MESSAGES = {
 
 # Errors raised by the validators above, worded to follow the field's path.
 _OWN_ERRORS = {"not_implemented", "string_or_strings", "one_choice", "content_part", "content", "non_empty_list",
-               "prompt"}  # fmt: skip
+               "prompt", "tool_choice"}  # fmt: skip
 
 
 def field_path(loc: tuple[str | int, ...]) -> str:
@@ -250,9 +343,23 @@ class CompletionUsage(Shape):
     prompt_tokens_details: PromptTokensDetails
 
 
+class CalledFunction(Shape):
+    name: str
+    arguments: str  # a JSON object, as JSON text
+
+
+class ToolCall(Shape):
+    id: str
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
 class AssistantMessage(Shape):
+    """The reply; one that only called tools has `content` null."""
+
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCall] | None = None
 
 
 class ChatCompletionChoice(Shape):
@@ -303,9 +410,40 @@ class FirstChoiceDelta(Shape):
     content: str
 
 
+class ToolCallStart(Shape):
+    """A streamed tool call's first delta: its id and the function's name."""
+
+    index: int
+    id: str
+    type: Literal["function"] = "function"
+    function: CalledFunction  # arguments "" here; they follow in ToolCallArguments
+
+
+class FunctionArguments(Shape):
+    arguments: str
+
+
+class ToolCallArguments(Shape):
+    """More of a streamed tool call's arguments (JSON text, joined in order)."""
+
+    index: int
+    function: FunctionArguments
+
+
+class ToolCallsDelta(Shape):
+    tool_calls: list[ToolCallStart | ToolCallArguments]
+
+
+class FirstToolCallsDelta(ToolCallsDelta):
+    """A stream whose reply starts with a tool call: the first delta names the role, no content."""
+
+    role: Literal["assistant"] = "assistant"
+    content: None = None
+
+
 class ChatCompletionChunkChoice(Shape):
     index: int = 0
-    delta: FirstChoiceDelta | ChoiceDelta
+    delta: FirstChoiceDelta | ChoiceDelta | FirstToolCallsDelta | ToolCallsDelta
     finish_reason: FinishReason | None
 
 

@@ -16,6 +16,7 @@ from inference_svc.decode.sampling import from_proto
 from inference_svc.genai import generation_span
 from inference_svc.integrity import RecordedFile
 from inference_svc.stats import BUCKET_S, Recorder, percentile
+from inference_svc.tool_calls import ToolCall, ToolCallReader, read_all, template_message, tool_use
 from mlxhub import bounds
 from mlxhub.errors import InvalidArgument, UpstreamError, handlers
 from mlxhub.names import parse_reference, version_name
@@ -43,6 +44,19 @@ def usage(done: Done) -> pb.Usage:
     return pb.Usage(prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
                     time_to_first_token_ms=done.ttft_ms, tokens_per_second=done.tokens_per_second,
                     cached_prompt_tokens=done.cached_tokens)
+
+
+def finish_reason(done: Done, called: bool) -> int:
+    """A reply that called tools and stopped by itself finished to have them run."""
+    return pb.FINISH_REASON_TOOL_CALLS if called and done.finish_reason == STOP else FINISH[done.finish_reason]
+
+
+def tool_deltas(items: list[str | ToolCall], sent: int) -> tuple[str, list[pb.ToolCallDelta]]:
+    """A tool-call reader's output as a stream message's text and call deltas (each call whole: the
+    reader sends a call once it has closed), numbered after the `sent` calls before them."""
+    calls = [item for item in items if isinstance(item, ToolCall)]
+    deltas = [pb.ToolCallDelta(index=sent + n, id=c.id, name=c.name, arguments=c.arguments) for n, c in enumerate(calls)]
+    return "".join(item for item in items if isinstance(item, str)), deltas
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
@@ -74,18 +88,19 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         return ModelSpec(name, version.artifact_path, files=recorded(version))
 
     def submit(self, request, context, streaming: bool = True) -> Generation:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        for i, message in enumerate(messages):
-            if message["role"] not in ROLES:
-                raise InvalidArgument(f"messages[{i}].role must be one of {', '.join(ROLES)}, got {message['role']!r}",
+        for i, message in enumerate(request.messages):
+            if message.role not in ROLES:
+                raise InvalidArgument(f"messages[{i}].role must be one of {', '.join(ROLES)}, got {message.role!r}",
                                       field=f"messages[{i}].role")
+        messages = [template_message(m, i) for i, m in enumerate(request.messages)]
+        tools = tool_use(request.tools, request.tool_choice, chat=bool(messages))
         if messages and request.prompt:
             raise InvalidArgument("send either messages or prompt, not both", field="prompt")
         if not messages and not request.prompt:
             raise InvalidArgument("send messages (chat) or a prompt", field="messages")
         sampling = from_proto(request.sampling, request.HasField("sampling"))
         asked = Request(self.resolve(request.model, context), sampling, messages or None, request.prompt,
-                        streaming=streaming)
+                        streaming=streaming, tools=tools)
         generation = self.engine.submit(asked)  # tokenizes the prompt here, in this handler's thread
         if not context.add_callback(generation.cancel):  # the RPC ended (finished, cancelled, deadline): stop decoding
             generation.cancel()  # it ended while the prompt was tokenized
@@ -140,8 +155,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         with generation_span(generation.request, request.model) as outcome:
             for event in self.events(generation, context):  # only the Done: the text collects in the generation
                 outcome.done = event
-                return pb.GenerateResponse(text="".join(generation.collected),
-                                           finish_reason=FINISH[event.finish_reason], usage=usage(event),
+                text, calls = "".join(generation.collected), []
+                if generation.request.tools is not None:
+                    text, calls = read_all(self._reader(generation), text)
+                return pb.GenerateResponse(text=text, finish_reason=finish_reason(event, bool(calls)), usage=usage(event),
+                                           tool_calls=[pb.ToolCall(id=c.id, name=c.name, arguments=c.arguments)
+                                                       for c in calls],
                                            model_version=generation.spec.version)
         return pb.GenerateResponse(finish_reason=pb.FINISH_REASON_CANCELLED, model_version=generation.spec.version)
 
@@ -158,13 +177,28 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         context.send_initial_metadata(())  # tells the client the request was accepted (queued or running)
         version = generation.spec.version
         with generation_span(generation.request, request.model) as outcome:
+            reader = self._reader(generation) if generation.request.tools is not None else None
+            calls = 0  # tool calls sent so far
             for event in self.events(generation, context):
                 if isinstance(event, Chunk):
-                    yield pb.GenerateStreamResponse(text=event.text, token_ids=event.token_ids, model_version=version)
+                    text, deltas = event.text, []
+                    if reader is not None:
+                        text, deltas = tool_deltas(reader.feed(event.text), calls)
+                        calls += len(deltas)
+                    yield pb.GenerateStreamResponse(text=text, token_ids=event.token_ids, model_version=version,
+                                                    tool_calls=deltas)
                 else:
                     outcome.done = event
-                    yield pb.GenerateStreamResponse(finish_reason=FINISH[event.finish_reason], usage=usage(event),
+                    if reader is not None:
+                        text, deltas = tool_deltas(reader.finish(), calls)
+                        calls += len(deltas)
+                        if text or deltas:
+                            yield pb.GenerateStreamResponse(text=text, tool_calls=deltas, model_version=version)
+                    yield pb.GenerateStreamResponse(finish_reason=finish_reason(event, calls > 0), usage=usage(event),
                                                     model_version=version)
+
+    def _reader(self, generation: Generation) -> ToolCallReader:
+        return ToolCallReader.for_tokenizer(self.engine.tokenizer(generation.spec), generation.request.tools)
 
     @rpc
     def GetServerInfo(self, request, context):

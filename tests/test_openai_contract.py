@@ -100,8 +100,6 @@ def test_errors_name_the_request_field_not_the_proto_path(tiny_url):
 
 
 NOT_IMPLEMENTED = {
-    "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
-    "tool_choice": "auto",
     "functions": [{"name": "f", "parameters": {"type": "object"}}],
     "response_format": {"type": "json_object"},
     "logprobs": True,

@@ -108,7 +108,8 @@ class Engine:
         """Queue `request`, its prompt tokenized first, here in the caller's thread (the engine's decodes on)."""
         self._check_room()
         generation = Generation(request)
-        tokens = prompts.encode(self.tokenizer(request.spec), request.spec.version, request.messages, request.prompt)
+        tokens = prompts.encode(self.tokenizer(request.spec), request.spec.version, request.messages, request.prompt,
+                                request.tools)
         generation.request = dataclasses.replace(request, tokens=tuple(tokens))
         with self._wake:
             self._check_room()

@@ -17,6 +17,7 @@ from typing import Any
 from inference_svc.cache import Entry, ModelSpec
 from inference_svc.decode import sampling
 from inference_svc.decode.solo import Solo
+from inference_svc.tool_calls import ToolUse
 from mlxhub.errors import HubError
 
 STOP, LENGTH, CANCELLED = "stop", "length", "cancelled"
@@ -34,6 +35,7 @@ class Request:
     sampler: Any = None  # a sampler of the caller's own; None: one made from `sampling`
     streaming: bool = True  # False: text collects in `Generation.collected`; only Done/Failed wake the caller
     tokens: tuple[int, ...] = ()  # the prompt's token ids, filled in by `Engine.submit`
+    tools: ToolUse | None = None  # the chat's tools, rendered by its template; None: no tool calls
 
 
 @dataclass
