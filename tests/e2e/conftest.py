@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import pytest
 from inference_util import register
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from util import API_KEYS, DASHBOARD_INDEX, ROOT, SERVICE_KEY, PageLog
 
 from gateway.server import running
@@ -34,6 +34,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1400, "height": 900}
 DEFAULT_TIMEOUT_MS = 10_000
+# expect() waits as long as actions do (its own default is 5 s): on a loaded machine a page's lazily
+# loaded code can take that long to arrive. Checks of how fast something happens set their own timeout.
+expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
 WEB_SOURCES = ("src", "public", "index.html", "package.json", "package-lock.json", "vite.config.ts", "tsconfig.json")
 
 

@@ -135,6 +135,13 @@ def test_the_log_in_order_filters_export_and_one_event_in_full(page: Page, secur
     page.get_by_role("button", name="Clear").click()
     loaded(page, "7 events")
     expect(page).to_have_url(re.compile(r"/audit$"))
+    # An aggregate narrows the log to one model's events (alpha: registered, two versions, two moves).
+    page.get_by_label("Aggregate").fill("model/alpha")
+    page.get_by_label("Aggregate").press("Enter")
+    loaded(page, "5 events")
+    assert positions_shown(page) == [int(e["position"]) for e in everything if e["aggregate"] == "model/alpha"]
+    page.get_by_role("button", name="Clear").click()
+    loaded(page, "7 events")
     trigger = page.get_by_role("button", name=f"Show event {version_event['position']}", exact=True)
     expect(trigger).to_have_attribute("aria-expanded", "false")
     trigger.click()
@@ -154,6 +161,7 @@ def test_the_log_in_order_filters_export_and_one_event_in_full(page: Page, secur
     assert_accessible(page, "audit with an event open")
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
+    expect(trigger).to_be_focused()  # the focus is back on the row's button
     assert_accessible(page, "audit")
     screenshot(page, "audit", ready="tbody tr[data-position]")
 
