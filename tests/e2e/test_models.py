@@ -129,6 +129,14 @@ def test_register_search_promote_roll_back_and_the_alias_timeline(page: Page, se
     expect(page.get_by_test_id("alias-row-prod")).to_contain_text("v1")
     with api(secured_hub_url, ALICE_KEY) as alice:
         assert alice.get("/v1/models/support-bot").json()["model"]["aliases"] == {"prod": "1"}
+    # The versions table: the alias as a badge on v1's row, who made each version, when, and its metrics.
+    cells = versions.nth(1).get_by_role("cell")
+    expect(versions.nth(1)).to_contain_text("v1")
+    expect(versions.nth(1)).to_contain_text("prod")
+    expect(versions.first).not_to_contain_text("prod")
+    expect(versions.nth(1)).to_contain_text("loss 1.5")
+    expect(versions.nth(1)).to_contain_text("alice")
+    expect(cells.locator("time")).to_have_count(1)
 
     # The timeline: every move, newest first, with who made it.
     moves = page.get_by_test_id("alias-move")

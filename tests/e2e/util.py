@@ -24,6 +24,7 @@ SERVICE_KEY = "e2e-service-key"  # the services' own credential on that hub
 API_KEYS = f"alice={ALICE_KEY},bob={BOB_KEY}"
 
 BLOCKING_IMPACTS = ("serious", "critical")
+SETTLE_TIMEOUT_MS = 30_000  # for a screenshot's page to be ready again after its reload
 
 
 @dataclass
@@ -60,8 +61,8 @@ def assert_accessible(page: Page, name: str) -> None:
 
 def _settle(page: Page, ready: str | None) -> None:
     page.wait_for_load_state("load")
-    if ready:
-        page.locator(ready).first.wait_for(state="visible")
+    if ready:  # a reload on a loaded machine: the page's lazily loaded code and first reads can take a while
+        page.locator(ready).first.wait_for(state="visible", timeout=SETTLE_TIMEOUT_MS)
     page.evaluate("() => document.fonts.ready.then(() => new Promise(r => requestAnimationFrame(() => "
                   "requestAnimationFrame(r))))")
 
