@@ -151,6 +151,11 @@ def test_a_10000_step_curve_is_held_in_full_and_drawn_thinned(page: Page, hub_ur
     expect(page.get_by_test_id("loss-points")).to_have_text(f"{TRAINING_STEPS} steps", timeout=60_000)
     expect(page.get_by_text(f"· {TRAINING_STEPS // EVAL_EVERY} validation")).to_be_visible()
     expect(page.get_by_test_id("job-step")).to_have_text(f"{TRAINING_STEPS} / {TRAINING_STEPS}")
+    # The latest report's figures beside the chart.
+    for label, value in (("Tokens/s", "1234"), ("Peak memory", "1.50 GB"), ("Learning rate", "1.00e-4")):
+        # .first: the figures come before the job's configuration, which has a "Learning rate" too.
+        figure = page.locator("dt", has_text=re.compile(f"^{re.escape(label)}$")).first.locator("xpath=following-sibling::dd[1]")
+        expect(figure).to_have_text(value)
     curves = page.locator("path.recharts-line-curve")
     expect(curves).to_have_count(2)  # training and validation
     drawn = [len(re.findall(r"[ML]", d)) for d in curves.evaluate_all("paths => paths.map(p => p.getAttribute('d'))")]
