@@ -211,9 +211,9 @@ class LogProjector:
             if self.position is None:
                 self.position = self.view.max_tracking_id(self.app.name) or 0
             while through is None or self.position < through:
-                notifications = self._written_next() or read_page(
+                notifications = (not self.topics and self._written_next()) or read_page(
                     self.app.recorder, self.position, self.batch_size, self.topics
-                )
+                )  # (with topics, positions skip those of other topics: read them)
                 if not notifications:
                     break
                 self._apply(notifications)
