@@ -124,17 +124,20 @@ def test_a_batched_follow_sends_a_live_event_without_waiting_for_more(registry_s
     registry_stub.CreateModel(pb.CreateModelRequest(name="first"))
     stream = registry_stub.ReadEvents(pb.ReadEventsRequest(batch_size=100, follow=True), timeout=30)
     received: list[pb.ReadEventsResponse] = []
-    second = threading.Event()
+    first, second = threading.Event(), threading.Event()
 
     def read() -> None:
         for response in stream:
             received.append(response)
+            (first if len(received) == 1 else second).set()
             if len(received) == 2:
-                second.set()
                 return
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    # Create the second model once the first has been sent: created earlier, both would be read
+    # (correctly) in one message by the stream's catch-up read.
+    assert first.wait(15), "the stored event was not sent"
     registry_stub.CreateModel(pb.CreateModelRequest(name="second"))
     assert second.wait(15), received
     stream.cancel()
