@@ -181,3 +181,59 @@ def test_a_failed_generation_shows_the_api_error_in_its_answer(page: Page, infer
     expect(answer.get_by_role("alert")).to_contain_text("nosuch")
     expect(page.get_by_test_id("playground-status")).to_contain_text("The generation failed")
     assert_accessible(page, "playground error")
+
+
+def tab_to(page: Page, target, limit: int = 150) -> None:
+    """Press Tab until `target` has the focus (the way a keyboard user gets there), or fail."""
+    handle = target.element_handle()
+    for _ in range(limit):
+        if page.evaluate("(el) => document.activeElement === el", handle):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{limit} presses of Tab never reached {target}")
+
+
+def test_the_playground_works_with_the_keyboard_alone(page: Page, inference_hub_url: str):
+    page.goto("/playground")
+    expect(page.get_by_role("heading", level=1, name="Playground")).to_be_visible()
+    model = page.get_by_label("Model", exact=True)
+    tab_to(page, model)
+    page.keyboard.type("tiny")
+    expect(page.get_by_text("Reference: tiny", exact=False)).to_be_visible()
+    system = page.get_by_label("System prompt")
+    tab_to(page, system)
+    page.keyboard.type("Answer briefly.")
+    max_tokens = page.get_by_label("Max tokens")
+    tab_to(page, max_tokens)
+    page.keyboard.type("4")
+    expect(max_tokens).to_have_value("4")
+    message = page.get_by_label("Message")
+    tab_to(page, message)
+    page.keyboard.type("Hello there")
+    page.keyboard.press("Enter")
+    answer = page.get_by_test_id("answer")
+    expect(answer).to_have_attribute("data-state", "done", timeout=GENERATION_TIMEOUT_MS)
+    expect(answer.get_by_test_id("answer-figures")).to_contain_text("tiny/versions/1")
+    expect(message).to_be_focused()  # ready for the next message
+
+    # The view-code drawer opens and closes from the keyboard, and gives the focus back.
+    view_code = page.get_by_role("button", name="View code")
+    tab_to(page, view_code)
+    page.keyboard.press("Enter")
+    sheet = page.get_by_role("dialog", name="View code")
+    expect(sheet).to_be_visible()
+    curl = sheet.get_by_label("curl snippet", exact=True)
+    expect(curl).to_contain_text('"model": "tiny"')
+    expect(curl).to_contain_text('"role": "system"')
+    expect(curl).to_contain_text("Answer briefly.")
+    page.keyboard.press("Escape")
+    expect(sheet).to_be_hidden()
+    expect(view_code).to_be_focused()
+
+    # Copy the conversation, from the keyboard.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=inference_hub_url)
+    copy = page.get_by_role("button", name="Copy conversation as Markdown")
+    tab_to(page, copy)
+    page.keyboard.press("Enter")
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert "Hello there" in copied and "tiny/versions/1" in copied, copied
