@@ -128,7 +128,8 @@ class ModelCache:
         need = 0
         if self._estimate is not None:
             need = self._estimate(spec)
-            self._make_room(spec, need, "an estimated ")
+            base = self._entries.get(spec.base_version) if spec.adapter_path else None
+            self._make_room(spec, need, "an estimated ", keep=base)  # an adapter needs its base
         self._reserved[spec.version] = need
 
     def load(self, spec: ModelSpec) -> Any:

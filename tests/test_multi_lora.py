@@ -142,7 +142,11 @@ def test_cache_evicts_idle_adapters_before_their_base_and_a_base_with_its_adapte
     assert [e.spec.version for e in cache.snapshot()] == ["m/versions/1", "m/versions/2", "m/versions/4"]
     assert two.loaded is None
     one.active = base.active = 0
-    cache.unload_idle(now=base.last_used + 61)  # all idle and expired: the base goes with its adapters
+    base.last_used = one.last_used = 0.0
+    cache.loaded(ModelSpec("m/versions/4", "/m", "/a4", base_spec.version)).last_used = 100.0
+    cache.unload_idle(now=70.0)  # adapter 2 expired and goes; adapter 4 is kept, and so is its base
+    assert [e.spec.version for e in cache.snapshot()] == ["m/versions/1", "m/versions/4"]
+    cache.unload_idle(now=200.0)  # all idle and expired: the base goes with its adapters
     assert cache.snapshot() == []
 
 
