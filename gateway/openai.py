@@ -36,9 +36,11 @@ from gateway.openai_models import (
     ChatCompletionUsageChunk,
     ChatMessage,
     ChoiceDelta,
+    ChoiceLogprobs,
     Completion,
     CompletionChoice,
     CompletionChunk,
+    CompletionLogprobs,
     CompletionRequest,
     CompletionUsage,
     ErrorObject,
@@ -51,10 +53,12 @@ from gateway.openai_models import (
     NamedToolChoice,
     PromptTokensDetails,
     SamplingRequest,
+    TokenLogprob,
     ToolCall,
     ToolCallArguments,
     ToolCallsDelta,
     ToolCallStart,
+    TopLogprob,
     first_violation,
 )
 from gateway.upstream import DisconnectWatch, upstream_metadata
@@ -64,6 +68,9 @@ from mlxhub.v1 import inference_pb2 as pb
 from mlxhub.v1 import inference_pb2_grpc, registry_pb2, registry_pb2_grpc
 
 PREFIX = "/openai/v1"
+# The inference service's response format fields, as OpenAI's requests name them.
+FORMAT_PARAMS = {"response_format.json_schema": "response_format.json_schema.schema",
+                 "response_format.json_object": "response_format"}
 FINISH = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length", pb.FINISH_REASON_CANCELLED: "stop",
           pb.FINISH_REASON_TOOL_CALLS: "tool_calls"}
 TOOL_CHOICE = {None: pb.TOOL_CHOICE_MODE_UNSPECIFIED, "auto": pb.TOOL_CHOICE_MODE_AUTO,
@@ -88,6 +95,8 @@ def serves(path: str) -> bool:
 
 def request_param(field: str | None, asked: SamplingRequest) -> str | None:
     """The request field an upstream field violation is about: `sampling.temperature` -> `temperature`."""
+    if field in FORMAT_PARAMS:
+        return FORMAT_PARAMS[field]
     if field is None or not field.startswith("sampling."):
         return field
     name = field.removeprefix("sampling.")
@@ -151,6 +160,47 @@ def sse(shape: BaseModel, exclude: dict[str, Any] | None = None) -> bytes:
     return b"data: " + to_json(shape, exclude=exclude) + b"\n\n"
 
 
+def format_fields(asked: SamplingRequest) -> dict[str, Any]:
+    """The request's `response_format` as the inference service's (none for plain text)."""
+    wanted = asked.response_format
+    if wanted is None or wanted.type == "text":
+        return {}
+    if wanted.type == "json_object" or wanted.json_schema.schema_ is None:
+        return {"response_format": pb.ResponseFormat(json_object=True)}
+    return {"response_format": pb.ResponseFormat(json_schema=json.dumps(wanted.json_schema.schema_))}
+
+
+def logprob_fields(asked: SamplingRequest) -> dict[str, Any]:
+    """The request's `logprobs` / `top_logprobs` as the inference service's request fields."""
+    alternatives = asked.logprob_alternatives
+    return {} if alternatives is None else {"logprobs": True, "top_logprobs": alternatives}
+
+
+def _top(entry: pb.TopLogprob | pb.TokenLogprob) -> TopLogprob:
+    return TopLogprob(token=entry.token, logprob=entry.logprob, bytes=list(entry.token_bytes))
+
+
+def chat_logprobs(entries) -> ChoiceLogprobs:
+    """A chat choice's `logprobs` from the inference service's per-token log-probabilities."""
+    return ChoiceLogprobs(content=[
+        TokenLogprob(token=e.token, logprob=e.logprob, bytes=list(e.token_bytes),
+                     top_logprobs=[_top(t) for t in e.top_logprobs])
+        for e in entries
+    ])
+
+
+def completion_logprobs(entries, offset: int) -> CompletionLogprobs:
+    """A text completion choice's `logprobs`; `offset`: characters of prompt and text before these tokens."""
+    offsets = []
+    for e in entries:
+        offsets.append(offset)
+        offset += len(e.token)
+    return CompletionLogprobs(
+        tokens=[e.token for e in entries], token_logprobs=[e.logprob for e in entries],
+        top_logprobs=[{t.token: t.logprob for t in e.top_logprobs} for e in entries], text_offset=offsets,
+    )
+
+
 def chat_message(message: ChatMessage) -> pb.ChatMessage:
     calls = [pb.ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in message.tool_calls or ()]
     return pb.ChatMessage(role=message.hub_role, content=message.text, tool_calls=calls,
@@ -197,24 +247,27 @@ class ChatAnswers:
     id_prefix = "chatcmpl"
 
     @staticmethod
-    def whole(ident: str, created: int, final: pb.GenerateStreamResponse, text: str,
-              calls: list[ToolCall] | None = None) -> ChatCompletion:
+    def whole(ident: str, created: int, final: pb.GenerateStreamResponse, text: str, logprobs=None,
+              offset: int = 0, calls: list[ToolCall] | None = None) -> ChatCompletion:
         message = AssistantMessage(content=text or None, tool_calls=calls) if calls else AssistantMessage(content=text)
-        choice = ChatCompletionChoice(message=message, finish_reason=FINISH[final.finish_reason])
+        choice = ChatCompletionChoice(message=message, finish_reason=FINISH[final.finish_reason],
+                                      logprobs=None if logprobs is None else chat_logprobs(logprobs))
         return ChatCompletion(
             id=ident, created=created, model=final.model_version, choices=[choice], usage=_usage(final.usage)
         )
 
     @staticmethod
     def chunk(
-        ident: str, created: int, message: pb.GenerateStreamResponse, finish: str | None, first: bool
+        ident: str, created: int, message: pb.GenerateStreamResponse, finish: str | None, first: bool,
+        logprobs: bool = False, offset: int = 0,
     ) -> ChatCompletionChunk:
         delta = FirstChoiceDelta(content=message.text) if first else ChoiceDelta(content=message.text)
+        entries = chat_logprobs(message.logprobs) if logprobs else None
         return ChatCompletionChunk(
             id=ident,
             created=created,
             model=message.model_version,
-            choices=[ChatCompletionChunkChoice(delta=delta, finish_reason=finish)],
+            choices=[ChatCompletionChunkChoice(delta=delta, finish_reason=finish, logprobs=entries)],
         )
 
     @staticmethod
@@ -248,22 +301,25 @@ class TextAnswers:
     id_prefix = "cmpl"
 
     @staticmethod
-    def whole(ident: str, created: int, final: pb.GenerateStreamResponse, text: str,
-              calls: list[ToolCall] | None = None) -> Completion:  # (no tools without chat)
-        choice = CompletionChoice(text=text, finish_reason=FINISH[final.finish_reason])
+    def whole(ident: str, created: int, final: pb.GenerateStreamResponse, text: str, logprobs=None,
+              offset: int = 0, calls: list[ToolCall] | None = None) -> Completion:  # (no tools without chat)
+        choice = CompletionChoice(text=text, finish_reason=FINISH[final.finish_reason],
+                                  logprobs=None if logprobs is None else completion_logprobs(logprobs, offset))
         return Completion(
             id=ident, created=created, model=final.model_version, choices=[choice], usage=_usage(final.usage)
         )
 
     @staticmethod
     def chunk(
-        ident: str, created: int, message: pb.GenerateStreamResponse, finish: str | None, first: bool
+        ident: str, created: int, message: pb.GenerateStreamResponse, finish: str | None, first: bool,
+        logprobs: bool = False, offset: int = 0,
     ) -> CompletionChunk:
+        entries = completion_logprobs(message.logprobs, offset) if logprobs else None
         return CompletionChunk(
             id=ident,
             created=created,
             model=message.model_version,
-            choices=[CompletionChoice(text=message.text, finish_reason=finish)],
+            choices=[CompletionChoice(text=message.text, finish_reason=finish, logprobs=entries)],
         )
 
     @staticmethod
@@ -292,13 +348,14 @@ class OpenAI:
         chat = await self._read(request, ChatCompletionRequest)
         messages = [chat_message(message) for message in chat.messages]
         generate = pb.GenerateStreamRequest(model=chat.model, messages=messages, sampling=sampling(chat),
-                                            **tool_fields(chat))
+                                            **logprob_fields(chat), **format_fields(chat), **tool_fields(chat))
         return await self._answer(request, chat, generate, ChatAnswers)
 
     async def completions(self, request: Request) -> Response:
         completion = await self._read(request, CompletionRequest)
         generate = pb.GenerateStreamRequest(
-            model=completion.model, prompt=completion.prompt, sampling=sampling(completion)
+            model=completion.model, prompt=completion.prompt, sampling=sampling(completion),
+            **logprob_fields(completion), **format_fields(completion),
         )
         return await self._answer(request, completion, generate, TextAnswers)
 
@@ -319,23 +376,30 @@ class OpenAI:
             raise
         ident = f"{answers.id_prefix}-{uuid.uuid4().hex}"
         created = int(time.time())
+        wants_logprobs = asked.logprob_alternatives is not None
+        offset = len(getattr(asked, "prompt", ""))  # a completion's text offsets count the prompt's characters
         if not asked.stream:
-            parts, calls, message = [], [], first
+            parts, logprobs, calls, message = [], [], [], first
             try:
                 while message is not grpc.aio.EOF and not message.HasField("usage"):
                     parts.append(message.text)
                     calls.extend(message.tool_calls)
+                    logprobs.extend(message.logprobs)
                     message = await call.read()
             finally:
                 watch.stop()
             if message is grpc.aio.EOF:
                 raise GatewayError(grpc.StatusCode.CANCELLED, "generation ended without a result")
-            return json_response(answers.whole(ident, created, message, "".join(parts), tool_calls(calls)))
-        chunks = self._chunks(answers, ident, created, call, first, watch, asked.include_usage)
+            kept = logprobs if wants_logprobs else None
+            whole = answers.whole(ident, created, message, "".join(parts), kept, offset, tool_calls(calls))
+            return json_response(whole)
+        chunks = self._chunks(answers, ident, created, call, first, watch, asked.include_usage, wants_logprobs,
+                              offset)
         return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     async def _chunks(
-        self, answers: Answers, ident: str, created: int, call, first, watch: DisconnectWatch, include_usage: bool
+        self, answers: Answers, ident: str, created: int, call, first, watch: DisconnectWatch, include_usage: bool,
+        logprobs: bool = False, offset: int = 0,
     ) -> AsyncIterator[bytes]:
         message, is_first = first, True
         try:
@@ -343,12 +407,13 @@ class OpenAI:
                 finish = FINISH[message.finish_reason] if message.HasField("usage") else None
                 if message.tool_calls:  # its text (if any), then each call: its name, then its arguments
                     if message.text:
-                        yield sse(answers.chunk(ident, created, message, finish, is_first))
+                        yield sse(answers.chunk(ident, created, message, finish, is_first, logprobs, offset))
                         is_first = False
                     for chunk in ChatAnswers.tool_chunks(ident, created, message, is_first):
                         yield sse(chunk)
                 else:
-                    yield sse(answers.chunk(ident, created, message, finish, is_first))
+                    yield sse(answers.chunk(ident, created, message, finish, is_first, logprobs, offset))
+                offset += sum(len(e.token) for e in message.logprobs)
                 is_first = False
                 if finish is not None and include_usage:
                     yield sse(answers.usage_chunk(ident, created, message))

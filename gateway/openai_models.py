@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,7 @@ from gateway.body import json_kind
 
 INT32_MAX, INT64_MIN, INT64_MAX = 2**31 - 1, -(2**63), 2**63 - 1
 MAX_TEMPERATURE = 2.0  # OpenAI's range is [0, 2]
+MAX_TOP_LOGPROBS = 20  # OpenAI's bound (the inference service declares the same)
 
 FinishReason = Literal["stop", "length", "tool_calls"]
 
@@ -252,12 +254,24 @@ class ChatCompletionRequest(SamplingRequest):
     tool_choice: Annotated[Any, BeforeValidator(_tool_choice)] = None
     functions: NotImplementedField = None
     function_call: Annotated[Any, not_implemented(lambda v: v in (None, "none"))] = None
-    response_format: Annotated[Any, not_implemented(lambda v: v in (None, {"type": "text"}))] = None
-    logprobs: NotImplementedField = None
-    top_logprobs: NotImplementedField = None
+    response_format: ResponseFormat | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     audio: NotImplementedField = None
     modalities: Annotated[Any, not_implemented(lambda v: v in (None, ["text"]))] = None
     prediction: NotImplementedField = None
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _needs_logprobs(cls, top: int | None, info: ValidationInfo) -> int | None:
+        if top and not info.data.get("logprobs"):
+            raise PydanticCustomError("top_logprobs", "needs logprobs: true")
+        return top
+
+    @property
+    def logprob_alternatives(self) -> int | None:
+        """None: no log-probabilities; n: each token's, with its n most likely alternatives."""
+        return (self.top_logprobs or 0) if self.logprobs else None
 
 
 def _single_prompt(prompt: Any) -> Any:
@@ -273,10 +287,16 @@ class CompletionRequest(SamplingRequest):
     """POST /completions."""
 
     prompt: Annotated[str, BeforeValidator(_single_prompt)]
-    logprobs: NotImplementedField = None
+    response_format: ResponseFormat | None = None  # not OpenAI's on completions; the same as on chat
+    # The number of most likely alternatives to return with each token's log-probability (0: none).
+    logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     echo: NotImplementedField = None
     suffix: NotImplementedField = None
     best_of: Annotated[Any, not_implemented(lambda v: v in (None, 1))] = None
+
+    @property
+    def logprob_alternatives(self) -> int | None:
+        return self.logprobs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,7 +321,7 @@ _MESSAGES = {
 
 # Errors raised by the validators above, worded to follow the field's path.
 _OWN_ERRORS = {"not_implemented", "string_or_strings", "one_choice", "content_part", "content", "non_empty_list",
-               "prompt", "tool_choice"}  # fmt: skip
+               "prompt", "top_logprobs", "json_schema_missing", "tool_choice"}  # fmt: skip
 
 
 def field_path(loc: tuple[str | int, ...]) -> str:
@@ -362,10 +382,42 @@ class AssistantMessage(Shape):
     tool_calls: list[ToolCall] | None = None
 
 
+class TopLogprob(Shape):
+    """One of the most likely tokens at a position: its text, log-probability and UTF-8 bytes."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprob(TopLogprob):
+    """A generated token's log-probability, with the most likely tokens at its position."""
+
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(Shape):
+    """A chat choice's `logprobs`: one entry per generated token of `content`."""
+
+    content: list[TokenLogprob] | None
+    refusal: list[TokenLogprob] | None = None
+
+
+class CompletionLogprobs(Shape):
+    """A text completion choice's `logprobs`: per generated token, its text, log-probability, most
+    likely alternatives ({token: logprob}) and its character offset in the prompt and text so far."""
+
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]] | None
+    text_offset: list[int]
+
+
 class ChatCompletionChoice(Shape):
     index: int = 0
     message: AssistantMessage
     finish_reason: FinishReason
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletion(Shape):
@@ -381,6 +433,7 @@ class CompletionChoice(Shape):
     index: int = 0
     text: str
     finish_reason: FinishReason | None
+    logprobs: CompletionLogprobs | None = None
 
 
 class CompletionChunk(Shape):
@@ -445,6 +498,7 @@ class ChatCompletionChunkChoice(Shape):
     index: int = 0
     delta: FirstChoiceDelta | ChoiceDelta | FirstToolCallsDelta | ToolCallsDelta
     finish_reason: FinishReason | None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletionChunk(Shape):

@@ -10,9 +10,11 @@ import time
 import grpc
 
 from inference_svc.cache import ModelSpec
+from inference_svc.decode import constraints
 from inference_svc.decode.engine import Engine
 from inference_svc.decode.generation import CANCELLED, LENGTH, STOP, Chunk, Done, Failed, Generation, Request
-from inference_svc.decode.sampling import from_proto
+from inference_svc.decode.sampling import TokenLogprob, from_proto
+from inference_svc.decode.vocabulary import token_bytes
 from inference_svc.genai import generation_span
 from inference_svc.integrity import RecordedFile
 from inference_svc.stats import BUCKET_S, Recorder, percentile
@@ -38,6 +40,26 @@ rpc, rpc_stream = handlers("inference")
 def recorded(version: registry_pb2.ModelVersion) -> tuple[RecordedFile, ...]:
     """The files of a version with the sha256 the registry recorded, for checking before it loads."""
     return tuple(RecordedFile(f.path, f.sha256) for f in version.files)
+
+
+def logprobs_of(tokenizer, records: list[TokenLogprob] | None) -> list[pb.TokenLogprob]:
+    """The tokens' log-probabilities as the contract has them, each token named by its text and bytes."""
+    def named(token: int) -> dict:
+        raw = token_bytes(tokenizer, token)
+        return {"token_id": token, "token": raw.decode("utf-8", errors="replace"), "token_bytes": raw}
+
+    return [pb.TokenLogprob(**named(r.token), logprob=r.logprob,
+                            top_logprobs=[pb.TopLogprob(**named(t), logprob=lp) for t, lp in r.top])
+            for r in records or ()]
+
+
+def format_of(request) -> constraints.Format | None:
+    """The request's `response_format` (None when it asks for none)."""
+    kind = request.response_format.WhichOneof("format") if request.HasField("response_format") else None
+    if kind is None or (kind == constraints.JSON_OBJECT and not request.response_format.json_object):
+        return None
+    source = "" if kind == constraints.JSON_OBJECT else getattr(request.response_format, kind)
+    return constraints.Format(kind, source, field=f"response_format.{kind}")
 
 
 def usage(done: Done) -> pb.Usage:
@@ -99,8 +121,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         if not messages and not request.prompt:
             raise InvalidArgument("send messages (chat) or a prompt", field="messages")
         sampling = from_proto(request.sampling, request.HasField("sampling"))
-        asked = Request(self.resolve(request.model, context), sampling, messages or None, request.prompt,
-                        streaming=streaming, tools=tools)
+        if request.top_logprobs and not request.logprobs:
+            raise InvalidArgument("top_logprobs needs logprobs: true", field="top_logprobs")
+        spec, fmt = self.resolve(request.model, context), format_of(request)
+        constraint = constraints.constrain(fmt, self.engine.tokenizer(spec)) if fmt is not None else None
+        asked = Request(spec, sampling, messages or None, request.prompt, streaming=streaming, tools=tools,
+                        logprobs=request.top_logprobs if request.logprobs else None, constraint=constraint)
         generation = self.engine.submit(asked)  # tokenizes the prompt here, in this handler's thread
         if not context.add_callback(generation.cancel):  # the RPC ended (finished, cancelled, deadline): stop decoding
             generation.cancel()  # it ended while the prompt was tokenized
@@ -128,7 +154,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             if not isinstance(event, Chunk):
                 yield event
                 return
-            text, ids = [event.text], list(event.token_ids)
+            text, ids, logprobs = [event.text], list(event.token_ids), event.logprobs
             while len(ids) < MAX_GROUP:
                 try:
                     more = generation.events.get_nowait()
@@ -139,7 +165,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                     break
                 text.append(more.text)
                 ids.extend(more.token_ids)
-            yield Chunk("".join(text), ids)
+                if logprobs is not None:
+                    logprobs = logprobs + (more.logprobs or [])
+            yield Chunk("".join(text), ids, logprobs)
 
     # -- RPCs ------------------------------------------------------------------------------
     @rpc
@@ -161,7 +189,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                 return pb.GenerateResponse(text=text, finish_reason=finish_reason(event, bool(calls)), usage=usage(event),
                                            tool_calls=[pb.ToolCall(id=c.id, name=c.name, arguments=c.arguments)
                                                        for c in calls],
-                                           model_version=generation.spec.version)
+                                           model_version=generation.spec.version,
+                                           logprobs=logprobs_of(self.engine.tokenizer(generation.spec),
+                                                                generation.collected_logprobs))
         return pb.GenerateResponse(finish_reason=pb.FINISH_REASON_CANCELLED, model_version=generation.spec.version)
 
     @rpc_stream
@@ -175,7 +205,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
     def _generate_stream(self, request, context):
         generation = self.submit(request, context)
         context.send_initial_metadata(())  # tells the client the request was accepted (queued or running)
-        version = generation.spec.version
+        version, tokenizer = generation.spec.version, self.engine.tokenizer(generation.spec)
         with generation_span(generation.request, request.model) as outcome:
             reader = self._reader(generation) if generation.request.tools is not None else None
             calls = 0  # tool calls sent so far
@@ -186,7 +216,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
                         text, deltas = tool_deltas(reader.feed(event.text), calls)
                         calls += len(deltas)
                     yield pb.GenerateStreamResponse(text=text, token_ids=event.token_ids, model_version=version,
-                                                    tool_calls=deltas)
+                                                    logprobs=logprobs_of(tokenizer, event.logprobs), tool_calls=deltas)
                 else:
                     outcome.done = event
                     if reader is not None:

@@ -344,6 +344,10 @@ class Engine:
                 cache, rest = None, tokens
         reused = len(tokens) - len(rest)
         sampler = request.sampler or sampling.make_sampler(request.sampling)
+        if request.constraint is not None:  # masks this row's logits alone
+            sampler = request.constraint.sampler(sampler)
+        if request.logprobs is not None:  # only this row pays for the log-softmax
+            sampler = generation.recorder = sampling.Recording(sampler, request.logprobs)
         processors = sampling.make_processors(request.sampling)
         if sampler is not sampling.greedy:  # greedy cannot fail, and a batch of greedy requests samples in one call
             sampler = generation.guard = sampling.Guarded(sampler)

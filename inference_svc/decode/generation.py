@@ -36,12 +36,15 @@ class Request:
     streaming: bool = True  # False: text collects in `Generation.collected`; only Done/Failed wake the caller
     tokens: tuple[int, ...] = ()  # the prompt's token ids, filled in by `Engine.submit`
     tools: ToolUse | None = None  # the chat's tools, rendered by its template; None: no tool calls
+    logprobs: int | None = None  # None: none; n: each token's log-probability and its n most likely alternatives
+    constraint: Any = None  # a `constraints.Constraint`: the output must match its format
 
 
 @dataclass
 class Chunk:
     text: str
     token_ids: list[int]
+    logprobs: list[sampling.TokenLogprob] | None = None  # one per token id, when the request asked
 
 
 @dataclass
@@ -74,6 +77,8 @@ class Generation:
     uid: int = -1  # in the version's BatchGenerator; negative while decoding alone (`solo`)
     solo: Solo | None = None
     guard: sampling.Guarded | None = None  # its sampler, when it is one that can fail
+    recorder: sampling.Recording | None = None  # its sampler, when it asked for log-probabilities
+    collected_logprobs: list[sampling.TokenLogprob] = field(default_factory=list)  # a non-streaming request's
     budget: int = 0  # tokens it may generate
     # What it has produced.
     detokenizer: Any = None
@@ -93,10 +98,12 @@ class Generation:
         self.cancelled.set()
 
     def put_text(self, text: str, ids: list[int]) -> None:
-        """Hand the caller new text and the token ids it came from."""
+        """Hand the caller new text and the token ids it came from (with their log-probabilities, if asked)."""
         if not (text or ids):  # an end-of-sequence token alone carries nothing to send
             return
+        logprobs = [self.recorder.take() for _ in ids] if self.recorder is not None else None
         if self.request.streaming:
-            self.events.put(Chunk(text, ids))
+            self.events.put(Chunk(text, ids, logprobs))
         else:  # a unary caller needs the whole text once: waking its thread per token only costs the engine the GIL
             self.collected.append(text)
+            self.collected_logprobs.extend(logprobs or ())

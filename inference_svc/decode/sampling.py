@@ -5,6 +5,7 @@ an error in one must not end the step for all: `Guarded` keeps it to its own req
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field
 
@@ -164,3 +165,62 @@ def make_processors(sampling: Sampling) -> list:
     if sampling.repetition_penalty == 1.0:
         return []
     return make_logits_processors(repetition_penalty=sampling.repetition_penalty)
+
+
+MAX_TOP_LOGPROBS = 20  # OpenAI's bound on top_logprobs
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A drawn token's log-probability under the model, and the `top` most likely tokens at its step
+    (most likely first)."""
+
+    token: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+
+
+class Recording:
+    """A row's sampler that also keeps the log-probability of each token it draws (and of the `top`
+    most likely tokens), from the logits it is handed: only the rows that ask pay for a log-softmax,
+    so a batch's lean step still skips it for the others (`inference_svc.decode.batching`).
+
+    Records are read in draw order (`take`); a draw taken back (`rewind`) drops its record."""
+
+    def __init__(self, sampler, top: int = 0) -> None:
+        self.sampler, self.top = sampler, top
+        self.takes_logits = getattr(sampler, "takes_logits", False)  # the log-softmax of logprobs is themselves
+        self._records: collections.deque = collections.deque()
+
+    def __call__(self, logits):
+        import mlx.core as mx
+
+        row = logits.astype(mx.float32)
+        logprobs = row - mx.logsumexp(row, axis=-1, keepdims=True)
+        token = self.sampler(logits)
+        chosen = mx.take_along_axis(logprobs, token.reshape(-1, 1).astype(mx.int32), axis=-1)
+        record = [token, chosen]
+        if self.top > 0:
+            ids = mx.argpartition(-logprobs, kth=self.top - 1, axis=-1)[:, :self.top]
+            record += [ids, mx.take_along_axis(logprobs, ids, axis=-1)]
+        mx.async_eval(*record)
+        self._records.append(record)
+        return token
+
+    def rewind(self) -> None:
+        if self._records:
+            self._records.pop()
+        rewind = getattr(self.sampler, "rewind", None)
+        if rewind is not None:
+            rewind()
+
+    def take(self) -> TokenLogprob | None:
+        """The oldest record not yet read (None if none is left)."""
+        if not self._records:
+            return None
+        token, chosen, *top = self._records.popleft()
+        alternatives = ()
+        if top:
+            pairs = zip(top[0].reshape(-1).tolist(), top[1].reshape(-1).tolist(), strict=True)
+            alternatives = tuple(sorted(pairs, key=lambda pair: -pair[1]))
+        return TokenLogprob(int(token.reshape(-1)[0].item()), float(chosen.reshape(-1)[0].item()), alternatives)

@@ -646,16 +646,21 @@ export interface components {
         "mlxhub.v1.FinishReason": "FINISH_REASON_UNSPECIFIED" | "FINISH_REASON_STOP" | "FINISH_REASON_LENGTH" | "FINISH_REASON_CANCELLED" | "FINISH_REASON_TOOL_CALLS";
         /** GenerateRequest */
         "mlxhub.v1.GenerateRequest": {
+            logprobs?: boolean;
             messages?: components["schemas"]["mlxhub.v1.ChatMessage"][];
             model: string;
             prompt?: string;
+            responseFormat?: components["schemas"]["mlxhub.v1.ResponseFormat"];
             sampling?: components["schemas"]["mlxhub.v1.SamplingParams"];
             toolChoice?: components["schemas"]["mlxhub.v1.ToolChoice"];
             tools?: components["schemas"]["mlxhub.v1.Tool"][];
+            /** Format: int32 */
+            topLogprobs?: number;
         };
         /** GenerateResponse */
         "mlxhub.v1.GenerateResponse": {
             finishReason?: components["schemas"]["mlxhub.v1.FinishReason"];
+            logprobs?: components["schemas"]["mlxhub.v1.TokenLogprob"][];
             modelVersion?: string;
             text?: string;
             toolCalls?: components["schemas"]["mlxhub.v1.ToolCall"][];
@@ -663,16 +668,21 @@ export interface components {
         };
         /** GenerateStreamRequest */
         "mlxhub.v1.GenerateStreamRequest": {
+            logprobs?: boolean;
             messages?: components["schemas"]["mlxhub.v1.ChatMessage"][];
             model: string;
             prompt?: string;
+            responseFormat?: components["schemas"]["mlxhub.v1.ResponseFormat"];
             sampling?: components["schemas"]["mlxhub.v1.SamplingParams"];
             toolChoice?: components["schemas"]["mlxhub.v1.ToolChoice"];
             tools?: components["schemas"]["mlxhub.v1.Tool"][];
+            /** Format: int32 */
+            topLogprobs?: number;
         };
         /** GenerateStreamResponse */
         "mlxhub.v1.GenerateStreamResponse": {
             finishReason?: components["schemas"]["mlxhub.v1.FinishReason"];
+            logprobs?: components["schemas"]["mlxhub.v1.TokenLogprob"][];
             modelVersion?: string;
             text?: string;
             tokenIds?: number[];
@@ -962,6 +972,13 @@ export interface components {
             baseVersion?: components["schemas"]["mlxhub.v1.ModelVersion"];
             version?: components["schemas"]["mlxhub.v1.ModelVersion"];
         };
+        /** ResponseFormat */
+        "mlxhub.v1.ResponseFormat": {
+            grammar?: string;
+            jsonObject?: boolean;
+            jsonSchema?: string;
+            regex?: string;
+        };
         /** ResumeTrainingJobResponse */
         "mlxhub.v1.ResumeTrainingJobResponse": {
             job?: components["schemas"]["mlxhub.v1.TrainingJob"];
@@ -1012,6 +1029,17 @@ export interface components {
          * @enum {string}
          */
         "mlxhub.v1.StringForm": "STRING_FORM_UNSPECIFIED" | "STRING_FORM_NAME" | "STRING_FORM_MODEL_REFERENCE" | "STRING_FORM_UUID" | "STRING_FORM_LINE" | "STRING_FORM_TEXT";
+        /** TokenLogprob */
+        "mlxhub.v1.TokenLogprob": {
+            /** Format: double */
+            logprob?: number;
+            token?: string;
+            /** Format: byte */
+            tokenBytes?: string;
+            /** Format: int32 */
+            tokenId?: number;
+            topLogprobs?: components["schemas"]["mlxhub.v1.TopLogprob"][];
+        };
         /** Tool */
         "mlxhub.v1.Tool": {
             description?: string;
@@ -1042,6 +1070,16 @@ export interface components {
          * @enum {string}
          */
         "mlxhub.v1.ToolChoiceMode": "TOOL_CHOICE_MODE_UNSPECIFIED" | "TOOL_CHOICE_MODE_AUTO" | "TOOL_CHOICE_MODE_NONE" | "TOOL_CHOICE_MODE_REQUIRED" | "TOOL_CHOICE_MODE_FUNCTION";
+        /** TopLogprob */
+        "mlxhub.v1.TopLogprob": {
+            /** Format: double */
+            logprob?: number;
+            token?: string;
+            /** Format: byte */
+            tokenBytes?: string;
+            /** Format: int32 */
+            tokenId?: number;
+        };
         /** TrainingConfig */
         "mlxhub.v1.TrainingConfig": {
             /**
