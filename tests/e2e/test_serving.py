@@ -6,16 +6,29 @@ message on a hub without an inference service."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 
+import pytest
 from playwright.sync_api import Page, expect
 from util import api, assert_accessible, screenshot
+
+LOAD_TIMEOUT_S = 120  # the first request loads the demo model; the machine is slow
+
+
+@pytest.fixture
+def inference_options(inference_options):
+    """The conftest's engine with a keep-alive that outlasts this test on a loaded machine, so the demo
+    model is still loaded when the screenshots reload the page (the tile shows its countdown either way)."""
+    return dataclasses.replace(inference_options, keep_alive_s=900.0)
 
 
 def test_tiles_follow_a_live_generation_and_charts_count_it(page: Page, inference_hub_url: str):
     with api(inference_hub_url) as http:
         response = http.post("/v1/generate", json={"model": "smollm2@default", "prompt": "The capital of France is",
-                                                   "sampling": {"maxTokens": 8}})
+                                                   "sampling": {"maxTokens": 8}},
+                             timeout=LOAD_TIMEOUT_S)
         assert response.status_code == 200, response.text
         info = http.get("/v1/inference/info").json()
 
@@ -26,6 +39,9 @@ def test_tiles_follow_a_live_generation_and_charts_count_it(page: Page, inferenc
     expect(server).to_contain_text(info["blas"])
     expect(server.get_by_test_id("memory-budget")).to_have_text(f"{info['memoryBudgetGb']:.2f} GB")
     expect(server.get_by_role("meter", name="Memory budget")).to_be_visible()
+    for field in ("weightFormat", "mlxVersion", "mlxLmVersion"):  # what the server runs, as the API says it
+        if info.get(field):
+            expect(server).to_contain_text(info[field])
 
     tile = page.locator('[data-testid="model-tile"][data-version="smollm2/versions/1"]')
     expect(tile).to_be_visible()
@@ -71,6 +87,10 @@ def test_tiles_follow_a_live_generation_and_charts_count_it(page: Page, inferenc
     assert lines, "the stream sent nothing"
     expect(tile.get_by_test_id("active-streams")).to_have_text("0", timeout=10_000)
     expect(tile.get_by_test_id("requests-served")).to_have_text("2")
+    expect(tile.get_by_test_id("tokens-served")).to_have_text(re.compile(r"^[1-9][\d,]*$"))  # both generations' tokens
+    expect(tile.get_by_test_id("memory")).to_have_text(re.compile(r"^\d+(\.\d+)? (GB|MB)$"))
+    expect(tile.get_by_text("TTFT p50 (last busy minute)")).to_be_visible()  # the sparklines
+    expect(tile.get_by_text("Decode tokens/s (last busy minute)")).to_be_visible()
 
     metrics = page.get_by_role("region", name="Metrics")
     expect(metrics.get_by_test_id("total-requests")).to_have_text("2", timeout=15_000)
@@ -82,6 +102,12 @@ def test_tiles_follow_a_live_generation_and_charts_count_it(page: Page, inferenc
 
     assert_accessible(page, "serving")
     screenshot(page, "serving", ready='[data-testid="model-tile"]')
+
+    # The Overview counts the loaded version and links to this page.
+    page.goto("/")
+    loaded = page.get_by_test_id("tile-loaded")
+    expect(loaded.get_by_test_id("count")).to_have_text("1")
+    expect(loaded).to_have_attribute("href", "/serving")
 
 
 def test_without_inference_the_page_says_so(page: Page, hub_url: str):
