@@ -50,7 +50,7 @@ def test_required_read_only_and_enums_are_declared(document):
     assert fine_tune["enum"] == ["FINE_TUNE_TYPE_UNSPECIFIED", "FINE_TUNE_TYPE_LORA", "FINE_TUNE_TYPE_DORA"]
 
     role = schema_of(document, inference_pb2.ChatMessage)["properties"]["role"]
-    assert role["enum"] == ["system", "user", "assistant"] and role["minLength"] == 1
+    assert role["enum"] == ["system", "user", "assistant", "tool"] and role["minLength"] == 1
     job_id = document["paths"]["/v1/training/jobs/{id}"]["get"]["parameters"][0]["schema"]
     assert job_id["format"] == "uuid" and re.fullmatch(job_id["pattern"][1:-1], "0f8e5c1a-9d2b-4c3e-8f00-123456789abc")
     seed = schema_of(document, inference_pb2.SamplingParams)["properties"]["seed"]
