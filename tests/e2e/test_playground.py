@@ -1,7 +1,8 @@
 """The playground in a real browser against the real hub with the inference service and the real
 demo model: "What is the capital of France?" streams "Paris" with the version that produced it and
 its figures; Stop (Escape, from the keyboard) cancels a long generation on the server, whose open
-stream count drops; side by side streams two versions and promotes one through the confirmation."""
+stream count drops; side by side streams two versions and promotes one through the confirmation; an
+adapter version is picked by its kind and answers on its base's loaded weights."""
 
 from __future__ import annotations
 
@@ -237,3 +238,35 @@ def test_the_playground_works_with_the_keyboard_alone(page: Page, inference_hub_
     page.keyboard.press("Enter")
     copied = page.evaluate("() => navigator.clipboard.readText()")
     assert "Hello there" in copied and "tiny/versions/1" in copied, copied
+
+
+def test_an_adapter_version_is_picked_and_answers_beside_its_base(page: Page, inference_hub_url: str, smollm2: Path,
+                                                                 tmp_path: Path):
+    from bench.adapters import make_adapter
+
+    adapter = make_adapter(smollm2, tmp_path / "adapter", seed=7, rank=4, num_layers=4)
+    with api(inference_hub_url) as http:
+        made = ok(http.post("/v1/models/smollm2/versions",
+                            json={"artifactPath": str(adapter), "lineage": {"parentVersion": "smollm2/versions/1"}}))
+    assert made["version"]["kind"] == "MODEL_VERSION_KIND_ADAPTER"
+    page.goto("/playground?model=smollm2@default")
+    page.get_by_role("switch", name="Side by side").click()
+    version_b = page.get_by_label("Model B version")
+    expect(version_b.locator("option[value='/versions/2']")).to_have_text(re.compile(r"v2 · adapter of smollm2/versions/1"))
+    version_b.select_option("/versions/2")
+    page.get_by_label("Max tokens").fill("8")
+    page.get_by_label("Message").fill("Say hello.")
+    page.get_by_role("button", name="Send").click()
+    for column, version in ((0, "smollm2/versions/1"), (1, "smollm2/versions/2")):
+        one = page.locator(f"[data-testid=answer][data-column='{column}']")
+        expect(one).to_have_attribute("data-state", "done", timeout=GENERATION_TIMEOUT_MS)
+        expect(one.get_by_test_id("answer-figures")).to_contain_text(version)
+        expect(one.get_by_test_id("answer-text")).not_to_be_empty()
+    # The adapter is served on its base's loaded weights: both entries are loaded, the adapter's only
+    # its low-rank matrices.
+    with api(inference_hub_url) as http:
+        loaded = {(m["modelVersion"], m.get("adapterVersion", "")): m
+                  for m in ok(http.get("/v1/inference/models"))["models"]}
+    base, on_base = ("smollm2/versions/1", ""), ("smollm2/versions/1", "smollm2/versions/2")
+    assert {base, on_base} <= set(loaded), loaded
+    assert loaded[on_base]["memoryGb"] < loaded[base]["memoryGb"] / 10, loaded
