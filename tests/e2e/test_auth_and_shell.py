@@ -228,8 +228,10 @@ def test_command_palette_finds_datasets_and_training_jobs(page: Page, hub_url: s
         job_id = created.json()["job"]["id"]
 
     page.goto("/")
+    expect(page.get_by_role("list", name="Hub health")).to_be_visible()  # the app (and its shortcut) is up
     page.keyboard.press("Control+k")
     palette = page.get_by_role("dialog", name="Command palette")
+    expect(palette).to_be_visible()
     search = palette.get_by_label("Search the hub")
     search.fill("chat-t")
     expect(palette.get_by_role("group", name="Datasets", exact=True).get_by_role("option", name="chat-turns")).to_be_visible()
