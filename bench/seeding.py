@@ -30,25 +30,15 @@ def _model_events(model: Model, meta: dict[str, str]) -> None:
     model.update({"base_model": "bench-2"}, meta)
 
 
-def seed(app, count: int, prefix: str = "seed") -> int:
-    """Record exactly `count` events; return how many were recorded."""
-    meta = {"principal": "bench", "request_id": "seed", "trace_id": ""}
+def save_in_batches(app, count: int, make) -> int:
+    """Save aggregates made by `make(i, left)` (`left`: events still wanted), SAVE_BATCH events per
+    save, until `count` events are recorded; return how many were."""
     pending: list = []
     pending_events = recorded = i = 0
     while recorded + pending_events < count:
-        left = count - recorded - pending_events
-        if i % 50 == 49:
-            pending.append(Dataset(name=f"{prefix}-data-{i}", path=f"/data/{i}.jsonl", sha256="0" * 64,
-                                   size_bytes=10, record_count=1, format="CHAT", description="",
-                                   idempotency_key="", meta=meta))  # fmt: skip
-            pending_events += 1
-        else:
-            model = Model(name=f"{prefix}-{i}", base_model="bench", description="", tags={"i": str(i)},
-                          idempotency_key="", meta=meta)  # fmt: skip
-            if left >= EVENTS_PER_MODEL:
-                _model_events(model, meta)
-            pending.append(model)
-            pending_events += len(model.pending_events)
+        aggregate = make(i, count - recorded - pending_events)
+        pending.append(aggregate)
+        pending_events += len(aggregate.pending_events)
         i += 1
         if pending_events >= SAVE_BATCH:
             app.save(*pending)
@@ -58,3 +48,21 @@ def seed(app, count: int, prefix: str = "seed") -> int:
         app.save(*pending)
         recorded += pending_events
     return recorded
+
+
+def seed(app, count: int, prefix: str = "seed") -> int:
+    """Record exactly `count` events; return how many were recorded."""
+    meta = {"principal": "bench", "request_id": "seed", "trace_id": ""}
+
+    def make(i: int, left: int):
+        if i % 50 == 49:
+            return Dataset(name=f"{prefix}-data-{i}", path=f"/data/{i}.jsonl", sha256="0" * 64,
+                           size_bytes=10, record_count=1, format="CHAT", description="",
+                           idempotency_key="", meta=meta)  # fmt: skip
+        model = Model(name=f"{prefix}-{i}", base_model="bench", description="", tags={"i": str(i)},
+                      idempotency_key="", meta=meta)  # fmt: skip
+        if left >= EVENTS_PER_MODEL:
+            _model_events(model, meta)
+        return model
+
+    return save_in_batches(app, count, make)

@@ -6,9 +6,8 @@ them measures."""
 
 from __future__ import annotations
 
+from bench.seeding import save_in_batches
 from trainer_svc.domain import TrainingJob
-
-SAVE_BATCH = 250  # events per save, as bench.seeding
 
 
 def new_job(i: int, prefix: str) -> TrainingJob:
@@ -51,20 +50,11 @@ def run_history(job: TrainingJob, kind: int) -> None:
 
 def seed(app, count: int, prefix: str = "seed") -> int:
     """Record exactly `count` events; return how many were recorded."""
-    pending: list[TrainingJob] = []
-    pending_events = recorded = i = 0
-    while recorded + pending_events < count:
+
+    def make(i: int, left: int) -> TrainingJob:
         job = new_job(i, prefix)
-        if count - recorded - pending_events > 13:
+        if left > 13:
             run_history(job, i % 5)
-        pending.append(job)
-        pending_events += len(job.pending_events)
-        i += 1
-        if pending_events >= SAVE_BATCH:
-            app.save(*pending)
-            recorded += pending_events
-            pending, pending_events = [], 0
-    if pending:
-        app.save(*pending)
-        recorded += pending_events
-    return recorded
+        return job
+
+    return save_in_batches(app, count, make)
