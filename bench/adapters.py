@@ -35,22 +35,13 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 
 from bench.__main__ import stdout_for_json_only
+from bench.inference import PROMPTS  # the same conversations as the inference bench
 from bench.timing import ratio
 
 log = logging.getLogger("bench.adapters")
 
 KEYS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
         "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
-PROMPTS = [
-    "Write a short story about a robot who learns to paint.",
-    "Explain how a bicycle works to a ten year old.",
-    "List some tips for staying focused while studying.",
-    "Describe the water cycle in a few paragraphs.",
-    "What are the benefits of learning a second language?",
-    "Write a letter to a friend about a trip to the mountains.",
-    "Explain what a database index is and why it helps.",
-    "Give a recipe for a simple vegetable soup.",
-]
 
 
 def make_adapter(base: Path, directory: Path, seed: int, rank: int = 8, scale: float = 20.0, num_layers: int = 16,
