@@ -28,6 +28,12 @@ class FinishReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FINISH_REASON_LENGTH: _ClassVar[FinishReason]
     FINISH_REASON_CANCELLED: _ClassVar[FinishReason]
     FINISH_REASON_TOOL_CALLS: _ClassVar[FinishReason]
+
+class LoadedModelKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOADED_MODEL_KIND_UNSPECIFIED: _ClassVar[LoadedModelKind]
+    LOADED_MODEL_KIND_BASE: _ClassVar[LoadedModelKind]
+    LOADED_MODEL_KIND_ADAPTER: _ClassVar[LoadedModelKind]
 TOOL_CHOICE_MODE_UNSPECIFIED: ToolChoiceMode
 TOOL_CHOICE_MODE_AUTO: ToolChoiceMode
 TOOL_CHOICE_MODE_NONE: ToolChoiceMode
@@ -38,6 +44,9 @@ FINISH_REASON_STOP: FinishReason
 FINISH_REASON_LENGTH: FinishReason
 FINISH_REASON_CANCELLED: FinishReason
 FINISH_REASON_TOOL_CALLS: FinishReason
+LOADED_MODEL_KIND_UNSPECIFIED: LoadedModelKind
+LOADED_MODEL_KIND_BASE: LoadedModelKind
+LOADED_MODEL_KIND_ADAPTER: LoadedModelKind
 
 class ChatMessage(_message.Message):
     __slots__ = ("role", "content", "tool_calls", "tool_call_id")
@@ -114,7 +123,7 @@ class SamplingParams(_message.Message):
     def __init__(self, temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., min_p: _Optional[float] = ..., repetition_penalty: _Optional[float] = ..., seed: _Optional[int] = ..., has_seed: _Optional[bool] = ..., max_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("model", "messages", "prompt", "sampling", "tools", "tool_choice", "logprobs", "top_logprobs", "response_format")
+    __slots__ = ("model", "messages", "prompt", "sampling", "tools", "tool_choice", "logprobs", "top_logprobs", "response_format", "keep_alive_seconds")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +133,7 @@ class GenerateRequest(_message.Message):
     LOGPROBS_FIELD_NUMBER: _ClassVar[int]
     TOP_LOGPROBS_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ALIVE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
     prompt: str
@@ -133,7 +143,8 @@ class GenerateRequest(_message.Message):
     logprobs: bool
     top_logprobs: int
     response_format: ResponseFormat
-    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., prompt: _Optional[str] = ..., sampling: _Optional[_Union[SamplingParams, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ...) -> None: ...
+    keep_alive_seconds: float
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., prompt: _Optional[str] = ..., sampling: _Optional[_Union[SamplingParams, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., keep_alive_seconds: _Optional[float] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("prompt_tokens", "completion_tokens", "time_to_first_token_ms", "tokens_per_second", "cached_prompt_tokens")
@@ -166,7 +177,7 @@ class GenerateResponse(_message.Message):
     def __init__(self, text: _Optional[str] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., model_version: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCall, _Mapping]]] = ..., logprobs: _Optional[_Iterable[_Union[TokenLogprob, _Mapping]]] = ...) -> None: ...
 
 class GenerateStreamRequest(_message.Message):
-    __slots__ = ("model", "messages", "prompt", "sampling", "tools", "tool_choice", "logprobs", "top_logprobs", "response_format")
+    __slots__ = ("model", "messages", "prompt", "sampling", "tools", "tool_choice", "logprobs", "top_logprobs", "response_format", "keep_alive_seconds")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -176,6 +187,7 @@ class GenerateStreamRequest(_message.Message):
     LOGPROBS_FIELD_NUMBER: _ClassVar[int]
     TOP_LOGPROBS_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ALIVE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
     prompt: str
@@ -185,7 +197,8 @@ class GenerateStreamRequest(_message.Message):
     logprobs: bool
     top_logprobs: int
     response_format: ResponseFormat
-    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., prompt: _Optional[str] = ..., sampling: _Optional[_Union[SamplingParams, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ...) -> None: ...
+    keep_alive_seconds: float
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., prompt: _Optional[str] = ..., sampling: _Optional[_Union[SamplingParams, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., keep_alive_seconds: _Optional[float] = ...) -> None: ...
 
 class GenerateStreamResponse(_message.Message):
     __slots__ = ("text", "token_ids", "finish_reason", "usage", "model_version", "tool_calls", "logprobs")
@@ -270,7 +283,7 @@ class GetServerInfoResponse(_message.Message):
     def __init__(self, backend: _Optional[str] = ..., blas: _Optional[str] = ..., weight_format: _Optional[str] = ..., mlx_version: _Optional[str] = ..., mlx_lm_version: _Optional[str] = ..., memory_budget_gb: _Optional[float] = ..., memory_used_gb: _Optional[float] = ..., memory_free_gb: _Optional[float] = ..., keep_alive_seconds: _Optional[float] = ...) -> None: ...
 
 class LoadedModel(_message.Message):
-    __slots__ = ("model_version", "adapter_version", "memory_gb", "active_streams", "request_count", "generated_tokens", "last_used_time", "unload_time", "recent")
+    __slots__ = ("model_version", "adapter_version", "memory_gb", "active_streams", "request_count", "generated_tokens", "last_used_time", "unload_time", "recent", "kind", "bytes", "pinned", "preloaded")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     ADAPTER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MEMORY_GB_FIELD_NUMBER: _ClassVar[int]
@@ -280,6 +293,10 @@ class LoadedModel(_message.Message):
     LAST_USED_TIME_FIELD_NUMBER: _ClassVar[int]
     UNLOAD_TIME_FIELD_NUMBER: _ClassVar[int]
     RECENT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
+    PRELOADED_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     adapter_version: str
     memory_gb: float
@@ -289,7 +306,11 @@ class LoadedModel(_message.Message):
     last_used_time: _timestamp_pb2.Timestamp
     unload_time: _timestamp_pb2.Timestamp
     recent: _containers.RepeatedCompositeFieldContainer[MinuteStat]
-    def __init__(self, model_version: _Optional[str] = ..., adapter_version: _Optional[str] = ..., memory_gb: _Optional[float] = ..., active_streams: _Optional[int] = ..., request_count: _Optional[int] = ..., generated_tokens: _Optional[int] = ..., last_used_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unload_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recent: _Optional[_Iterable[_Union[MinuteStat, _Mapping]]] = ...) -> None: ...
+    kind: LoadedModelKind
+    bytes: int
+    pinned: bool
+    preloaded: str
+    def __init__(self, model_version: _Optional[str] = ..., adapter_version: _Optional[str] = ..., memory_gb: _Optional[float] = ..., active_streams: _Optional[int] = ..., request_count: _Optional[int] = ..., generated_tokens: _Optional[int] = ..., last_used_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unload_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recent: _Optional[_Iterable[_Union[MinuteStat, _Mapping]]] = ..., kind: _Optional[_Union[LoadedModelKind, str]] = ..., bytes: _Optional[int] = ..., pinned: _Optional[bool] = ..., preloaded: _Optional[str] = ...) -> None: ...
 
 class MinuteStat(_message.Message):
     __slots__ = ("start_time", "request_count", "generated_tokens", "time_to_first_token_p50_ms", "tokens_per_second")
@@ -308,6 +329,22 @@ class MinuteStat(_message.Message):
 class ListLoadedModelsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class UnloadModelRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class UnloadModelResponse(_message.Message):
+    __slots__ = ("unloaded_versions", "unloading_versions", "running_requests")
+    UNLOADED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    UNLOADING_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    unloaded_versions: _containers.RepeatedScalarFieldContainer[str]
+    unloading_versions: _containers.RepeatedScalarFieldContainer[str]
+    running_requests: int
+    def __init__(self, unloaded_versions: _Optional[_Iterable[str]] = ..., unloading_versions: _Optional[_Iterable[str]] = ..., running_requests: _Optional[int] = ...) -> None: ...
 
 class ListLoadedModelsResponse(_message.Message):
     __slots__ = ("models",)

@@ -55,6 +55,11 @@ class InferenceServiceStub:
                 request_serializer=mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsRequest.SerializeToString,
                 response_deserializer=mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsResponse.FromString,
                 _registered_method=True)
+        self.UnloadModel = channel.unary_unary(
+                '/mlxhub.v1.InferenceService/UnloadModel',
+                request_serializer=mlxhub_dot_v1_dot_inference__pb2.UnloadModelRequest.SerializeToString,
+                response_deserializer=mlxhub_dot_v1_dot_inference__pb2.UnloadModelResponse.FromString,
+                _registered_method=True)
         self.GetMetricsSummary = channel.unary_unary(
                 '/mlxhub.v1.InferenceService/GetMetricsSummary',
                 request_serializer=mlxhub_dot_v1_dot_inference__pb2.GetMetricsSummaryRequest.SerializeToString,
@@ -91,6 +96,15 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UnloadModel(self, request, context):
+        """Unloads a loaded version now (a base with its adapters), or, while requests run on it,
+        as soon as they finish (as Ollama does). Frees its memory for other versions and lifts
+        a pin (keep_alive_seconds -1). NOT_FOUND when the version is not loaded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMetricsSummary(self, request, context):
         """The service's own recent figures (requests, errors, latencies, throughput,
         queue depth) in 10-second buckets, for dashboards without a Prometheus server.
@@ -121,6 +135,11 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.ListLoadedModels,
                     request_deserializer=mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsRequest.FromString,
                     response_serializer=mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsResponse.SerializeToString,
+            ),
+            'UnloadModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnloadModel,
+                    request_deserializer=mlxhub_dot_v1_dot_inference__pb2.UnloadModelRequest.FromString,
+                    response_serializer=mlxhub_dot_v1_dot_inference__pb2.UnloadModelResponse.SerializeToString,
             ),
             'GetMetricsSummary': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMetricsSummary,
@@ -237,6 +256,33 @@ class InferenceService:
             '/mlxhub.v1.InferenceService/ListLoadedModels',
             mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsRequest.SerializeToString,
             mlxhub_dot_v1_dot_inference__pb2.ListLoadedModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnloadModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mlxhub.v1.InferenceService/UnloadModel',
+            mlxhub_dot_v1_dot_inference__pb2.UnloadModelRequest.SerializeToString,
+            mlxhub_dot_v1_dot_inference__pb2.UnloadModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -175,6 +175,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/inference/models:unload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** UnloadModel */
+        post: operations["InferenceService_UnloadModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models": {
         parameters: {
             query?: never;
@@ -646,6 +663,8 @@ export interface components {
         "mlxhub.v1.FinishReason": "FINISH_REASON_UNSPECIFIED" | "FINISH_REASON_STOP" | "FINISH_REASON_LENGTH" | "FINISH_REASON_CANCELLED" | "FINISH_REASON_TOOL_CALLS";
         /** GenerateRequest */
         "mlxhub.v1.GenerateRequest": {
+            /** Format: double */
+            keepAliveSeconds?: number;
             logprobs?: boolean;
             messages?: components["schemas"]["mlxhub.v1.ChatMessage"][];
             model: string;
@@ -668,6 +687,8 @@ export interface components {
         };
         /** GenerateStreamRequest */
         "mlxhub.v1.GenerateStreamRequest": {
+            /** Format: double */
+            keepAliveSeconds?: number;
             logprobs?: boolean;
             messages?: components["schemas"]["mlxhub.v1.ChatMessage"][];
             model: string;
@@ -841,18 +862,28 @@ export interface components {
             activeStreams?: number;
             adapterVersion?: string;
             /** Format: int64 */
+            bytes?: string;
+            /** Format: int64 */
             generatedTokens?: string;
+            kind?: components["schemas"]["mlxhub.v1.LoadedModelKind"];
             /** Format: date-time */
             lastUsedTime?: string;
             /** Format: double */
             memoryGb?: number;
             modelVersion?: string;
+            pinned?: boolean;
+            preloaded?: string;
             recent?: components["schemas"]["mlxhub.v1.MinuteStat"][];
             /** Format: int64 */
             requestCount?: string;
             /** Format: date-time */
             unloadTime?: string;
         };
+        /**
+         * LoadedModelKind
+         * @enum {string}
+         */
+        "mlxhub.v1.LoadedModelKind": "LOADED_MODEL_KIND_UNSPECIFIED" | "LOADED_MODEL_KIND_BASE" | "LOADED_MODEL_KIND_ADAPTER";
         /** MetricsBucket */
         "mlxhub.v1.MetricsBucket": {
             /** Format: int64 */
@@ -1232,6 +1263,17 @@ export interface components {
             trainedTokens?: string;
             /** Format: double */
             validationLoss?: number;
+        };
+        /** UnloadModelRequest */
+        "mlxhub.v1.UnloadModelRequest": {
+            model: string;
+        };
+        /** UnloadModelResponse */
+        "mlxhub.v1.UnloadModelResponse": {
+            /** Format: int32 */
+            runningRequests?: number;
+            unloadedVersions?: string[];
+            unloadingVersions?: string[];
         };
         /** UpdateModelResponse */
         "mlxhub.v1.UpdateModelResponse": {
@@ -1624,6 +1666,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["mlxhub.v1.ListLoadedModelsResponse"];
+                };
+            };
+            /** @description An error: google.rpc.Status */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    InferenceService_UnloadModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["mlxhub.v1.UnloadModelRequest"];
+            };
+        };
+        responses: {
+            /** @description UnloadModelResponse */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["mlxhub.v1.UnloadModelResponse"];
                 };
             };
             /** @description An error: google.rpc.Status */
