@@ -1,5 +1,9 @@
 """Loaded model versions under a memory budget: LRU eviction of idle versions and an
-idle unload after `keep_alive` seconds (like Ollama's keep_alive). An adapter version is an
+idle unload after `keep_alive` seconds (like Ollama's keep_alive). Each entry has its own
+keep-alive, set by the latest request that named one (None: the cache's default); a negative
+one pins it (never idle-unloaded nor evicted; only `unload` lifts it), and an entry preloaded
+for an alias (`preloaded`, its reasons) is not idle-unloaded while an alias points at it,
+though LRU may evict it for a request. An adapter version is an
 entry of its own that holds only its LoRA matrices (`inference_svc.lora`) and points at its
 base's entry, whose weights it shares: an idle adapter may go while its base stays; a base
 goes only when no request runs on it or on any of its adapters (the engine counts those in
@@ -64,6 +68,13 @@ class Entry:
     base: Entry | None = None  # an adapter's base entry, whose model it runs on
     router: Any = None  # a base's `lora.Router`, once an adapter attached or a batch started
     served: int = 0  # requests finished on it
+    keep_alive_s: float | None = None  # None: the cache's default; negative: pinned
+    preloaded: list[str] = field(default_factory=list)  # why it is held without requests (alias targets)
+    unload_when_idle: bool = False  # UnloadModel asked while requests ran on it
+
+    @property
+    def pinned(self) -> bool:
+        return self.keep_alive_s is not None and self.keep_alive_s < 0
 
     @property
     def home(self) -> Entry:
@@ -112,6 +123,10 @@ class ModelCache:
             entry = self.install(spec, loaded)
         return entry
 
+    def find(self, version: str) -> Entry | None:
+        """The loaded entry of `version`, leaving its place in the LRU order as it is."""
+        return self._entries.get(version)
+
     def loaded(self, spec: ModelSpec) -> Entry | None:
         """The entry for `spec` if it is loaded (now the most recently used), else None."""
         entry = self._entries.get(spec.version)
@@ -122,14 +137,14 @@ class ModelCache:
         entry.last_used = time.monotonic()
         return entry
 
-    def reserve(self, spec: ModelSpec) -> None:
+    def reserve(self, spec: ModelSpec, preload: bool = False) -> None:
         """Before `spec` loads: make room for its estimated size (ResourceExhausted when there is none)
-        and hold that room until `install` or `release`."""
+        and hold that room until `install` or `release`. A `preload` evicts no preloaded version."""
         need = 0
         if self._estimate is not None:
             need = self._estimate(spec)
             base = self._entries.get(spec.base_version) if spec.adapter_path else None
-            self._make_room(spec, need, "an estimated ", keep=base)  # an adapter needs its base
+            self._make_room(spec, need, "an estimated ", keep=base, spare_preloaded=preload)  # an adapter needs its base
         self._reserved[spec.version] = need
 
     def load(self, spec: ModelSpec) -> Any:
@@ -154,9 +169,41 @@ class ModelCache:
         log.info("loaded %s (%s, %.0f MB)", spec.version, spec.kind, need / 2**20)
         return entry
 
-    def _make_room(self, spec: ModelSpec, need: int, estimated: str, keep: Entry | None = None) -> None:
-        """Unload idle versions (never `keep`), least recently used first, until `need` bytes fit;
-        ResourceExhausted naming the sizes when they cannot."""
+    def keep_alive(self, entry: Entry, seconds: float | None) -> None:
+        """A request's keep-alive for `entry` (None: the default, but a pin stays). Set explicitly, it
+        also releases a preload hold: the caller said how long it wants the version."""
+        if seconds is None:
+            if not entry.pinned:
+                entry.keep_alive_s = None
+            return
+        entry.keep_alive_s = seconds
+        entry.preloaded.clear()
+
+    def _held(self, entry: Entry) -> bool:
+        """Whether `entry` is spared by LRU eviction: pinned, or the base of a pinned adapter."""
+        return entry.pinned or any(a.base is entry and a.pinned for a in self._entries.values())
+
+    def expires(self, entry: Entry, among: list[Entry] | None = None) -> float | None:
+        """When keep-alive unloads `entry` if no request comes (monotonic), None while it is held
+        (pinned, preloaded, or the base of an adapter that is). A base lasts as long as its adapters.
+        `among`: the entries to look for its adapters in (a reader's `snapshot`)."""
+        among = list(self._entries.values()) if among is None else among
+        kept = [entry, *(a for a in among if a.base is entry)]
+        if any(e.pinned or e.preloaded for e in kept):
+            return None
+        return max(e.last_used + (self.keep_alive_s if e.keep_alive_s is None else e.keep_alive_s) for e in kept)
+
+    def unload(self, entry: Entry) -> list[str]:
+        """UnloadModel: unload `entry` (a base with its adapters) now; the versions that went."""
+        gone = [entry.spec.version, *(a.spec.version for a in self._entries.values() if a.base is entry)]
+        self._unload(entry, "request")
+        return gone
+
+    def _make_room(self, spec: ModelSpec, need: int, estimated: str, keep: Entry | None = None,
+                   spare_preloaded: bool = False) -> None:
+        """Unload idle versions (never `keep`, never a pinned one; with `spare_preloaded`, as a preload
+        asks, no preloaded one either), least recently used first, until `need` bytes fit;
+        ResourceExhausted naming the sizes (and the pinned versions) when they cannot."""
         if need > self.budget_bytes:
             raise ResourceExhausted(
                 f"{spec.version} needs {estimated}{need / GB:.2f} GB, more than the inference memory budget of "
@@ -164,28 +211,43 @@ class ModelCache:
                 resource_type="model version", resource_name=spec.version, reason="MEMORY_BUDGET",
                 metadata={"needed_bytes": str(need), "budget_bytes": str(self.budget_bytes)},
             )
-        for victim in [e for e in self._entries.values() if e.active == 0 and e is not keep]:  # LRU first
+        victims = [e for e in self._entries.values() if e.active == 0 and e is not keep and not self._held(e)
+                   and not (spare_preloaded and (e.preloaded or any(a.base is e and a.preloaded
+                                                                    for a in self._entries.values())))]
+        for victim in victims:  # LRU first
             if self.used_bytes + self.reserved_bytes + need <= self.budget_bytes:
                 break
             if victim.loaded is not None:  # not gone with its base already
                 self._unload(victim, "lru")
         held = self.used_bytes + self.reserved_bytes
         if held + need > self.budget_bytes:
+            pinned = [e for e in self._entries.values() if e.pinned]
+            because = (f"; pinned (keep_alive -1): {', '.join(e.spec.version for e in pinned)} hold "
+                       f"{sum(e.loaded.nbytes for e in pinned) / GB:.2f} GB (UnloadModel frees them)") if pinned else ""
             raise ResourceExhausted(
                 f"cannot load {spec.version} ({estimated}{need / GB:.2f} GB): the versions in use hold "
-                f"{held / GB:.2f} GB of the {self.budget_bytes / GB:.2f} GB budget; retry when they are idle",
+                f"{held / GB:.2f} GB of the {self.budget_bytes / GB:.2f} GB budget{because}; "
+                "retry when they are idle",
                 resource_type="model version", resource_name=spec.version, reason="MEMORY_BUDGET",
                 metadata={"needed_bytes": str(need), "budget_bytes": str(self.budget_bytes),
                           "used_bytes": str(held)},
             )
 
-    def unload_idle(self, now: float | None = None) -> None:
+    def unload_idle(self, now: float | None = None, wanted: frozenset[str] | set[str] = frozenset()) -> None:
+        """Unload the idle versions whose keep-alive ran out (and those UnloadModel marked), but none
+        that a queued request in `wanted` (versions) is about to use."""
         now = time.monotonic() if now is None else now
         for entry in list(self._entries.values()):
-            expired = entry.loaded is not None and entry.active == 0 and now - entry.last_used >= self.keep_alive_s
-            # a base stays while one of its adapters is kept
-            if expired and not any(a.base is entry and now - a.last_used < self.keep_alive_s
-                                   for a in self._entries.values()):
+            if entry.loaded is None or entry.active != 0 or entry.spec.version in wanted:
+                continue
+            if entry.base is not None and entry.base.spec.version in wanted:
+                continue
+            if entry.unload_when_idle:
+                self._unload(entry, "request")
+                continue
+            expires = self.expires(entry)  # a base stays while one of its adapters is kept
+            if expires is not None and now >= expires and not any(
+                    a.base is entry and a.spec.version in wanted for a in self._entries.values()):
                 self._unload(entry, "idle")
 
     def _unload(self, entry: Entry, reason: str) -> None:

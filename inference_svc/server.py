@@ -1,6 +1,7 @@
 """Wire the inference service together: fast BLAS (already loaded by the package), the
-engine with its model cache, a registry channel for resolving references, and the gRPC
-server with health, reflection, auth and metrics like every hub service."""
+engine with its model cache, a registry channel for resolving references (and for following
+alias moves, to preload the versions aliases point to), and the gRPC server with health,
+reflection, auth and metrics like every hub service."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from grpc_health.v1 import health
 from inference_svc import footprint, integrity, loader, metrics, prompts
 from inference_svc.cache import ModelSpec
 from inference_svc.decode.engine import Engine
+from inference_svc.preload import Preloader
 from inference_svc.servicer import InferenceServicer
 from mlxhub import blas
+from mlxhub.auth import service_metadata
 from mlxhub.config import Settings
 from mlxhub.health import set_serving
 from mlxhub.serving import listen_and_serve, new_server, stop_serving
@@ -36,6 +39,7 @@ class InferenceOptions:
     max_queued: int = 32
     prompt_cache_gb: float = 1.0  # per loaded version; 0 turns prompt reuse off
     weights: str = ""  # "" = loader.weight_format()'s choice for this backend
+    preload_aliases: tuple[str, ...] = ()  # aliases whose versions are kept loaded ("*": all); none by default here
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InferenceOptions:
@@ -43,7 +47,7 @@ class InferenceOptions:
         given = settings.inference
         return cls(memory_gb=given.memory_gb, keep_alive_s=given.keep_alive_s, max_running=given.max_batch,
                    max_queued=given.max_queue, prompt_cache_gb=given.prompt_cache_gb,
-                   weights=loader.weight_format(given.weights))
+                   weights=loader.weight_format(given.weights), preload_aliases=given.preloaded_aliases)
 
 
 def server_info(options: InferenceOptions) -> inference_pb2.GetServerInfoResponse:
@@ -64,6 +68,7 @@ class InferenceServer:
         self.server: grpc.Server | None = None
         self.engine: Engine | None = None
         self.registry_channel: grpc.Channel | None = None
+        self.preloader: Preloader | None = None
 
     def start(self) -> InferenceServer:
         options = self.options
@@ -90,10 +95,14 @@ class InferenceServer:
         self.registry_channel = traced_channel(self.settings.address("registry"))
         # room for every running and queued request plus health checks and info calls
         self.server = new_server("inference", self.settings, max_workers=options.max_running + options.max_queued + 16)
-        servicer = InferenceServicer(self.engine, registry_pb2_grpc.RegistryServiceStub(self.registry_channel), info)
+        registry = registry_pb2_grpc.RegistryServiceStub(self.registry_channel)
+        servicer = InferenceServicer(self.engine, registry, info)
         inference_pb2_grpc.add_InferenceServiceServicer_to_server(servicer, self.server)
         listen = listen_and_serve(self.server, self.health, "inference", SERVICE_NAME, self.settings)
         log.info("inference listening on %s", listen)
+        if options.preload_aliases:  # in the background: a registry that is down does not hold the start
+            self.preloader = Preloader(registry, self.engine, options.preload_aliases,
+                                       service_metadata(self.settings.service_key)).start()
         return self
 
     def _engine_health(self, serving: bool) -> None:
@@ -105,6 +114,8 @@ class InferenceServer:
         self.server.wait_for_termination()
 
     def stop(self, grace: float = 5.0) -> None:
+        if self.preloader is not None:
+            self.preloader.stop()
         stop_serving(self.server, self.health, grace)
         if self.engine is not None:
             self.engine.stop()

@@ -1,9 +1,11 @@
 """gRPC adapter: validate the request, resolve the model reference through the registry
 (with the caller's credentials), hand the request to the engine, and turn its events into
-responses. Token events that pile up while a slow client reads are sent as one group."""
+responses. Token events that pile up while a slow client reads are sent as one group.
+UnloadModel and ListLoadedModels show and act on the engine's model cache."""
 
 from __future__ import annotations
 
+import math
 import queue
 import time
 
@@ -20,7 +22,7 @@ from inference_svc.integrity import RecordedFile
 from inference_svc.stats import BUCKET_S, Recorder, percentile
 from inference_svc.tool_calls import ToolCall, ToolCallReader, read_all, template_message, tool_use
 from mlxhub import bounds
-from mlxhub.errors import InvalidArgument, UpstreamError, handlers
+from mlxhub.errors import InvalidArgument, NotFound, UpstreamError, handlers
 from mlxhub.names import parse_reference, version_name
 from mlxhub.v1 import inference_pb2 as pb
 from mlxhub.v1 import inference_pb2_grpc, registry_pb2, registry_pb2_grpc
@@ -40,6 +42,29 @@ rpc, rpc_stream = handlers("inference")
 def recorded(version: registry_pb2.ModelVersion) -> tuple[RecordedFile, ...]:
     """The files of a version with the sha256 the registry recorded, for checking before it loads."""
     return tuple(RecordedFile(f.path, f.sha256) for f in version.files)
+
+
+def spec_of(resolved: registry_pb2.ResolveModelReferenceResponse) -> ModelSpec:
+    """What to load for a version the registry resolved (an adapter: on its base)."""
+    version = resolved.version
+    name = version_name(version.model, version.version)
+    if version.kind == registry_pb2.MODEL_VERSION_KIND_ADAPTER:
+        base = resolved.base_version
+        return ModelSpec(name, base.artifact_path, version.artifact_path, version_name(base.model, base.version),
+                         files=recorded(base), adapter_files=recorded(version))
+    return ModelSpec(name, version.artifact_path, files=recorded(version))
+
+
+def keep_alive_of(request) -> float | None:
+    """The request's keep_alive_seconds (None when unset); any negative value pins."""
+    if not request.HasField("keep_alive_seconds"):
+        return None
+    seconds = request.keep_alive_seconds
+    if not math.isfinite(seconds):
+        raise InvalidArgument(f"keep_alive_seconds must be a number of seconds, got {seconds}; send -1 to keep the "
+                              "version loaded until UnloadModel, 0 to unload it after this answer",
+                              field="keep_alive_seconds")
+    return -1.0 if seconds < 0 else seconds
 
 
 def logprobs_of(tokenizer, records: list[TokenLogprob] | None) -> list[pb.TokenLogprob]:
@@ -101,13 +126,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             )
         except grpc.RpcError as error:
             raise UpstreamError(error) from None
-        version = resolved.version
-        name = version_name(version.model, version.version)
-        if version.kind == registry_pb2.MODEL_VERSION_KIND_ADAPTER:
-            base = resolved.base_version
-            return ModelSpec(name, base.artifact_path, version.artifact_path, version_name(base.model, base.version),
-                             files=recorded(base), adapter_files=recorded(version))
-        return ModelSpec(name, version.artifact_path, files=recorded(version))
+        return spec_of(resolved)
 
     def submit(self, request, context, streaming: bool = True) -> Generation:
         for i, message in enumerate(request.messages):
@@ -123,10 +142,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         sampling = from_proto(request.sampling, request.HasField("sampling"))
         if request.top_logprobs and not request.logprobs:
             raise InvalidArgument("top_logprobs needs logprobs: true", field="top_logprobs")
+        keep_alive = keep_alive_of(request)
         spec, fmt = self.resolve(request.model, context), format_of(request)
         constraint = constraints.constrain(fmt, self.engine.tokenizer(spec)) if fmt is not None else None
         asked = Request(spec, sampling, messages or None, request.prompt, streaming=streaming, tools=tools,
-                        logprobs=request.top_logprobs if request.logprobs else None, constraint=constraint)
+                        logprobs=request.top_logprobs if request.logprobs else None, constraint=constraint,
+                        keep_alive_s=keep_alive)
         generation = self.engine.submit(asked)  # tokenizes the prompt here, in this handler's thread
         if not context.add_callback(generation.cancel):  # the RPC ended (finished, cancelled, deadline): stop decoding
             generation.cancel()  # it ended while the prompt was tokenized
@@ -240,17 +261,41 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
 
     @rpc
     def ListLoadedModels(self, request, context):
-        return pb.ListLoadedModelsResponse(models=[self._loaded(e) for e in self.engine.cache.snapshot()])
+        entries = self.engine.cache.snapshot()
+        return pb.ListLoadedModelsResponse(models=[self._loaded(e, entries) for e in entries])
 
-    def _loaded(self, entry) -> pb.LoadedModel:
+    @rpc
+    def UnloadModel(self, request, context):
+        try:
+            reference = parse_reference(request.model)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), field="model") from None
+        if reference.version and not reference.alias:  # an exact version: no need to ask the registry
+            version = version_name(reference.name, reference.version)
+        else:
+            version = self.resolve(request.model, context).version
+        try:
+            done = self.engine.unload(version)
+        except NotFound as error:
+            if version != request.model:  # say what the reference resolved to
+                raise NotFound(f"{request.model} points to {version}: {error.message}", resource_type=error.resource_type,
+                               resource_name=error.resource_name) from None
+            raise
+        return pb.UnloadModelResponse(unloaded_versions=done.unloaded, unloading_versions=done.unloading,
+                                      running_requests=done.running)
+
+    def _loaded(self, entry, entries) -> pb.LoadedModel:
         spec, stats = entry.spec, self.engine.stats
         wall, mono = time.time(), time.monotonic()
         active = self.engine.active_streams(spec.version)
         requests, tokens, minutes = stats.recent(spec.version)
+        nbytes = entry.loaded.nbytes if entry.loaded else 0
         model = pb.LoadedModel(
             model_version=spec.version if not spec.adapter_path else spec.base_version,
             adapter_version=spec.version if spec.adapter_path else "",
-            memory_gb=entry.loaded.nbytes / GB if entry.loaded else 0.0, active_streams=active,
+            kind=pb.LOADED_MODEL_KIND_ADAPTER if spec.adapter_path else pb.LOADED_MODEL_KIND_BASE,
+            bytes=nbytes, pinned=entry.pinned, preloaded="; ".join(entry.preloaded),
+            memory_gb=nbytes / GB, active_streams=active,
             request_count=requests, generated_tokens=tokens,
             recent=[pb.MinuteStat(request_count=m.requests, generated_tokens=m.tokens,
                                   time_to_first_token_p50_ms=percentile(m.ttft, 0.5),
@@ -261,8 +306,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             stat.start_time.FromSeconds(m.start)
         last_used = entry.last_used
         model.last_used_time.FromNanoseconds(int((wall - (mono - last_used)) * 1e9))
-        if active == 0 and entry.active == 0:
-            unload = wall + (last_used + self.engine.cache.keep_alive_s - mono)
+        expires = self.engine.cache.expires(entry, entries)
+        if active == 0 and entry.active == 0 and expires is not None:
+            unload = wall + (expires - mono)
             model.unload_time.FromNanoseconds(int(max(unload, wall) * 1e9))
         return model
 

@@ -107,11 +107,20 @@ class InferenceSettings(Section):
     weights: Literal["auto", "float32", "fp32", "quantized"] = Field(
         "auto", validation_alias="MLXHUB_INFERENCE_WEIGHTS",
         description="`float32` on CPUs, as stored (quantized) on Metal; or force one")
+    preload_aliases: str = Field(
+        "default,production", validation_alias="MLXHUB_INFERENCE_PRELOAD_ALIASES",
+        description="aliases whose versions load at start and again when the alias moves (comma list; `*`: every "
+                    "alias; empty: none), within the memory budget")
 
     @field_validator("weights", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return (value.strip().lower() or "auto") if isinstance(value, str) else value
+
+    @property
+    def preloaded_aliases(self) -> tuple[str, ...]:
+        """`preload_aliases` as alias names (("*",): every alias)."""
+        return tuple(a.strip() for a in self.preload_aliases.split(",") if a.strip())
 
 
 class TelemetrySettings(Section):

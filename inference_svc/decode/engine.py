@@ -9,6 +9,12 @@ batching) and moves into the batch when a second one arrives. A version that is 
 loads in a thread of its own (`inference_svc.decode.loads`) while the engine decodes on; the
 requests for it wait, then join.
 
+Other threads act on the cache through `call` (UnloadModel, alias preloads), which runs their
+work on the engine thread between steps: only that thread mutates the cache. Each request's
+`keep_alive_s` becomes its version's keep-alive as it starts; after every step the versions whose
+keep-alive ran out, and that no queued request is about to use, are unloaded (so keep_alive 0
+unloads a version right after its answer, even while other versions decode).
+
 What one request brings stays its own: its prompt is tokenized in the caller's thread
 (`submit`), its sampling parameters are checked against the loaded model before it joins
 a batch, and an error of its sampler during a batched step fails it alone
@@ -33,11 +39,16 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
 
 from mlx_lm.models.cache import LRUPromptCache, can_trim_prompt_cache, trim_prompt_cache
 
 from inference_svc import lora, metrics, prompts
-from inference_svc.cache import Entry, ModelCache
+from inference_svc.cache import Entry, ModelCache, ModelSpec
 from inference_svc.decode import sampling
 from inference_svc.decode.batching import Batches
 from inference_svc.decode.generation import CANCELLED, LENGTH, STOP, Done, Failed, Generation, Request
@@ -46,7 +57,7 @@ from inference_svc.decode.solo import Solo, can_go_alone
 from inference_svc.decode.stops import find_stop, held_back
 from inference_svc.mlx_lm_compat import keep_leading_space
 from inference_svc.stats import Recorder
-from mlxhub.errors import HubError, ResourceExhausted
+from mlxhub.errors import HubError, NotFound, ResourceExhausted, Unavailable
 from mlxhub.mlx_threads import release_streams
 
 log = logging.getLogger(__name__)
@@ -56,6 +67,16 @@ PREFILL_STEP = 512
 PROMPT_CACHE_ENTRIES = 10  # per version, like mlx_lm.server's --prompt-cache-size
 RESTART_DELAY_S = (0.5, 30.0)  # first and longest wait before a dead engine thread is replaced
 STEADY_S = 60.0  # an engine thread that ran this long before it died restarts after the first wait again
+CALL_TIMEOUT_S = 30.0  # how long `call` waits for the engine thread (one step, or a restart)
+
+
+@dataclass(frozen=True)
+class Unloaded:
+    """What UnloadModel did: versions unloaded now, and those that go once their `running` requests end."""
+
+    unloaded: list[str]
+    unloading: list[str]
+    running: int
 
 
 class Engine:
@@ -77,6 +98,7 @@ class Engine:
         self.tokenizer = tokenizer
         self._on_health = on_health or (lambda serving: None)
         self._pending: collections.deque[Generation] = collections.deque()
+        self._calls: collections.deque[tuple[Callable[[], Any], Future]] = collections.deque()
         self._running: dict[tuple[str, int], Generation] = {}
         self._starting: Generation | None = None  # taken from the queue, not yet running
         self._solo_ids = itertools.count(-1, -1)
@@ -123,6 +145,30 @@ class Engine:
                 f"the inference queue is full ({self.max_queued} waiting, {len(self._running)} running); retry later",
                 reason="QUEUE_FULL", metadata={"max_queued": str(self.max_queued)},
             )
+
+    def call(self, work: Callable[[], Any]) -> Any:
+        """Run `work` on the engine thread between steps and return its result (or raise its error)."""
+        done: Future = Future()
+        with self._wake:
+            self._calls.append((work, done))
+            self._wake.notify()
+        try:
+            return done.result(timeout=CALL_TIMEOUT_S)
+        except FutureTimeout:
+            raise Unavailable("the inference engine did not answer in time; retry") from None
+
+    def unload(self, version: str) -> Unloaded:
+        """UnloadModel: unload `version` now if nothing runs on it, else as soon as its requests end."""
+        return self.call(lambda: self._unload(version))
+
+    def preload(self, spec: ModelSpec, reason: str) -> None:
+        """Load `spec` without a request (within the budget, evicting no preloaded version) and hold it
+        for `reason` until `release_preload`; a preload that does not fit is skipped with a warning."""
+        self.call(lambda: self._preload(spec, reason))
+
+    def release_preload(self, version: str, reason: str) -> None:
+        """`reason` no longer holds `version` (its alias moved): it is left to its keep-alive from now."""
+        self.call(lambda: self._release_preload(version, reason))
 
     def active_streams(self, version: str) -> int:
         return sum(1 for g in list(self._running.values()) if g.spec.version == version)
@@ -186,23 +232,101 @@ class Engine:
             with self._wake:
                 if self._stopping:
                     break
-                if not self._running and not self._loads.any_finished() and (not self._pending or self._full()):
+                if (not self._running and not self._loads.any_finished() and not self._calls
+                        and (not self._pending or self._full())):
                     self._wake.wait(IDLE_WAIT_S)
             self.stats.queue(len(self._pending))
             try:
+                self._run_calls()
                 self._join_loaded()
                 self._admit()
                 self._reap_cancelled()
                 self._step()
-                if not self._running:
-                    self.cache.unload_idle()
+                self.cache.unload_idle(wanted=self._wanted())
             except Exception:  # the engine must outlive any one request's failure
                 log.exception("engine step failed; failing the running requests")
                 for generation in list(self._running.values()):
                     self._finish_failed(generation, HubError("generation failed unexpectedly; see the inference log"))
         for generation in [*self._pending, *self._running.values(), *self._loads.clear()]:
             generation.events.put(Failed(HubError("the inference service is shutting down")))
+        while self._calls:
+            self._calls.popleft()[1].set_exception(Unavailable("the inference service is shutting down"))
         self.cache.clear()
+
+    def _run_calls(self) -> None:
+        while True:
+            with self._wake:
+                if not self._calls:
+                    return
+                work, done = self._calls.popleft()
+            try:
+                done.set_result(work())
+            except BaseException as error:  # noqa: BLE001  (handed back to the caller)
+                done.set_exception(error)
+
+    def _wanted(self) -> set[str]:
+        """Versions that queued requests (and those waiting for a load) are about to use: kept loaded."""
+        with self._wake:
+            waiting = [*self._pending, *self._loads.waiting()]
+        return {v for g in waiting for v in (g.spec.version, g.spec.base_version) if v}
+
+    def _unload(self, version: str) -> Unloaded:
+        entry = self.cache.find(version)
+        if entry is None:
+            loading = " (it is loading now; unload it once it has loaded)" if self._loads.get(version) else ""
+            loaded = ", ".join(e.spec.version for e in self.cache.snapshot()) or "none"
+            raise NotFound(f"{version} is not loaded{loading}; loaded versions: {loaded} (ListLoadedModels)",
+                           resource_type="loaded model version", resource_name=version)
+        if entry.active == 0:  # on a base, `active` counts its adapters' requests too
+            gone = self.cache.unload(entry)
+            log.info("unloaded %s on request", ", ".join(gone))
+            return Unloaded(gone, [], 0)
+        entry.unload_when_idle = True
+        going = [version, *(e.spec.version for e in self.cache.snapshot() if e.base is entry)]
+        log.info("%s unloads when its %d running requests finish", version, entry.active)
+        return Unloaded([], going, entry.active)
+
+    def _preload(self, spec: ModelSpec, reason: str) -> None:
+        entry = self.cache.find(spec.version)
+        if entry is not None:
+            if reason not in entry.preloaded:
+                entry.preloaded.append(reason)
+            log.info("preload %s (%s): already loaded, now held", spec.version, reason)
+            return
+        load = self._loads.get(spec.version)
+        if load is not None:
+            load.preloaded.append(reason)
+            return
+        if spec.adapter_path and self.cache.find(spec.base_version) is None:  # its base first, then it
+            base = self._loads.get(spec.base_version)
+            if base is None:
+                base = self._start_preload(spec.base_spec, "")
+            if base is not None:
+                base.after.append((spec, reason))
+            return
+        self._start_preload(spec, reason)
+
+    def _start_preload(self, spec: ModelSpec, reason: str) -> Load | None:
+        try:
+            self.cache.reserve(spec, preload=True)
+        except HubError as error:
+            log.warning("not preloading %s (%s): %s", spec.version, reason or "base of a preload", error.message)
+            return None
+        except Exception:  # a version whose size cannot be read must not stop the engine
+            log.exception("not preloading %s (%s)", spec.version, reason or "base of a preload")
+            return None
+        return self._loads.start(spec, preloaded=reason)
+
+    def _release_preload(self, version: str, reason: str) -> None:
+        load = self._loads.get(version)
+        if load is not None and reason in load.preloaded:
+            load.preloaded.remove(reason)
+        entry = self.cache.find(version)
+        if entry is not None and reason in entry.preloaded:
+            entry.preloaded.remove(reason)
+            if not entry.preloaded:
+                entry.last_used = time.monotonic()  # its keep-alive counts from now
+                log.info("%s no longer preloaded (%s moved); left to its keep-alive", version, reason)
 
     def _full(self) -> bool:
         """Whether the running requests and those waiting for a load fill every slot."""
@@ -253,8 +377,19 @@ class Engine:
         for load in self._loads.finished():
             self._loads.drop(load)
             entry = self.cache.loaded(load.spec) or self._install(load)
+            if entry is None and load.preloaded:
+                log.warning("preload of %s (%s) did not load", load.spec.version, "; ".join(load.preloaded))
+            if entry is not None and load.preloaded:
+                entry.preloaded.extend(r for r in load.preloaded if r not in entry.preloaded)
+                log.info("preloaded %s in %.1f s (%s)", load.spec.version, time.monotonic() - load.started,
+                         "; ".join(load.preloaded))
             while entry is not None and load.waiting:
                 self._place(load.waiting.popleft())  # starts it, or (an adapter on a base just loaded) loads on
+            for spec, reason in load.after:  # preloads of adapters that waited for this base
+                if entry is not None:
+                    self._preload(spec, reason)
+                else:
+                    log.warning("not preloading %s (%s): its base did not load", spec.version, reason)
 
     def _install(self, load: Load) -> Entry | None:
         """The loaded version in the cache; None, with its waiting requests failed, when it did not load."""
@@ -370,6 +505,7 @@ class Engine:
         entry.active += 1
         if home is not entry:
             home.active += 1
+        self.cache.keep_alive(entry, request.keep_alive_s)
         self._running[(home.spec.version, generation.uid)] = generation
         metrics.PROMPT_TOKENS.labels(version).inc(len(tokens))
         metrics.CACHED_PROMPT_TOKENS.labels(version).inc(reused)

@@ -38,6 +38,7 @@ class Request:
     tools: ToolUse | None = None  # the chat's tools, rendered by its template; None: no tool calls
     logprobs: int | None = None  # None: none; n: each token's log-probability and its n most likely alternatives
     constraint: Any = None  # a `constraints.Constraint`: the output must match its format
+    keep_alive_s: float | None = None  # how long its version stays loaded after it (None: the default; <0: pinned)
 
 
 @dataclass

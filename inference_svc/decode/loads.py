@@ -6,7 +6,8 @@ for as long. So each load runs in a thread of its own (which releases its MLX st
 it ends, `mlxhub.mlx_threads`), the requests for that version wait beside it, and the engine
 thread goes on decoding. When the load ends the engine installs the model in its cache
 and starts the waiting requests. Requests for a version already loading wait for that
-load: one load per version at a time."""
+load: one load per version at a time. A preload (an alias's target) is a load that no
+request waits for, with the reasons it was asked for."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class Load:
     result: Future = field(default_factory=Future)
     waiting: collections.deque[Generation] = field(default_factory=collections.deque)
     started: float = field(default_factory=time.monotonic)
+    preloaded: list[str] = field(default_factory=list)  # why it loads without a request (alias targets)
+    after: list[tuple[ModelSpec, str]] = field(default_factory=list)  # preloads waiting for it (its adapters)
 
 
 class Loads:
@@ -48,9 +51,9 @@ class Loads:
     def get(self, version: str) -> Load | None:
         return self._loads.get(version)
 
-    def start(self, spec: ModelSpec) -> Load:
-        load = self._loads[spec.version] = Load(spec)
-        log.info("loading %s off the engine thread", spec.version)
+    def start(self, spec: ModelSpec, preloaded: str = "") -> Load:
+        load = self._loads[spec.version] = Load(spec, preloaded=[preloaded] if preloaded else [])
+        log.info("loading %s off the engine thread%s", spec.version, f" (preload: {preloaded})" if preloaded else "")
         threading.Thread(target=self._run, args=(load,), name=f"inference-load {spec.version}", daemon=True).start()
         return load
 
