@@ -20,6 +20,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import jsonschema
+import openai
 import psutil
 import pytest
 from rich.console import Console
@@ -118,6 +120,31 @@ def wait_gone(pid_list: list[int], timeout: float = 15.0) -> list[str]:
     return described
 
 
+PERSON = {"type": "object", "additionalProperties": False, "required": ["name", "age"],
+          "properties": {"name": {"type": "string", "maxLength": 16},
+                         "age": {"type": "integer", "minimum": 0, "maximum": 120}}}
+
+
+def agent_features_through_the_openai_client(gateway: str) -> None:
+    """What an agent asks of `make up`'s stack with the official `openai` client on the demo model:
+    output that matches a JSON schema, and log-probabilities."""
+    client = openai.OpenAI(base_url=f"{gateway}/openai/v1", api_key="unused", max_retries=0, timeout=300)
+    ask = [{"role": "user", "content": "Describe a person as JSON."}]
+    shaped = client.chat.completions.create(
+        model="smollm2@default", messages=ask, max_tokens=60,
+        response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON, "strict": True}})
+    jsonschema.validate(json.loads(shaped.choices[0].message.content), PERSON)
+
+    scored = client.chat.completions.create(model="smollm2@default", messages=ask, max_tokens=4,
+                                            temperature=0, logprobs=True, top_logprobs=3)
+    tokens = scored.choices[0].logprobs.content
+    assert len(tokens) == scored.usage.completion_tokens
+    for token in tokens:  # greedy: the chosen token is the most likely one
+        assert token.logprob <= 0 and [t.logprob for t in token.top_logprobs] == sorted(
+            (t.logprob for t in token.top_logprobs), reverse=True)
+        assert token.top_logprobs[0].token == token.token
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "hub"
@@ -165,6 +192,7 @@ def test_up_serves_the_tour_stops_cleanly_and_keeps_state(home: Path, tmp_path: 
                 "messages": [{"role": "user", "content": "What is the capital of France?"}]})
             assert answer.status_code == 200, answer.text
             assert "Paris" in answer.json()["text"] and answer.json()["modelVersion"] == "smollm2/versions/1"
+            agent_features_through_the_openai_client(gateway)
             first_events = [json.loads(line)["result"]["event"] for line in http.get("/v1/events").text.splitlines()]
             assert {"ModelRegistered", "ModelVersionCreated", "AliasMoved", "DatasetRegistered"} <= {
                 e["type"] for e in first_events}
