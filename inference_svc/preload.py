@@ -59,11 +59,14 @@ class Preloader:
         return self
 
     def stop(self) -> None:
+        """Stop following (the stream ends at once if it can be cancelled, else when its channel closes)."""
         self._stopping.set()
-        call = self._call
-        if call is not None:
-            call.cancel()
-        self._thread.join(5)
+        cancel = getattr(self._call, "cancel", None)
+        if cancel is not None:
+            cancel()
+
+    def join(self, timeout: float = 5.0) -> None:
+        self._thread.join(timeout)
 
     def wanted(self, alias: str) -> bool:
         return EVERY in self.aliases or alias in self.aliases
@@ -99,9 +102,9 @@ class Preloader:
         self._call = self.registry.ReadEvents(
             registry_pb2.ReadEventsRequest(after_position=self.position, event_types=["AliasMoved"], follow=True,
                                            batch_size=BATCH), metadata=self.metadata)
-        if self._stopping.is_set():
-            self._call.cancel()
         for response in self._call:
+            if self._stopping.is_set():
+                return
             for event in response.events:
                 self._record(event)
             self._apply()

@@ -120,4 +120,6 @@ class InferenceServer:
         if self.engine is not None:
             self.engine.stop()
         if self.registry_channel is not None:
-            self.registry_channel.close()
+            self.registry_channel.close()  # ends the preloader's follow stream
+        if self.preloader is not None:
+            self.preloader.join()

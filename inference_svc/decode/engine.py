@@ -150,6 +150,8 @@ class Engine:
         """Run `work` on the engine thread between steps and return its result (or raise its error)."""
         done: Future = Future()
         with self._wake:
+            if self._stopping:
+                raise Unavailable("the inference service is shutting down")
             self._calls.append((work, done))
             self._wake.notify()
         try:
