@@ -110,7 +110,7 @@ class InferenceSettings(Section):
     preload_aliases: str = Field(
         "default,production", validation_alias="MLXHUB_INFERENCE_PRELOAD_ALIASES",
         description="aliases whose versions load at start and again when the alias moves (comma list; `*`: every "
-                    "alias; empty: none), within the memory budget")
+                    "alias; `none`: no preloading), within the memory budget")
 
     @field_validator("weights", mode="before")
     @classmethod
@@ -119,7 +119,9 @@ class InferenceSettings(Section):
 
     @property
     def preloaded_aliases(self) -> tuple[str, ...]:
-        """`preload_aliases` as alias names (("*",): every alias)."""
+        """`preload_aliases` as alias names (("*",): every alias; (): none)."""
+        if self.preload_aliases.strip().lower() == "none":
+            return ()
         return tuple(a.strip() for a in self.preload_aliases.split(",") if a.strip())
 
 

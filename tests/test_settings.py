@@ -179,9 +179,12 @@ def test_the_inference_options_are_the_inference_section():
 
     options = InferenceOptions.from_settings(load_settings({
         "MLXHUB_INFERENCE_MEMORY_GB": "2", "MLXHUB_INFERENCE_KEEP_ALIVE_S": "5", "MLXHUB_INFERENCE_MAX_BATCH": "3",
-        "MLXHUB_INFERENCE_MAX_QUEUE": "4", "MLXHUB_INFERENCE_PROMPT_CACHE_GB": "0.5", "MLXHUB_INFERENCE_WEIGHTS": "fp32"}))
+        "MLXHUB_INFERENCE_MAX_QUEUE": "4", "MLXHUB_INFERENCE_PROMPT_CACHE_GB": "0.5", "MLXHUB_INFERENCE_WEIGHTS": "fp32",
+        "MLXHUB_INFERENCE_PRELOAD_ALIASES": " prod, canary ,"}))
     assert options == InferenceOptions(memory_gb=2.0, keep_alive_s=5.0, max_running=3, max_queued=4,
-                                       prompt_cache_gb=0.5, weights=loader.FLOAT32)
+                                       prompt_cache_gb=0.5, weights=loader.FLOAT32, preload_aliases=("prod", "canary"))
+    assert InferenceOptions.from_settings(load_settings({})).preload_aliases == ("default", "production")
+    assert InferenceOptions.from_settings(load_settings({"MLXHUB_INFERENCE_PRELOAD_ALIASES": "none"})).preload_aliases == ()
     assert InferenceOptions.from_settings(load_settings({})).weights == loader.weight_format("auto")
 
 
