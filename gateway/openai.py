@@ -11,6 +11,7 @@ version that produced the text (`name/versions/N`).
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -71,6 +72,7 @@ PREFIX = "/openai/v1"
 # The inference service's response format fields, as OpenAI's requests name them.
 FORMAT_PARAMS = {"response_format.json_schema": "response_format.json_schema.schema",
                  "response_format.json_object": "response_format"}
+TOOL_PARAMETERS = re.compile(r"tools\[(\d+)\]\.parameters")  # the service's name for a function's schema
 FINISH = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length", pb.FINISH_REASON_CANCELLED: "stop",
           pb.FINISH_REASON_TOOL_CALLS: "tool_calls"}
 TOOL_CHOICE = {None: pb.TOOL_CHOICE_MODE_UNSPECIFIED, "auto": pb.TOOL_CHOICE_MODE_AUTO,
@@ -97,6 +99,8 @@ def request_param(field: str | None, asked: SamplingRequest) -> str | None:
     """The request field an upstream field violation is about: `sampling.temperature` -> `temperature`."""
     if field in FORMAT_PARAMS:
         return FORMAT_PARAMS[field]
+    if field is not None and (tool := TOOL_PARAMETERS.fullmatch(field)):
+        return f"tools[{tool.group(1)}].function.parameters"
     if field is None or not field.startswith("sampling."):
         return field
     name = field.removeprefix("sampling.")
@@ -274,13 +278,15 @@ class ChatAnswers:
     def tool_chunks(
         ident: str, created: int, message: pb.GenerateStreamResponse, first: bool
     ) -> list[ChatCompletionChunk]:
-        """A message's tool calls as OpenAI streams them: a delta with the call's id and name, then
-        one with its arguments."""
+        """A message's tool-call deltas as OpenAI streams them: a call's first with its id and name
+        (arguments ""), then its arguments in pieces."""
         deltas: list[ToolCallsDelta] = []
         for call in message.tool_calls:
-            start = ToolCallStart(index=call.index, id=call.id, function=CalledFunction(name=call.name, arguments=""))
-            deltas.append(FirstToolCallsDelta(tool_calls=[start]) if first and not deltas
-                          else ToolCallsDelta(tool_calls=[start]))
+            if call.id or call.name:
+                start = ToolCallStart(index=call.index, id=call.id,
+                                      function=CalledFunction(name=call.name, arguments=""))
+                deltas.append(FirstToolCallsDelta(tool_calls=[start]) if first and not deltas
+                              else ToolCallsDelta(tool_calls=[start]))
             if call.arguments:
                 more = ToolCallArguments(index=call.index, function=FunctionArguments(arguments=call.arguments))
                 deltas.append(ToolCallsDelta(tool_calls=[more]))

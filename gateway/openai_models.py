@@ -192,7 +192,8 @@ class FunctionDefinition(Strict):
     name: str = Field(pattern=FUNCTION_NAME)
     description: str | None = None
     parameters: dict[str, Any] | None = None  # the arguments' JSON Schema
-    strict: Annotated[Any, not_implemented(lambda v: v in (None, False))] = None  # schema-constrained arguments: not yet
+    # Arguments are decoded under `parameters` whether or not `strict` is set (models in the Hermes/Qwen format).
+    strict: bool | None = None
 
 
 class ToolDefinition(Strict):

@@ -20,7 +20,8 @@ from inference_svc.decode.vocabulary import token_bytes
 from inference_svc.genai import generation_span
 from inference_svc.integrity import RecordedFile
 from inference_svc.stats import BUCKET_S, Recorder, percentile
-from inference_svc.tool_calls import ToolCall, ToolCallReader, read_all, template_message, tool_use
+from inference_svc.tool_calls import ToolCallDelta, ToolCallReader, read_all, template_message, tool_use
+from inference_svc.tool_calls import constraint as constraint_of
 from mlxhub import bounds
 from mlxhub.errors import InvalidArgument, NotFound, UpstreamError, handlers
 from mlxhub.names import parse_reference, version_name
@@ -98,11 +99,11 @@ def finish_reason(done: Done, called: bool) -> int:
     return pb.FINISH_REASON_TOOL_CALLS if called and done.finish_reason == STOP else FINISH[done.finish_reason]
 
 
-def tool_deltas(items: list[str | ToolCall], sent: int) -> tuple[str, list[pb.ToolCallDelta]]:
-    """A tool-call reader's output as a stream message's text and call deltas (each call whole: the
-    reader sends a call once it has closed), numbered after the `sent` calls before them."""
-    calls = [item for item in items if isinstance(item, ToolCall)]
-    deltas = [pb.ToolCallDelta(index=sent + n, id=c.id, name=c.name, arguments=c.arguments) for n, c in enumerate(calls)]
+def tool_deltas(items: list[str | ToolCallDelta], sent: int) -> tuple[str, list[pb.ToolCallDelta]]:
+    """A tool-call reader's output as a stream message's text and call deltas (a call's name first,
+    then its arguments in pieces; `sent`: how many deltas went before)."""
+    calls = [item for item in items if isinstance(item, ToolCallDelta)]
+    deltas = [pb.ToolCallDelta(index=c.index, id=c.id, name=c.name, arguments=c.arguments) for c in calls]
     return "".join(item for item in items if isinstance(item, str)), deltas
 
 
@@ -144,7 +145,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             raise InvalidArgument("top_logprobs needs logprobs: true", field="top_logprobs")
         keep_alive = keep_alive_of(request)
         spec, fmt = self.resolve(request.model, context), format_of(request)
-        constraint = constraints.constrain(fmt, self.engine.tokenizer(spec)) if fmt is not None else None
+        constraint = constraint_of(fmt, tools, self.engine.tokenizer(spec))  # tool calls decode under their schemas
         asked = Request(spec, sampling, messages or None, request.prompt, streaming=streaming, tools=tools,
                         logprobs=request.top_logprobs if request.logprobs else None, constraint=constraint,
                         keep_alive_s=keep_alive)

@@ -62,12 +62,18 @@ def grammar_of(fmt: Format) -> str:
         grammar = llguidance.LLMatcher.grammar_from_lark(fmt.source)
     else:
         raise InvalidArgument(f"{fmt.field} must be one of {', '.join(KINDS)}, got {fmt.kind!r}", field=fmt.field)
+    what = {JSON_OBJECT: "the JSON object format", JSON_SCHEMA: "the JSON schema", REGEX: "the regular expression",
+            GRAMMAR: "the grammar"}[fmt.kind]
+    return checked(grammar, what, fmt.field)
+
+
+def checked(grammar: str, what: str, field: str) -> str:
+    """`grammar`, once llguidance has validated it; InvalidArgument naming `field` when it cannot be
+    compiled or leaves a part unenforced (a warning: refused, never ignored)."""
     is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
-    if is_error or messages:  # a warning is a keyword or feature left unenforced: refused, never ignored
-        what = {JSON_OBJECT: "the JSON object format", JSON_SCHEMA: "the JSON schema", REGEX: "the regular expression",
-                GRAMMAR: "the grammar"}[fmt.kind]
-        raise InvalidArgument(f"{fmt.field}: {what} is not supported by the constrained decoder: "
-                              + "; ".join(messages), field=fmt.field)
+    if is_error or messages:
+        raise InvalidArgument(f"{field}: {what} is not supported by the constrained decoder: " + "; ".join(messages),
+                              field=field)
     return grammar
 
 
