@@ -38,6 +38,17 @@ def rows(view: TrainerReadModel) -> list[dict]:
     return found
 
 
+def follow_live(app, view: TrainerReadModel, env: dict[str, str]) -> list[dict]:
+    """The rows the library's projection runner writes, following the whole log."""
+    runner = BaseProjectionRunner(projection=TrainerProjection(view=view), application_class=TrainerApplication,
+                                  tracking_recorder=view, topics=(), env=env).__enter__()  # fmt: skip
+    try:
+        view.wait(app.name, app.recorder.max_notification_id(), timeout=60)
+    finally:
+        runner.__exit__(None, None, None)
+    return rows(view)
+
+
 def test_batches_equal_events_one_at_a_time_and_the_live_projection(trainer_log):
     app, view, env = trainer_log
     total = training_seeding.seed(app, 10 * 13 + 7)
@@ -47,17 +58,11 @@ def test_batches_equal_events_one_at_a_time_and_the_live_projection(trainer_log)
                      "TrainingJobRequeued", "TrainingJobFailed", "TrainingJobResumed", "TrainingJobCancelRequested",
                      "TrainingJobCancelled", "TrainingJobAdapterSaved", "TrainingJobSucceeded"}  # fmt: skip
 
-    runner = BaseProjectionRunner(projection=TrainerProjection(view=view), application_class=TrainerApplication,
-                                  tracking_recorder=view, topics=(), env=env).__enter__()  # fmt: skip
-    try:
-        view.wait(app.name, app.recorder.max_notification_id(), timeout=60)
-    finally:
-        runner.__exit__(None, None, None)
-    live = rows(view)
+    live = follow_live(app, view, env)
     assert len(live) == names.count("TrainingJobQueued") and {r["state"] for r in live} == {"SUCCEEDED", "CANCELLED", "QUEUED"}
 
-    for batch_size in (1, 7, 5000):
-        assert rebuild(app, view, batch_size=batch_size) == total
+    for batch_size in (1, 7, 5000):  # replayed in Python, a batch per transaction
+        assert rebuild(app, view, batch_size=batch_size, in_database=False) == total
         assert rows(view) == live, batch_size
     assert view.max_tracking_id(app.name) == total
     for row in live:  # each row's state is the job as the log has it
