@@ -170,14 +170,15 @@ class ModelCache:
         return entry
 
     def keep_alive(self, entry: Entry, seconds: float | None) -> None:
-        """A request's keep-alive for `entry` (None: the default, but a pin stays). Set explicitly, it
-        also releases a preload hold: the caller said how long it wants the version."""
+        """A request's keep-alive for `entry` (None: the default, but a pin stays). 0 also releases a
+        preload hold: the caller wants the version gone after its answer."""
         if seconds is None:
             if not entry.pinned:
                 entry.keep_alive_s = None
             return
         entry.keep_alive_s = seconds
-        entry.preloaded.clear()
+        if seconds == 0:
+            entry.preloaded.clear()
 
     def _held(self, entry: Entry) -> bool:
         """Whether `entry` is spared by LRU eviction: pinned, or the base of a pinned adapter."""

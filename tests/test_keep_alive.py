@@ -50,6 +50,19 @@ def test_each_version_keeps_its_own_keep_alive_and_a_pin_outlives_them_all():
     assert cache.snapshot() == []
 
 
+def test_a_preloaded_version_is_held_until_a_request_asks_for_keep_alive_0():
+    cache = ModelCache(lambda s: Fake(10), budget_bytes=100, keep_alive_s=5)
+    entry = cache.get(spec(1))
+    entry.preloaded.append("alias prod of m")
+    cache.keep_alive(entry, 600.0)
+    cache.unload_idle(now=entry.last_used + 10_000)
+    assert cache.snapshot() == [entry] and cache.expires(entry) is None
+    cache.keep_alive(entry, 0.0)
+    assert entry.preloaded == []
+    cache.unload_idle(now=entry.last_used)
+    assert cache.snapshot() == []
+
+
 def test_queued_requests_keep_their_version_past_its_keep_alive():
     cache = ModelCache(lambda s: Fake(10), budget_bytes=100, keep_alive_s=0)
     entry = cache.get(spec(1))
