@@ -3,11 +3,14 @@ rebuild-read-model` runs) against a raw psycopg SELECT of the same rows, on a sc
 seeded with a working registry's mix of events (bench/seeding.py); the same for the trainer's
 read model (`python -m trainer_svc rebuild-read-model`, bench/training_seeding.py).
 
-Rounds alternate the raw read and the rebuild; the figures are medians. The command itself, a
-fresh process, is timed once more at the end (its interpreter start and imports included).
-Target: at most 5x the raw read, and at most 10 s for 200,000 events.
+Rounds alternate the raw read and the rebuild (and, with `python_replay`, the rebuild that replays
+the log through the read model's Python `apply_batch`, the path before the database folded it);
+the figures are medians. The command itself, a fresh process, is timed once more at the end (its
+interpreter start and imports included). Target: at most 5x the raw read, and at most 10 s for
+200,000 events.
 
-`python -m bench.rebuild [--events 200000]` measures this alone and prints its JSON document.
+`python -m bench.rebuild [--events 200000] [--python-replay registry,trainer]` measures this alone
+and prints its JSON document.
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ def command_seconds(env: dict[str, str], expected: int, module: str = "registry_
     return watch.seconds
 
 
-def measure(stack: Stack, events: int, rounds: int = 3, service: str = "registry") -> dict[str, Any]:
+def measure(stack: Stack, events: int, rounds: int = 3, service: str = "registry",
+            python_replay: bool = False) -> dict[str, Any]:
     application, read_model, projection, seed, module = SERVICES[service]
     env = {**stack.env, "MLXHUB_DATABASE_SCHEMA": f"{stack.settings.database_schema}_rebuild_{service}"}
     settings = load_settings(env)
@@ -79,7 +83,7 @@ def measure(stack: Stack, events: int, rounds: int = 3, service: str = "registry
         with Stopwatch() as seeding_watch:
             seeded = seed(app, events)
         log.info("%s rebuild: seeded in %.1fs", service, seeding_watch.seconds)
-        raw_s, rebuild_s = [], []
+        raw_s, rebuild_s, python_s = [], [], []
         for _ in range(rounds):
             with Stopwatch() as watch:
                 count = raw_read(settings, app.recorder.events_table_name)
@@ -89,6 +93,12 @@ def measure(stack: Stack, events: int, rounds: int = 3, service: str = "registry
             rebuild_s.append(watch.seconds)
             if count != seeded or replayed != seeded:
                 raise AssertionError(f"read {count} and rebuilt {replayed} events; {seeded} were seeded")
+            if python_replay:
+                with Stopwatch() as watch:
+                    replayed = rebuild(app, view, in_database=False)
+                python_s.append(watch.seconds)
+                if replayed != seeded:
+                    raise AssertionError(f"replayed {replayed} events in Python; {seeded} were seeded")
         stats = view.stats() if service == "registry" else view.query(
             "SELECT count(*) AS job_count, count(*) FILTER (WHERE state = 'SUCCEEDED') AS succeeded_count"
             " FROM trainer_jobs"
@@ -103,7 +113,7 @@ def measure(stack: Stack, events: int, rounds: int = 3, service: str = "registry
     target_seconds = TARGET_SECONDS * seeded / TARGET_EVENTS
     log.info("%s rebuild: %d events in %.2fs, raw read %.2fs (%.1fx); the command took %.2fs",
              service, seeded, rebuilt, raw, rebuilt / raw, command_s)  # fmt: skip
-    return {
+    figures = {
         "events": seeded,
         "rounds": rounds,
         "read_model": stats,
@@ -117,6 +127,12 @@ def measure(stack: Stack, events: int, rounds: int = 3, service: str = "registry
         "target_s": round(target_seconds, 3),
         "target_met": rebuilt / raw <= TARGET_RATIO and rebuilt <= target_seconds,
     }
+    if python_s:  # the same rebuild replayed through Python, measured in the same rounds
+        replayed_s = statistics.median(python_s)
+        log.info("%s rebuild replayed in Python: %.2fs (%.1fx the raw read)", service, replayed_s, replayed_s / raw)
+        figures.update(python_replay_s=round(replayed_s, 6), python_replay_ratio=round(replayed_s / raw, 3),
+                       speedup_over_python_replay=round(replayed_s / rebuilt, 3))
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,20 +143,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=TARGET_EVENTS, help="events seeded (default 200000)")
     parser.add_argument("--rounds", type=int, default=2, help="raw read + rebuild rounds (default 2)")
     parser.add_argument("--services", default="registry,trainer", help="read models measured (default registry,trainer)")
+    parser.add_argument("--python-replay", default="", metavar="SERVICES",
+                        help="services whose rebuild is also timed replaying the log in Python (default none)")
     args = parser.parse_args(argv)
     if args.events < 1 or args.rounds < 1:
         parser.error("--events and --rounds must be at least 1")
     services = args.services.split(",")
     if not services or set(services) - set(SERVICES):
         parser.error(f"--services takes a comma-separated subset of {', '.join(SERVICES)}")
+    python_replay = set(filter(None, args.python_replay.split(",")))
+    if python_replay - set(services):
+        parser.error(f"--python-replay takes a comma-separated subset of the measured services ({args.services})")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with stdout_for_json_only(), Stopwatch() as total, harness.started() as stack:
         result = {"benchmark": "mlx-hub read-model rebuilds", "cpus": os.cpu_count(),
                   "load_average_1m": round(os.getloadavg()[0], 2)}
         for service in services:  # the registry's figure keeps its key, "rebuild", as in `python -m bench`
             key = "rebuild" if service == "registry" else f"{service}_rebuild"
-            result[key] = measure(stack, args.events, args.rounds, service)
+            result[key] = measure(stack, args.events, args.rounds, service, python_replay=service in python_replay)
     result["wall_s"] = round(total.seconds, 2)
+    result["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result, indent=2))
     return 0
 
