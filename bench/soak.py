@@ -572,6 +572,8 @@ class Sample:
 
     rss_mb: float
     cpu_s: dict[int, float]
+    at: float = field(default_factory=clock)  # when it was read
+    load_1m: float = field(default_factory=lambda: os.getloadavg()[0])  # the machine's load average then
 
 
 def sample(groups: dict[str, list[psutil.Process]]) -> dict[str, Sample]:
@@ -594,19 +596,37 @@ async def sample_every(seconds: float, base: harness.Backing, roles: set[str], i
         into.append(sample({role: group for role, group in processes(base).items() if role in roles}))
 
 
-def memory_report(start: dict[str, Sample], end: dict[str, Sample], timeline: list[dict[str, Sample]]) -> dict[str, Any]:
+def _growth(after: float | None, before: float | None) -> float | None:
+    return round(after / before, 3) if after and before else None
+
+
+def memory_report(raw_start: dict[str, Sample], start: dict[str, Sample], end: dict[str, Sample],
+                  timeline: list[dict[str, Sample]]) -> dict[str, Any]:
+    """Per role: resident memory before the warm-up, at the soak's start (after it) and end, the
+    samples between, and growth three ways: end over start (judged), end over before the warm-up
+    (what the warm-up added, reported), and the soak's second half alone (end over its middle
+    sample: a leak keeps growing there, a warm-up has levelled off)."""
     report: dict[str, Any] = {}
+    middle = timeline[len(timeline) // 2]
     for role, before in start.items():
         after = end[role].rss_mb if role in end else None
-        growth = round(after / before.rss_mb, 3) if after and before.rss_mb else None
+        growth = _growth(after, before.rss_mb)
         judged = role in HUB_PROCESSES
-        report[role] = {"start_rss_mb": before.rss_mb, "end_rss_mb": after, "growth": growth,
-                        "target_growth": TARGET_MEMORY_GROWTH if judged else None,
+        raw = raw_start[role].rss_mb if role in raw_start else None
+        report[role] = {"raw_start_rss_mb": raw, "start_rss_mb": before.rss_mb, "end_rss_mb": after,
+                        "growth": growth, "target_growth": TARGET_MEMORY_GROWTH if judged else None,
+                        "growth_from_raw_start": _growth(after, raw),
+                        "growth_second_half": _growth(after, middle[role].rss_mb if role in middle else None),
                         "rss_mb_timeline": [point[role].rss_mb for point in timeline if role in point]}
         if judged:
             report[role]["met"] = growth is not None and growth <= TARGET_MEMORY_GROWTH
-    report["note"] = ("the hub's processes are judged; the client, NATS and PostgreSQL (postmaster and backends "
-                      "summed, shared buffers included) are reported only")
+    first = next(iter(start.values()))
+    report["timeline_s"] = [round(next(iter(point.values())).at - first.at, 1) for point in timeline]
+    report["load_average_1m_timeline"] = [round(next(iter(point.values())).load_1m, 2) for point in timeline]
+    report["note"] = ("growth (judged, for the hub's processes) is end over start, start being read after the "
+                      "warm-up (warmup_s); raw_start is read before it, when the services have just started; "
+                      "rss_mb_timeline is read at timeline_s seconds after start. The client, NATS and PostgreSQL "
+                      "(postmaster and backends summed, shared buffers included) are reported only")
     return report
 
 
@@ -618,6 +638,17 @@ def cpu_report(start: dict[str, Sample], end: dict[str, Sample], seconds: float)
         used = sum(max(0.0, total - before.get(pid, 0.0)) for pid, total in after.cpu_s.items())
         report[role] = {"cpu_s": round(used, 1), "cores": round(used / seconds, 2) if seconds else 0.0}
     return report
+
+
+def shortfall(sent: int, skipped: int, asked: float, lag_p99_s: float) -> str:
+    """Why fewer requests went out than the rate asked for: the stack (requests skipped because
+    MAX_IN_FLIGHT were still unanswered) or this client (its loop behind its schedule), or none."""
+    if sent >= TARGET_RATE_SHARE * asked:
+        return "nothing"
+    if skipped:
+        return (f"the stack: {skipped} scheduled requests were skipped because {MAX_IN_FLIGHT} earlier ones "
+                "were still unanswered")
+    return f"this client: its event loop ran behind its schedule (p99 {lag_p99_s * 1000:.0f} ms late)"
 
 
 # -- the run -----------------------------------------------------------------------------------------------
@@ -649,6 +680,7 @@ def generation_model(base: harness.Backing, tiny: bool) -> tuple[str, Path]:
 async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model: str) -> dict[str, Any]:
     artifact, dataset = prepare_files(base)
     load = KeepAliveHttp(url, timeout=60)
+    raw_start = sample(processes(base))  # the services just started, before any load
     async with httpx.AsyncClient(base_url=url, timeout=60) as http, \
             httpx.AsyncClient(base_url=url, timeout=300) as generation:  # fmt: skip
         run = Soak(load, http, artifact, dataset, args.seed)
@@ -689,10 +721,13 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
     asked = args.rate * args.minutes * 60
     routes = {route: run.routes[route].summary() for route in ROUTE_WEIGHTS}
     streams_summary = run.streams.summary(streaming_s)
-    memory = memory_report(start, end, timeline)
+    memory = memory_report(raw_start, start, end, timeline)
+    cpu = cpu_report(start, end, watch.seconds)
+    lag_p99_s = percentile(run.schedule_lag_s, 99) if run.schedule_lag_s else 0.0
     rate = {"target_per_s": args.rate, "achieved_per_s": round(run.sent / sending.seconds, 2),
-            "requests": requests, "scheduled_not_sent": run.skipped,
-            "schedule_lag_p99_ms": round(percentile(run.schedule_lag_s, 99) * 1000, 2) if run.schedule_lag_s else 0.0,
+            "achieved_share": round(run.sent / asked, 3), "requests": requests, "scheduled_not_sent": run.skipped,
+            "schedule_lag_p99_ms": round(lag_p99_s * 1000, 2), "client_cores": cpu["soak_client"]["cores"],
+            "limited_by": shortfall(run.sent, run.skipped, asked, lag_p99_s),
             "target_share": TARGET_RATE_SHARE, "met": run.sent >= TARGET_RATE_SHARE * asked}  # fmt: skip
     checks = {
         "rate": rate["met"],
@@ -711,7 +746,7 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
                                **streams_summary, "cut_at_end": len(unfinished)},
         "warmup_s": round(warmup.seconds, 1),
         "memory": memory,
-        "cpu": cpu_report(start, end, watch.seconds),
+        "cpu": cpu,
         "replay": replay,
         "load_average_1m": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
     }  # fmt: skip

@@ -30,7 +30,10 @@ def test_short_soak_has_no_errors_and_replays_every_write():
 
     routes = result["routes"]
     assert set(routes) == set(ROUTE_WEIGHTS)
-    assert result["rate"]["requests"] == sum(r["count"] for r in routes.values()) >= 40
+    rate = result["rate"]
+    assert rate["requests"] == sum(r["count"] for r in routes.values()) >= 40
+    assert rate["limited_by"] == "nothing" if rate["met"] else rate["limited_by"].startswith(("the stack", "this client"))
+    assert 0 < rate["client_cores"] == result["cpu"]["soak_client"]["cores"]
     for name, route in routes.items():
         assert route["errors"] == 0, (name, route)
         if route["count"]:
@@ -56,10 +59,16 @@ def test_short_soak_has_no_errors_and_replays_every_write():
     for role in (*HUB_PROCESSES, "nats", "postgres", "soak_client"):
         figures = memory[role]
         assert figures["start_rss_mb"] > 0 and figures["end_rss_mb"] > 0 and figures["growth"] > 0, (role, figures)
+        assert figures["raw_start_rss_mb"] > 0, (role, figures)  # read before the warm-up
+        assert figures["growth_from_raw_start"] == round(figures["end_rss_mb"] / figures["raw_start_rss_mb"], 3)
         timeline = figures["rss_mb_timeline"]
         assert timeline[0] == figures["start_rss_mb"] and timeline[-1] == figures["end_rss_mb"] and len(timeline) >= 3
+        assert figures["growth_second_half"] == round(timeline[-1] / timeline[len(timeline) // 2], 3)
+    times = memory["timeline_s"]
+    assert times[0] == 0 and times == sorted(times) and len(times) == len(memory["registry"]["rss_mb_timeline"])
+    assert len(memory["load_average_1m_timeline"]) == len(times)
     assert all(memory[role]["target_growth"] == 1.10 and "met" in memory[role] for role in HUB_PROCESSES)
-    assert set(result["cpu"]) == set(memory) - {"note"}
+    assert set(result["cpu"]) == set(memory) - {"note", "timeline_s", "load_average_1m_timeline"}
     assert all(result["cpu"][role]["cpu_s"] > 0 for role in (*HUB_PROCESSES, "soak_client"))
 
 

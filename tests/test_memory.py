@@ -9,7 +9,7 @@ import platform
 
 import pytest
 
-from mlxhub.memory import release_free_memory
+from mlxhub.memory import limit_arenas, release_free_memory
 
 
 def resident_bytes() -> int:
@@ -36,3 +36,8 @@ def test_free_blocks_below_a_live_one_are_released_by_a_trim():
         assert before - resident_bytes() >= 16 * 1024 * 1024  # most of the 32 MiB left the process
     finally:
         libc.free(blocks[-1])
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt's M_ARENA_MAX is glibc's")
+def test_the_arena_cap_is_taken_by_glibc():
+    assert limit_arenas() is True  # mallopt found, called with its parameter number, and accepted
