@@ -9,7 +9,7 @@ arenas, while what it holds stays level: in a 10-minute soak the inference servi
 the free pages of every arena back (they are faulted in again if reused), so resident memory
 follows what the process actually holds. Threads spread the heap further: glibc gives threads
 that contend up to eight arenas per core, each keeping its own free blocks, so a service caps
-them (`limit_arenas`) before its thread pool starts. Elsewhere (macOS's allocator, musl) both do
+them (`limit_arenas`, first thing in main()). Elsewhere (macOS's allocator, musl) both do
 nothing.
 """
 
@@ -43,7 +43,8 @@ def _glibc(name: str):
 
 
 def limit_arenas(arenas: int = ARENAS) -> bool:
-    """Cap the heap arenas threads created from now on may add; True where the allocator took it."""
+    """Cap the heap arenas threads may add from now on; True where the allocator took it. Call it
+    first thing in a process: glibc fixes the cap at its default once the process has 9 arenas."""
     mallopt = _glibc("mallopt")
     return bool(mallopt is not None and mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(arenas)))
 

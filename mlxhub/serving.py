@@ -69,7 +69,7 @@ def new_server(service: str, settings: Settings, max_workers: int, max_streams: 
     """An unstarted server for `service` ("registry", "trainer", "inference"); add its servicer next.
     `max_streams`: how many streaming calls it serves at once (default: all but UNARY_THREADS threads)."""
     limit = stream_limit(service, settings, max_workers, max_streams)
-    limit_arenas()  # before the pool's threads exist (mlxhub.memory)
+    limit_arenas()  # before the pool's threads exist; a service's main() had better call it first (mlxhub.memory)
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"{service}-rpc"),
         interceptors=interceptors(service, settings, limit),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from mlxhub.config import load_settings
+from mlxhub.memory import limit_arenas
 from mlxhub.telemetry import serve_until_signalled, setup_logging, setup_tracing
 from registry_svc.server import RegistryServer
 
@@ -22,6 +23,7 @@ def rebuild_read_model() -> None:
 
 
 def main() -> None:
+    limit_arenas()  # first: glibc fixes its arena limit once a process has 9 arenas (mlxhub.memory)
     setup_logging("registry")
     if sys.argv[1:] == ["rebuild-read-model"]:
         rebuild_read_model()
