@@ -36,8 +36,11 @@ from mlx import nn
 from inference_svc.cpu.swap import swap_modules
 from mlxhub.errors import FailedPrecondition
 
-GATHER, GROUP = "gather", "group"
+STACK, GATHER, GROUP = "stack", "gather", "group"
 LEAVES = ("lora_a", "lora_b")
+# Projections of one module that read the same input: in STACK mode one matmul computes `x A` for all of them.
+SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+SHRINK_AFTER = 32
 
 
 @dataclass(eq=False)
@@ -98,6 +101,34 @@ class Route:
     index: mx.array  # (rows,) slot per row, 0 for the base
     uniform: Adapter | None  # the adapter every row uses, if they all use one
     groups: list[tuple[Adapter, mx.array]] = field(default_factory=list)  # adapter, its rows
+    scales: mx.array | None = None  # (rows,) each row's adapter's scale, 0 for the base
+    masks: dict[tuple, mx.array] = field(default_factory=dict)  # (column owners, ndim, dtype) -> (rows, 1, columns)
+    pack: Pack | None = None  # the router's pack these rows last ran with (STACK mode)
+
+
+@dataclass
+class Columns:
+    """In a `Pack`, one group of sibling layers: the adapters' A side by side (in, k), and per layer its
+    columns of `x A` and its B rows (k_layer, out); `owner` says which adapter each column belongs to."""
+
+    a: mx.array
+    owner: tuple[int, ...]  # slot of the adapter each column belongs to
+    layers: dict[str, tuple[int, int, mx.array]]  # path -> (first column, end column, B)
+    last: tuple[mx.array, mx.array] | None = None  # (x, its masked x A) of the current call
+
+
+@dataclass
+class Pack:
+    """The matrices of a set of adapters, concatenated per layer group (STACK mode); built once for
+    the adapters of a batch and reused while every row's adapter is in it."""
+
+    adapters: frozenset[int]  # ids of its adapters
+    groups: dict[str, Columns | None] = field(default_factory=dict)  # path -> its group (None: no adapter has it)
+
+    @property
+    def nbytes(self) -> int:
+        seen = {id(c): c for c in self.groups.values() if c is not None}.values()
+        return sum(c.a.nbytes + sum(b.nbytes for _, _, b in c.layers.values()) for c in seen)
 
 
 class RoutedLoRALinear(nn.Module):
@@ -117,6 +148,8 @@ class RoutedLoRALinear(nn.Module):
         if route.uniform is not None:
             a, b = route.uniform.matrices[self.path]
             return y + (route.uniform.scale * ((x @ a) @ b)).astype(x.dtype)
+        if self.router.mode == STACK:
+            return self.router.stacked(self.path, x, y, route)
         if self.router.mode == GROUP:
             for adapter, rows in route.groups:
                 pair = adapter.matrices.get(self.path)
@@ -134,7 +167,7 @@ class Router:
     """The adapters attached to one base model, and the adapter of each row of its next call. Only the
     engine thread uses it (attach, detach, route and the model calls)."""
 
-    def __init__(self, model: nn.Module, mode: str = GATHER) -> None:
+    def __init__(self, model: nn.Module, mode: str = STACK) -> None:
         self.model = model
         self.mode = mode
         self.adapters: list[Adapter] = []
@@ -143,6 +176,8 @@ class Router:
         self._stacks: dict[str, tuple[mx.array, mx.array, mx.array]] = {}
         self._rows: dict[int, Adapter | None] = {}  # batch uid -> adapter
         self._routes: dict[tuple, Route | None] = {}
+        self.pack: Pack | None = None
+        self._oversized = 0  # calls in a row whose rows needed less than half of the pack's adapters
 
     # -- adapters --------------------------------------------------------------------------
     def attach(self, adapter: Adapter) -> None:
@@ -181,7 +216,7 @@ class Router:
             adapter.slot = slot
         self._stacks.clear()
         self._routes.clear()
-        self.current = None
+        self.current = self.pack = None
 
     def stack(self, path: str) -> tuple[mx.array, mx.array, mx.array]:
         """Per-slot A (n+1, in, r), B (n+1, r, out) and scale (n+1,) of layer `path`, zero for the base
@@ -224,9 +259,14 @@ class Router:
     def route(self, rows: Sequence[Adapter | None]) -> None:
         """Set which adapter each row of the next model call uses (None: the base)."""
         key = tuple(id(a) if a is not None else 0 for a in rows)
-        if key in self._routes:
-            self.current = self._routes[key]
-            return
+        route = self._routes.get(key, False)
+        if route is False:
+            route = self._routes[key] = self._new_route(rows)
+        self.current = route
+        if route is not None and route.uniform is None and self.mode == STACK:
+            self._choose_pack(route)
+
+    def _new_route(self, rows: Sequence[Adapter | None]) -> Route | None:
         route = None
         if any(a is not None for a in rows):
             distinct = {id(a): a for a in rows}
@@ -234,10 +274,79 @@ class Router:
             groups = [(a, mx.array([i for i, r in enumerate(rows) if r is a], dtype=mx.int32))
                       for a in distinct.values() if a is not None]
             route = Route(tuple(rows), mx.array([a.slot if a is not None else 0 for a in rows], dtype=mx.int32),
-                          uniform, groups)
+                          uniform, groups, mx.array([a.scale if a is not None else 0.0 for a in rows], dtype=mx.float32))
         if len(self._routes) > 256:
             self._routes.clear()
-        self.current = self._routes[key] = route
+        return route
+
+    # -- STACK mode ---------------------------------------------------------------------------
+    def stacked(self, path: str, x: mx.array, y: mx.array, route: Route) -> mx.array:
+        """`y` plus each row's low-rank term: `x` times the batch's adapters' A side by side (one matmul
+        for a layer and its siblings), zero outside the row's own adapter's columns, times B."""
+        if route.pack is None:  # routed in another mode
+            self._choose_pack(route)
+        pack = route.pack
+        columns = pack.groups.get(path, False)
+        if columns is False:
+            columns = self._group(pack, path)
+        if columns is None or path not in columns.layers:
+            return y
+        if columns.last is None or columns.last[0] is not x:
+            key = (columns.owner, x.ndim, x.dtype)
+            mask = route.masks.get(key)
+            if mask is None:  # row i keeps its adapter's columns, times its scale
+                owner = mx.array(columns.owner, dtype=mx.int32)
+                mask = ((route.index[:, None] == owner[None, :]) * route.scales[:, None]).astype(x.dtype)
+                mask = route.masks[key] = mask.reshape(mask.shape[0], *([1] * (x.ndim - 2)), mask.shape[1])
+                mx.eval(mask)
+            columns.last = (x, (x @ columns.a) * mask)
+        start, end, b = columns.layers[path]
+        z = columns.last[1][..., start:end] @ b
+        return y + (z if z.dtype == y.dtype else z.astype(y.dtype))
+
+    def _choose_pack(self, route: Route) -> None:
+        """Give `route` the current pack if it holds every adapter of the route; else a pack of the current
+        pack's adapters and the route's (a prompt batch of newcomers and the decode batch they join then
+        share it), or of the route's alone when that union would hold more than twice what the route needs.
+        A pack that holds more than twice what the rows need is replaced only after `SHRINK_AFTER`
+        such calls in a row, so a batch that loses rows for a step does not rebuild it twice."""
+        wanted = frozenset(id(a) for a, _ in route.groups)
+        pack = self.pack
+        if pack is not None and wanted <= pack.adapters:
+            self._oversized = self._oversized + 1 if len(pack.adapters) > 2 * len(wanted) else 0
+            if self._oversized <= SHRINK_AFTER:
+                route.pack = pack
+                return
+        union = wanted | pack.adapters if pack is not None else wanted
+        self._oversized = 0
+        route.pack = self.pack = Pack(union if len(union) <= 2 * len(wanted) else wanted)
+
+    def _group(self, pack: Pack, path: str) -> Columns | None:
+        """Build the columns of layer `path` and its siblings for the adapters of `pack`."""
+        parent, _, leaf = path.rpartition(".")
+        names = next((names for names in SIBLINGS if leaf in names), (leaf,))
+        paths = [f"{parent}.{name}" if parent else name for name in names]
+        paths = [p for p in paths if p in self._layers]
+        adapters = [a for a in self.adapters if id(a) in pack.adapters]
+        blocks, owner, layers, start = [], [], {}, 0
+        for p in paths:
+            bs = []
+            for adapter in adapters:
+                pair = adapter.matrices.get(p)
+                if pair is not None:
+                    blocks.append(pair[0])
+                    bs.append(pair[1])
+                    owner.extend([adapter.slot] * pair[0].shape[1])
+            if bs:
+                end = start + sum(b.shape[0] for b in bs)
+                layers[p] = (start, end, mx.concatenate(bs, axis=0) if len(bs) > 1 else bs[0])
+                start = end
+        columns = None
+        if layers:
+            columns = Columns(mx.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0], tuple(owner), layers)
+        for p in paths:
+            pack.groups[p] = columns
+        return columns
 
     def adapts(self, path: str, route: Route) -> bool:
         """Whether any row of `route` adapts layer `path`."""

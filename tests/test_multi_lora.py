@@ -51,7 +51,7 @@ def encode(tiny_model: Path, text: str) -> list[int]:
     return loader.load(str(tiny_model), "", loader.FLOAT32).tokenizer.encode(text)
 
 
-@pytest.mark.parametrize("mode", [lora.GATHER, lora.GROUP])
+@pytest.mark.parametrize("mode", [lora.STACK, lora.GATHER, lora.GROUP])
 def test_each_row_of_a_mixed_batch_decodes_as_its_adapter_alone(tiny_model, adapters, mode):
     loaded = loader.load(str(tiny_model), "", loader.FLOAT32)
     router = lora.Router(loaded.model, mode)
@@ -78,6 +78,43 @@ def test_each_row_of_a_mixed_batch_decodes_as_its_adapter_alone(tiny_model, adap
     first = loaded.tokenizer.encode(PROMPTS[0])
     outputs = [alone(tiny_model, None, first)] + [alone(tiny_model, a, first) for a in adapters]
     assert len({tuple(o) for o in outputs}) == len(outputs)
+
+
+@pytest.mark.parametrize("mode", [lora.STACK, lora.GATHER, lora.GROUP])
+def test_rows_that_leave_and_join_a_running_batch_keep_decoding_as_their_adapter_alone(tiny_model, adapters, mode):
+    """The batch's set of adapters shrinks (rows finish) and grows (rows join with an adapter none of the
+    running rows uses): STACK mode reuses its concatenated matrices, then builds new ones."""
+    loaded = loader.load(str(tiny_model), "", loader.FLOAT32)
+    router = lora.Router(loaded.model, mode)
+    attached = [loader.load(str(tiny_model), str(a), loader.FLOAT32) for a in adapters]
+    for adapter in attached:
+        router.attach(adapter)
+    batch = Batches(lora.RoutedModel(loaded.model, router), stop_tokens=[], completion_batch_size=8,
+                    prefill_batch_size=8)
+    tokens: dict[int, list[int]] = {}
+    wanted: dict[int, tuple[Path | None, list[int], int]] = {}
+
+    def insert(prompt: str, which: int | None, steps: int) -> None:
+        encoded = loaded.tokenizer.encode(prompt)
+        (uid,) = batch.insert([encoded], max_tokens=[steps], samplers=[sampling.greedy])
+        router.assign(uid, None if which is None else attached[which])
+        tokens[uid], wanted[uid] = [], (None if which is None else adapters[which], encoded, steps)
+
+    for prompt, which, steps in zip(PROMPTS, [None, 0, 1, None, 0], [STEPS, 4, STEPS, STEPS, 6], strict=True):
+        insert(prompt, which, steps)
+    packs = set()
+    for step in range(STEPS + 8):
+        if step == 7:  # a0's rows are gone; a2 (new to the batch) and a0 again join
+            insert(PROMPTS[3], 2, 8)
+            insert(PROMPTS[1], 0, 8)
+        for response in batch.next()[1]:
+            tokens[response.uid].append(response.token)
+        packs.add(id(router.pack))
+    batch.close()
+    for uid, (source, prompt, steps) in wanted.items():
+        assert tokens[uid] == alone(tiny_model, source, prompt)[:steps], uid
+    if mode == lora.STACK:
+        assert len(packs - {id(None)}) == 2  # reused while rows left, rebuilt once when a2 joined
 
 
 def test_adapters_share_the_base_weights_and_go_while_it_stays(tiny_model, adapters):
