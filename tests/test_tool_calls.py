@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+import jsonschema
 import openai
 import pytest
 from inference_util import register
@@ -41,6 +42,7 @@ TEMPLATE = (
 )
 ARGUMENTS, CITY, CLOSE, ANSWER = '"arguments": ', '{"city": "Paris"}', "}\n</tool_call>", "It is sunny."
 KEY = '{"city":'
+START, HEAD, BRANCH = "<tool_call>\n", '{"name": "get_weather", "arguments": ', '{"name": "get_'
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -48,8 +50,9 @@ CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {"ty
 QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
-def make_tool_model(directory: Path) -> Path:
-    """The tiny llama above: a chat template with tools, and a bigram table as its weights."""
+def make_tool_model(directory: Path, calls: bool = False) -> Path:
+    """The tiny llama above: a chat template with tools, and a bigram table as its weights. With
+    `calls`, it answers the question with a call of its own (under `auto`) instead of the text."""
     import mlx.core as mx
     from tokenizers import Tokenizer
 
@@ -58,16 +61,19 @@ def make_tool_model(directory: Path) -> Path:
     size = 272  # the byte-level vocabulary, its 3 special tokens, the 5 words below (and unused ids)
     make_tiny_model(directory, hidden_size=size, vocab_size=size, tie_word_embeddings=False, intermediate_size=16)
     tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-    # KEY is never written: the grammar engine lets a token span a JSON key and its value only when a
-    # token for the part up to the key's colon exists, as one does in a trained vocabulary.
-    tokenizer.add_tokens([ARGUMENTS, CITY, CLOSE, ANSWER, KEY])
+    # KEY and BRANCH are never written: the grammar engine lets a token run past a point where the
+    # grammar branches (after a JSON key, between the tools' names) only when a token ends there, as
+    # one does in a trained vocabulary.
+    tokenizer.add_tokens([ARGUMENTS, CITY, CLOSE, ANSWER, KEY, START, HEAD, BRANCH])
     tokenizer.save(str(directory / "tokenizer.json"))
     config = json.loads((directory / "tokenizer_config.json").read_text())
     (directory / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": TEMPLATE}))
     ids = tokenizer.get_vocab()
     end = ids["<|im_end|>"]
     follows = {ids["Ċ"]: ids[ANSWER], ids[ARGUMENTS]: ids[CITY], ids[CITY]: ids[CLOSE], ids[CLOSE]: end,
-               ids[ANSWER]: end}  # "Ċ" is the byte-level tokenizer's "\n"
+               ids[ANSWER]: end, ids[START]: ids[HEAD], ids[HEAD]: ids[CITY]}  # "Ċ" is the byte-level "\n"
+    if calls:
+        follows[ids["Ċ"]] = ids[START]
     head = mx.zeros((size, size))
     head[end] = 0.5  # any other token: end the reply
     for token, after in follows.items():
@@ -88,9 +94,15 @@ def tool_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tool_model(tmp_path_factory.mktemp("tools") / "model")
 
 
+@pytest.fixture(scope="module")
+def caller_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tool_model(tmp_path_factory.mktemp("caller") / "model", calls=True)
+
+
 @pytest.fixture
-def base_url(inference, registry_stub, tool_model, tiny_model, settings):
+def base_url(inference, registry_stub, tool_model, caller_model, tiny_model, settings):
     register(registry_stub, "weather", tool_model)
+    register(registry_stub, "caller", caller_model)
     register(registry_stub, "tiny", tiny_model)
     with running(settings) as url:
         yield url
@@ -144,6 +156,26 @@ def test_tool_calls_stream_name_first_then_arguments(base_url):
     assert json.loads("".join(d.function.arguments for d in later)) == {"city": "Paris"}
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
     assert not "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)  # no markup leaks as text
+
+
+def test_an_auto_call_is_decoded_under_its_schema_and_streams(base_url):
+    """Under `auto` the model's own call (free text until its start marker, then the call's grammar)
+    arrives as a call whose arguments match the schema, whole and streamed name first."""
+    ai = client(base_url)
+    whole = ai.chat.completions.create(model="caller", messages=QUESTION, tools=[WEATHER, CLOCK], tool_choice="auto",
+                                       temperature=0, max_tokens=16)
+    choice = whole.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None, choice
+    (call,) = choice.message.tool_calls
+    assert call.function.name == "get_weather"
+    jsonschema.validate(json.loads(call.function.arguments), WEATHER["function"]["parameters"])
+
+    chunks = list(ai.chat.completions.create(model="caller", messages=QUESTION, tools=[WEATHER, CLOCK], temperature=0,
+                                             max_tokens=16, stream=True))
+    deltas = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    assert deltas[0].function.name == "get_weather" and deltas[0].function.arguments == ""
+    assert "".join(d.function.arguments or "" for d in deltas[1:]) == call.function.arguments
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
 def test_tools_on_a_model_without_a_tool_format_are_refused(base_url):
