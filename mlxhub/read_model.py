@@ -140,6 +140,29 @@ class ReadModel(PostgresTrackingRecorder):
 
 
 REBUILD_BATCH = 5000  # events per transaction of a rebuild
+# A time as the library's JSON transcoder stores it (DatetimeAsISO, in its compact separators).
+STORED_TIME = '"_type_":"datetime_iso","_data_":'
+
+
+NOTHING = SQL("")
+
+
+def stored_events(events: Composable, through: Composable, where: Composable = NOTHING,
+                  order_by: Composable = NOTHING) -> Composable:
+    """A SELECT of the log's events up to position `through` (`where`: more conditions, `order_by`: an
+    ORDER BY), as a fold in the database reads them, for `ReadModel.fold_log`: position, id,
+    version, topic, the state's text `t` and its JSON `j` (parsed once), `transcoded` (how many
+    values the text holds in the transcoder's {"_type_": ..., "_data_": ...} form) and `times` (how
+    many of them are times). A fold copies times as they are stored; it declines an event with
+    any other transcoded value (or a class version), which only the Python path decodes."""
+    return SQL(
+        "SELECT notification_id AS position, originator_id AS id, originator_version AS version, topic, t,"
+        " t::jsonb AS j, (octet_length(t) - octet_length(replace(t, '\"_type_\"', ''))) / 8 AS transcoded,"
+        " (octet_length(t) - octet_length(replace(t, {time}, ''))) / {time_length} AS times"
+        " FROM (SELECT notification_id, originator_id, originator_version, topic, convert_from(state, 'UTF8') AS t"
+        " FROM {events} WHERE notification_id <= {through}{where}{order_by} OFFSET 0) AS stored"
+    ).format(time=STORED_TIME, time_length=len(STORED_TIME.encode()), events=events, through=through, where=where,
+             order_by=order_by)
 
 
 class _NotFolded(Exception):

@@ -25,7 +25,7 @@ from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Identifier
 
-from mlxhub.read_model import ReadModel
+from mlxhub.read_model import ReadModel, stored_events
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
 
 TABLES = {
@@ -260,7 +260,7 @@ _HANDLERS = {
 
 # The rebuild's fold in the database (`RegistryReadModel.fold_log`): the rows `_Changes` writes,
 # computed by PostgreSQL from the stored events' JSON in one statement. Each event is parsed once
-# (`ev`, kept in memory); the times are read from the library's {"_type_": "datetime_iso",
+# (`ev`: mlxhub.read_model.stored_events, kept in memory); the times are read from the library's {"_type_": "datetime_iso",
 # "_data_": ...} values. An event with any other transcoded value (counted in its text) or with a
 # class version (upcasting) makes the rebuild replay in Python instead.
 TOPICS = {cls: get_topic(cls) for cls in _HANDLERS}
@@ -268,11 +268,7 @@ REGISTERED, UPDATED, VERSION_CREATED, ALIAS_MOVED = (
     TOPICS[c] for c in (Model.ModelRegistered, Model.ModelUpdated, Model.ModelVersionCreated, Model.AliasMoved)
 )
 FOLD = (
-    "WITH ev AS MATERIALIZED ("
-    "  SELECT notification_id AS position, originator_id AS id, originator_version AS version, topic, s.j,"
-    "  (octet_length(s.t) - octet_length(replace(s.t, '\"_type_\"', ''))) / 8 AS transcoded"
-    "  FROM {events}, LATERAL (SELECT convert_from(state, 'UTF8') AS t) AS r, LATERAL (SELECT r.t, r.t::jsonb AS j) AS s"
-    "  WHERE notification_id <= %(through)s AND topic = ANY(%(topics)s)"
+    "WITH ev AS MATERIALIZED (SELECT position, id, version, topic, j, transcoded FROM ({events}) AS stored"
     "), registered AS MATERIALIZED (SELECT id, j->>'name' AS name, j FROM ev WHERE topic = %(registered)s),"
     " model_events AS ("
     "  SELECT id, position, version, j->'timestamp'->>'_data_' AS time,"
@@ -377,7 +373,8 @@ class RegistryReadModel(ReadModel):
         fails the rebuild, and an event the fold cannot read declines it."""
         curs.execute("SET LOCAL work_mem = '256MB'")  # the parsed events stay in memory
         declined, unknown_fields, unregistered, _ = curs.execute(
-            SQL(FOLD).format(events=events), {**FOLD_PARAMS, "through": through}
+            SQL(FOLD).format(events=stored_events(events, SQL("%(through)s"), SQL(" AND topic = ANY(%(topics)s)"))),
+            {**FOLD_PARAMS, "through": through},
         ).fetchone().values()
         if unknown_fields:
             raise ValueError(f"ModelUpdated changes unknown fields {sorted(unknown_fields)}")

@@ -29,7 +29,7 @@ from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable
 
-from mlxhub.read_model import ReadModel
+from mlxhub.read_model import ReadModel, stored_events
 from trainer_svc.domain import TrainingJob
 
 TOPIC = get_topic(TrainingJob)
@@ -168,26 +168,21 @@ DECLARE
   artifact_files jsonb; mlflow_run_id jsonb; mlflow_status jsonb; handoffs bigint; adapter jsonb; body jsonb;
 BEGIN
   FOR e IN
-    SELECT s.notification_id, s.originator_id, s.originator_version, s.topic,
-      array_position(topics, s.topic) AS kind, s.t::jsonb AS j,
-      (octet_length(s.t) - octet_length(replace(s.t, '"_type_"', ''))) / 8
-        <> (octet_length(s.t) - octet_length(replace(s.t, '"_type_":"datetime_iso","_data_":', ''))) / 33
-        OR (strpos(s.t, 'e+') > 0 AND s.t ~ '[0-9]e\\+') AS unreadable
-    FROM (SELECT notification_id, originator_id, originator_version, topic, convert_from(state, 'UTF8') AS t
-          FROM {events} WHERE notification_id <= through) AS s
-    ORDER BY s.originator_id, s.originator_version
+    SELECT position, id, version, topic, array_position(topics, topic) AS kind, j,
+      transcoded <> times OR (strpos(t, 'e+') > 0 AND t ~ '[0-9]e\\+') OR j ? 'class_version' AS unreadable
+    FROM ({stored}) AS stored ORDER BY id, version
   LOOP
-    IF e.originator_id IS DISTINCT FROM current_id THEN
+    IF e.id IS DISTINCT FROM current_id THEN
       IF queued IS NOT NULL THEN""" + _EMIT + """
       END IF;
-      current_id := e.originator_id; queued := NULL;
+      current_id := e.id; queued := NULL;
     END IF;
     CONTINUE WHEN e.kind IS NULL AND NOT starts_with(e.topic, job_topics);  -- not a job's event
-    IF e.kind IS NULL OR e.unreadable OR e.j ? 'class_version' THEN
-      RAISE EXCEPTION 'the fold cannot read event % (%)', e.notification_id, e.topic USING ERRCODE = 'data_exception';
+    IF e.kind IS NULL OR e.unreadable THEN
+      RAISE EXCEPTION 'the fold cannot read event % (%)', e.position, e.topic USING ERRCODE = 'data_exception';
     END IF;
     IF e.kind = 1 THEN  -- TrainingJobQueued (__init__)
-      queued := e.j; queued_id := e.originator_id; queued_position := e.notification_id;
+      queued := e.j; queued_id := e.id; queued_position := e.position;
       state := 'QUEUED'; queue_seq := 1; step := 0; last_loss := '0.0'; attempt := '0'; worker := '""';
       start_time := 'null'; attempt_start_time := 'null'; end_time := 'null'; checkpoints := '{{}}';
       last_checkpoint := 'null'; best_checkpoint := 'null'; best_loss := NULL; resume_from := 'null';
@@ -235,7 +230,7 @@ BEGIN
       artifact_files := e.j->'artifact_files'; mlflow_run_id := e.j->'mlflow_run_id';
       mlflow_status := e.j->'mlflow_status'; end_time := e.j->'end_time';
     END IF;
-    version := e.originator_version; modified_on := e.j->'timestamp';
+    version := e.version; modified_on := e.j->'timestamp';
   END LOOP;
   IF queued IS NOT NULL THEN""" + _EMIT + """
   END IF;
@@ -352,7 +347,9 @@ class TrainerReadModel(ReadModel):
         rows `apply_batch` writes for the same events, without one event crossing into Python."""
         if not FOLDABLE:
             return False
-        curs.execute(SQL(FOLD_FUNCTION).format(events=events))
+        curs.execute("SET LOCAL work_mem = '256MB'")  # the log sorted by job in memory, not in temporary files
+        ordered = SQL(" ORDER BY originator_id, originator_version")  # the primary key's order: no sort
+        curs.execute(SQL(FOLD_FUNCTION).format(stored=stored_events(events, SQL("through"), order_by=ordered)))
         curs.execute(FOLD, {**FOLD_PARAMS, "through": through})
         return True
 
