@@ -1,7 +1,9 @@
 """Unary calls: GET /v1/models/{name} through the gateway against a direct gRPC GetModel.
 
 Latency: one client, gateway (keep-alive HTTP/1.1) and direct calls interleaved call by call in
-the same run. Throughput: 64 concurrent clients in a load process of their own
+the same run, with a third side: the floor, the least an HTTP/JSON pass-through on the same
+server stack does (uvicorn, one grpc.aio call, the answer as JSON; `_Floor`), so the gateway's
+overhead is also shown over what its stack alone costs. Throughput: 64 concurrent clients in a load process of their own
 (`python -m bench.latency`), rounds alternating direct gRPC and a gateway process (as `mlx-hub up`
 runs it), so that neither the clients nor the gateway share the registry's GIL.
 """
@@ -18,6 +20,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from http import client as http_client
 from pathlib import Path
@@ -25,10 +29,14 @@ from typing import Any
 
 import grpc
 import httpx
+import orjson
+import uvicorn
 
 from bench import harness
 from bench.harness import Stack
 from bench.timing import clock, latency_ms, ratio
+from gateway.proto_json import message_to_dict
+from mlxhub.embedded import free_port
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -48,37 +56,85 @@ def _ensure_model(stack: Stack) -> None:
             raise
 
 
+class _Floor:
+    """The floor of the gateway's overhead: an ASGI app on uvicorn, run as the gateway is run
+    (httptools, uvloop), that answers GET .../{name} with one grpc.aio GetModel written as JSON by
+    the gateway's own encoder, and does nothing else: no routing, authentication, telemetry,
+    request id, disconnect watch or error shape."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.stub: registry_pb2_grpc.RegistryServiceStub | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.stub is None:  # made in the serving loop, as the gateway makes its channels
+            self.stub = registry_pb2_grpc.RegistryServiceStub(grpc.aio.insecure_channel(self.address))
+        name = scope["path"].rsplit("/", 1)[-1]
+        body = orjson.dumps(message_to_dict(await self.stub.GetModel(registry_pb2.GetModelRequest(name=name))))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+
+@contextlib.contextmanager
+def _floor_running(stack: Stack, timeout: float = 10.0):
+    """`_Floor` served in a thread, as the stack's gateway is; yields (host, port)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(_Floor(stack.settings.address("registry")), host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, name="latency-floor", daemon=True)
+    thread.start()
+    deadline = clock() + timeout
+    while not server.started:
+        if not thread.is_alive() or clock() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the latency floor's server did not start")
+        time.sleep(0.01)
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def measure(stack: Stack, calls: int, warmup: int = 50) -> dict[str, Any]:
     _ensure_model(stack)
     request = registry_pb2.GetModelRequest(name=MODEL)
-    gateway_s, grpc_s = [], []
+    gateway_s, grpc_s, floor_s = [], [], []
     # http.client, not httpx: on a keep-alive connection it costs the client about what a gRPC stub
     # call does, where httpx costs about three times that, and that time is the client's, not the gateway's.
     url = httpx.URL(stack.gateway_url)
-    http = http_client.HTTPConnection(url.host, url.port, timeout=30)
-    with contextlib.closing(http):
+    with _floor_running(stack) as floor_address, \
+            contextlib.closing(http_client.HTTPConnection(url.host, url.port, timeout=30)) as http, \
+            contextlib.closing(http_client.HTTPConnection(*floor_address, timeout=30)) as floor_http:  # fmt: skip
 
-        def via_gateway() -> None:
-            http.request("GET", f"/v1/models/{MODEL}")
-            response = http.getresponse()
-            body = response.read()
-            if response.status != 200 or json.loads(body)["model"]["name"] != MODEL:
-                raise AssertionError(f"gateway answered {response.status}: {body[:200]!r}")
+        def over_http(connection: http_client.HTTPConnection, what: str) -> Callable[[], None]:
+            def call() -> None:
+                connection.request("GET", f"/v1/models/{MODEL}")
+                response = connection.getresponse()
+                body = response.read()
+                if response.status != 200 or json.loads(body)["model"]["name"] != MODEL:
+                    raise AssertionError(f"{what} answered {response.status}: {body[:200]!r}")
+
+            return call
 
         def via_grpc() -> None:
             if stack.stub.GetModel(request).model.name != MODEL:
                 raise AssertionError("GetModel returned another model")
 
+        sides = [(via_grpc, grpc_s), (over_http(floor_http, "the floor"), floor_s),
+                 (over_http(http, "the gateway"), gateway_s)]
         for _ in range(warmup):
-            via_gateway()
-            via_grpc()
-        log.info("latency: %d interleaved calls each", calls)
-        for _ in range(calls):
-            for call, samples in ((via_grpc, grpc_s), (via_gateway, gateway_s)):
+            for call, _samples in sides:
+                call()
+        log.info("latency: %d interleaved calls each (direct gRPC, the floor, the gateway)", calls)
+        for number in range(calls):
+            turn = number % len(sides)  # each side goes first, second and third equally often
+            for call, samples in sides[turn:] + sides[:turn]:
                 started = clock()
                 call()
                 samples.append(clock() - started)
-    gateway, grpc_ = latency_ms(gateway_s), latency_ms(grpc_s)
+    gateway, grpc_, floor = latency_ms(gateway_s), latency_ms(grpc_s), latency_ms(floor_s)
     return {
         "calls": calls,
         "gateway_p50_ms": gateway["p50_ms"],
@@ -95,6 +151,13 @@ def measure(stack: Stack, calls: int, warmup: int = 50) -> dict[str, Any]:
         "target_overhead_p99_ms": TARGET_OVERHEAD_P99_MS,
         "target_met": (gateway["p50_ms"] - grpc_["p50_ms"] <= TARGET_OVERHEAD_P50_MS
                        and gateway["p99_ms"] - grpc_["p99_ms"] <= TARGET_OVERHEAD_P99_MS),
+        "floor_p50_ms": floor["p50_ms"],
+        "floor_p99_ms": floor["p99_ms"],
+        "floor_overhead_p50_ms": round(floor["p50_ms"] - grpc_["p50_ms"], 4),
+        "floor_overhead_p99_ms": round(floor["p99_ms"] - grpc_["p99_ms"], 4),
+        "over_floor_p50_ms": round(gateway["p50_ms"] - floor["p50_ms"], 4),
+        "over_floor_p99_ms": round(gateway["p99_ms"] - floor["p99_ms"], 4),
+        "floor_note": "the floor: uvicorn + one grpc.aio call + the answer as JSON, nothing else (bench.latency._Floor)",
     }
 
 
