@@ -9,9 +9,11 @@ versions, alias moves, updates, datasets, gets, lists, ReadEvents pages; each re
 schedule whether or not earlier ones have answered), while `--streams` OpenAI chat completions
 stream at once (`stream=true`, short `max_tokens`, each re-issued as it finishes).
 
-After a warm-up (at least `--warmup-s`, and until every stream has finished a generation), the
-resident memory and CPU time of each process are read; the load runs for `--minutes` (memory read
-ten times along the way); both are read again. Then every write the gateway acknowledged (it sent
+Each process's resident memory is read once before the warm-up (raw start, reported), then, after
+the warm-up (at least `--warmup-s`, and until every stream has finished a generation), as the
+start the growth is judged from (the median of five readings a second apart, with CPU time); the
+load runs for `--minutes` (memory read ten times along the way, to show whether it levels off);
+memory and CPU are read again as the end. Then every write the gateway acknowledged (it sent
 each with its own X-Request-Id) must be in ReadEvents from position 0, as the event it should have
 recorded, on its aggregate.
 
@@ -34,6 +36,7 @@ import os
 import platform
 import random
 import signal
+import statistics
 import sys
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -76,6 +79,7 @@ WARMUP_STEP_S = 5.0  # the warm-up goes on in steps of this until every stream h
 WARMUP_MAX_S = 300.0  # but no longer than this
 STREAM_FINISH_S = 120.0  # after the soak, how long the streams' last generations may take before they are cut
 TIMELINE_POINTS = 10  # memory samples during the soak, besides its start and end
+WINDOW_SAMPLES, WINDOW_GAP_S = 5, 1.0  # the start's and the end's memory: a median of readings this far apart
 TARGET_RATE_SHARE = 0.95  # requests sent / requests the rate asks for
 HUB_PROCESSES = ("registry", "inference", "gateway")  # judged on memory; the others are reported
 MIB = 1024 * 1024
@@ -589,6 +593,19 @@ def sample(groups: dict[str, list[psutil.Process]]) -> dict[str, Sample]:
     return found
 
 
+async def steady_sample(groups: dict[str, list[psutil.Process]]) -> dict[str, Sample]:
+    """A role's memory as the median of WINDOW_SAMPLES readings WINDOW_GAP_S apart (CPU time as of
+    the last): a service's resident memory swings with the work in flight (the inference service's
+    by ~10% with its batch and between heap trims), and one reading could land on either edge."""
+    readings = [sample(groups)]
+    for _ in range(WINDOW_SAMPLES - 1):
+        await asyncio.sleep(WINDOW_GAP_S)
+        readings.append(sample(groups))
+    last = readings[-1]
+    return {role: Sample(statistics.median(reading[role].rss_mb for reading in readings if role in reading),
+                         last[role].cpu_s, last[role].at, last[role].load_1m) for role in last}
+
+
 async def sample_every(seconds: float, base: harness.Backing, roles: set[str], into: list[dict[str, Sample]]) -> None:
     """Append a sample of `roles` every `seconds` until cancelled: whether memory levels off or keeps climbing."""
     while True:
@@ -695,7 +712,7 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
                 await run.drive(WARMUP_STEP_S, args.rate)
             await run.drain()
         run.reset()
-        start = sample(processes(base))
+        start = await steady_sample(processes(base))
         load_start = os.getloadavg()[0]
         log.info("soak: %.1f minutes at %.0f requests/s; memory at start %s", args.minutes, args.rate,
                  {role: found.rss_mb for role, found in start.items()})
@@ -706,7 +723,7 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
                 await run.drive(args.minutes * 60, args.rate)
             await run.drain()
         sampler.cancel()
-        end = sample({role: group for role, group in processes(base).items() if role in start})
+        end = await steady_sample({role: group for role, group in processes(base).items() if role in start})
         timeline.append(end)
         log.info("memory at end %s; stopping the streams", {role: found.rss_mb for role, found in end.items()})
         stop.set()
