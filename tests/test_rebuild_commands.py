@@ -8,8 +8,11 @@ import os
 import subprocess
 import sys
 
+from bench import training_seeding
+from mlxhub.eventstore import connect, postgres_env
 from mlxhub.v1 import registry_pb2 as pb
 from registry_svc.server import RegistryServer
+from trainer_svc.application import TrainerApplication
 
 
 def run(module: str, env: dict[str, str]) -> str:
@@ -28,7 +31,18 @@ def test_both_rebuild_commands_replay_their_logs(hub_env, settings, registry_stu
     registry.stop(grace=1)
 
     assert "replayed 3 events into the registry read model" in run("registry_svc", hub_env)
-    assert "replayed 0 events into the trainer read model" in run("trainer_svc", hub_env)
+    trainer = TrainerApplication(postgres_env(settings))
+    try:
+        assert training_seeding.seed(trainer, 4 * 13) == 52
+    finally:
+        trainer.close()
+    assert "replayed 52 events into the trainer read model" in run("trainer_svc", hub_env)  # folded by PostgreSQL
+    with connect(settings) as conn:
+        rows, jobs, succeeded = conn.execute(
+            "SELECT (SELECT count(*) FROM trainer_jobs), (SELECT count(DISTINCT originator_id) FROM trainer_events),"
+            " (SELECT count(*) FROM trainer_jobs WHERE state = 'SUCCEEDED' AND job IS NOT NULL)"
+        ).fetchone()
+    assert rows == jobs > 1 and succeeded > 0
 
     server = RegistryServer(settings).start()  # its projection resumes from the rebuilt position
     try:
