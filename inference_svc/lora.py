@@ -9,13 +9,21 @@ before every model call the batch says which adapter each of its rows uses
 (`Router.route`). The base projection then runs once for the whole batch and each row adds its
 own low-rank term; rows on the base add nothing, so they decode exactly as without adapters.
 
-Two ways to add the per-row terms, chosen by `Router.mode`: `GATHER` takes each row's A and B
-from a per-layer stack (`mx.take`) and runs one batched matmul pair; `GROUP` runs one matmul
-pair per adapter on its rows and scatters the result back. `python -m bench.adapters` measures
-both; on a 2-core x86 CPU (SmolLM2, 8 rows on 8 rank-8 adapters of 16 layers x 7 projections)
-a decode step took 0.86-0.88 of the base-only step's speed with GATHER, 0.64-0.67 with GROUP,
-and 0.74-0.76 with a third way tried (every row against every adapter's concatenated A, masked). A batch whose rows all use one adapter (an adapter served alone) computes exactly what
-mlx-lm's `LoRALinear` computes, `y + (s * ((x @ A) @ B)).astype(x.dtype)`.
+Three ways to add the per-row terms, chosen by `Router.mode`. `STACK` (the default) puts the A
+of every adapter in the batch side by side (in, n*r) and their B one under another (n*r, out),
+once per set of adapters (a `Pack`, kept while rows leave and join): `x A` is one matmul for a
+layer and its siblings that read the same input (q/k/v, gate/up), a per-row mask keeps the
+row's own adapter's columns times its scale (zero for base rows), and one matmul by B adds the
+term. `GATHER` takes each row's A and B from a per-layer stack (`mx.take`) and runs one batched
+matmul pair; `GROUP` runs one matmul pair per adapter on its rows and scatters the result back.
+`python -m bench.adapters` measures all three. On a 2-core x86 CPU (SmolLM2, 8 rows on 8 rank-8
+adapters of 16 layers x 7 projections, one decode step, alternating with 8 base rows) the
+batched small matmuls of GATHER cost most of its time (0.60-0.69 of the base step's speed,
+0.86-0.88 on an idle machine), GROUP 0.46-0.50, STACK 0.83-0.91. A batch whose rows all use one
+adapter (an adapter served alone) computes exactly what mlx-lm's `LoRALinear` computes,
+`y + (s * ((x @ A) @ B)).astype(x.dtype)`; in a mixed batch STACK scales `x A` before B instead
+of after, which changes the sums by rounding only (tests/test_multi_lora.py checks every row's
+greedy tokens against its adapter alone through mlx-lm).
 
 The adapter format is mlx-lm's: `adapter_config.json` (`fine_tune_type`, `num_layers`,
 `lora_parameters` with `rank` and `scale`) and `adapters.safetensors` whose names are the adapted
@@ -104,6 +112,7 @@ class Route:
     scales: mx.array | None = None  # (rows,) each row's adapter's scale, 0 for the base
     masks: dict[tuple, mx.array] = field(default_factory=dict)  # (column owners, ndim, dtype) -> (rows, 1, columns)
     pack: Pack | None = None  # the router's pack these rows last ran with (STACK mode)
+    paths: frozenset[str] = frozenset()  # the layers some row's adapter adapts
 
 
 @dataclass
@@ -274,7 +283,8 @@ class Router:
             groups = [(a, mx.array([i for i, r in enumerate(rows) if r is a], dtype=mx.int32))
                       for a in distinct.values() if a is not None]
             route = Route(tuple(rows), mx.array([a.slot if a is not None else 0 for a in rows], dtype=mx.int32),
-                          uniform, groups, mx.array([a.scale if a is not None else 0.0 for a in rows], dtype=mx.float32))
+                          uniform, groups, mx.array([a.scale if a is not None else 0.0 for a in rows], dtype=mx.float32),
+                          paths=frozenset().union(*(a.matrices for a, _ in groups)))
         if len(self._routes) > 256:
             self._routes.clear()
         return route
@@ -350,7 +360,7 @@ class Router:
 
     def adapts(self, path: str, route: Route) -> bool:
         """Whether any row of `route` adapts layer `path`."""
-        return any(path in adapter.matrices for adapter, _ in route.groups)
+        return path in route.paths
 
 
 class RoutedModel:
