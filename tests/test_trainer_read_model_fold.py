@@ -5,7 +5,7 @@ training-job event; a log it cannot read the same way is replayed in Python inst
 from __future__ import annotations
 
 import test_trainer_read_model_batches as batches
-from eventsourcing.domain import Snapshot
+from eventsourcing.domain import Snapshot, event
 from test_trainer_read_model_batches import follow_live, rows
 
 from bench import training_seeding
@@ -121,3 +121,10 @@ def test_the_fold_knows_every_event_of_a_job():
     """A new event or attribute in trainer_svc/domain.py turns the fold off until FOLD_FUNCTION
     applies it too (the rebuild would otherwise write rows the live projection does not)."""
     assert read_model.FOLDABLE
+
+    class Pausable(TrainingJob):
+        @event("TrainingJobPaused")
+        def pause(self) -> None:
+            self.state = "PAUSED"
+
+    assert not read_model.foldable(Pausable)

@@ -123,9 +123,17 @@ def _attributes(event_class: type) -> set[str]:
     return {field.name for field in dataclasses.fields(event_class)} - EVERY_EVENT
 
 
-FOLDABLE = all(_attributes(cls) == names for cls, names in FOLDED_EVENTS.items()) and {
-    cls for cls in vars(TrainingJob).values() if isinstance(cls, type) and issubclass(cls, TrainingJob.Event)
-} <= {*FOLDED_EVENTS, TrainingJob.Event, TrainingJob.Created}
+
+
+def foldable(job_class: type[TrainingJob] = TrainingJob) -> bool:
+    """Whether FOLD_FUNCTION knows every event `job_class` records, with the attributes it was written for."""
+    recorded = {cls for cls in vars(job_class).values() if isinstance(cls, type) and issubclass(cls, TrainingJob.Event)}
+    return recorded <= {*FOLDED_EVENTS, job_class.Event, job_class.Created} and all(
+        _attributes(cls) == names for cls, names in FOLDED_EVENTS.items()
+    )
+
+
+FOLDABLE = foldable()
 # One job's row from the fold's variables (written out twice below: at each job's end and the log's).
 _EMIT = """
       job_id := queued_id; job_position := queued_position; job_state := state;
