@@ -95,8 +95,8 @@ def state_codec() -> JSONTranscoder:
 # ----- the rebuild's fold in PostgreSQL -------------------------------------------------------
 # The events a rebuild folds, in the order FOLD_FUNCTION numbers them (its `kind`), each with the
 # attributes it reads: the aggregate's mutators (domain.py) transcribed, one branch per event.
-# An event class whose attributes differ (the domain changed) turns the fold off (`FOLDABLE`) until
-# this is updated, and the rebuild replays the log in Python; tests/test_trainer_read_model_fold.py
+# An event class whose attributes differ, or a new one (the domain changed), turns the fold off
+# (`foldable`) until this is updated, and the rebuild replays the log in Python; tests/test_trainer_read_model_fold.py
 # proves both write the same rows for every kind of event.
 _J = TrainingJob
 FOLDED_EVENTS = {
@@ -121,8 +121,6 @@ EVERY_EVENT = {"originator_id", "originator_version", "timestamp", "meta"}
 
 def _attributes(event_class: type) -> set[str]:
     return {field.name for field in dataclasses.fields(event_class)} - EVERY_EVENT
-
-
 
 
 def foldable(job_class: type[TrainingJob] = TrainingJob) -> bool:
