@@ -44,6 +44,7 @@ from mlxhub.auth import bearer_key
 from mlxhub.config import Settings
 from mlxhub.errors import HubError
 from mlxhub.health import check_async
+from mlxhub.memory import RELEASE_EVERY_S, release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +307,14 @@ class _DashboardOrApi:
             await self.api(scope, receive, send)
 
 
+async def _release_memory_periodically() -> None:
+    """What the services' idle main thread does (mlxhub.memory), in the gateway's loop: a trim takes
+    well under a millisecond here."""
+    while True:
+        await asyncio.sleep(RELEASE_EVERY_S)
+        release_free_memory()
+
+
 class _ApiFastPath:
     """Middleware, innermost: a request for the transcoding endpoint goes to it at once, past
     Starlette's exception middleware, router, route and request-response wrappers, which took
@@ -349,7 +358,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        trimming = asyncio.create_task(_release_memory_periodically())
         yield
+        trimming.cancel()
         await gateway.upstreams.close()
 
     app = Starlette(
