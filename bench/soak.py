@@ -10,10 +10,10 @@ schedule whether or not earlier ones have answered), while `--streams` OpenAI ch
 stream at once (`stream=true`, short `max_tokens`, each re-issued as it finishes).
 
 Each process's resident memory is read once before the warm-up (raw start, reported), then, after
-the warm-up (at least `--warmup-s`, and until every stream has finished a generation), as the
-start the growth is judged from (the median of five readings a second apart, with CPU time); the
-load runs for `--minutes` (memory read ten times along the way, to show whether it levels off);
-memory and CPU are read again as the end. Then every write the gateway acknowledged (it sent
+the warm-up (at least `--warmup-s`, default 3 minutes, and until every stream has finished a
+generation), as the start the growth is judged from (the median of seven readings 2 s apart, with
+CPU time); the load runs for `--minutes` (memory read ten times along the way, to show whether it
+levels off); memory and CPU are read again as the end. Then every write the gateway acknowledged (it sent
 each with its own X-Request-Id) must be in ReadEvents from position 0, as the event it should have
 recorded, on its aggregate.
 
@@ -75,11 +75,16 @@ MAX_IN_FLIGHT = 128  # registry requests outstanding at once; past this a schedu
 # so an overloaded stack shows as a rate short of its target rather than as minutes of queueing
 ERROR_BODIES = 3  # error bodies kept per route
 TARGET_MEMORY_GROWTH = 1.10  # end RSS / start RSS, per process of the hub
+# The default warm-up: long enough for what fills once and then stays (the registry's 64 RPC threads
+# and pooled connections, the gateway's route caches of 4096 paths: ~2-3 minutes at 100/s).
+WARMUP_S = 180.0
 WARMUP_STEP_S = 5.0  # the warm-up goes on in steps of this until every stream has finished a generation,
 WARMUP_MAX_S = 300.0  # but no longer than this
 STREAM_FINISH_S = 120.0  # after the soak, how long the streams' last generations may take before they are cut
 TIMELINE_POINTS = 10  # memory samples during the soak, besides its start and end
-WINDOW_SAMPLES, WINDOW_GAP_S = 5, 1.0  # the start's and the end's memory: a median of readings this far apart
+# The start's and the end's memory: a median of this many readings, this far apart (at most; a short
+# soak reads faster): together longer than the services' 10 s between heap trims (mlxhub.memory).
+WINDOW_SAMPLES, WINDOW_GAP_S = 7, 2.0
 TARGET_RATE_SHARE = 0.95  # requests sent / requests the rate asks for
 HUB_PROCESSES = ("registry", "inference", "gateway")  # judged on memory; the others are reported
 MIB = 1024 * 1024
@@ -92,8 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=100.0, help="registry requests per second (default 100)")
     parser.add_argument("--streams", type=int, default=8, help="generation streams at once (default 8)")
     parser.add_argument("--max-tokens", type=int, default=16, help="max_tokens of each generation (default 16)")
-    parser.add_argument("--warmup-s", type=float, default=30.0,
-                        help="seconds of the same load before memory is first read (default 30)")
+    parser.add_argument("--warmup-s", type=float, default=WARMUP_S,
+                        help=f"seconds of the same load before the start's memory is read (default {WARMUP_S:.0f})")
     parser.add_argument("--tiny-model", action="store_true",
                         help="generate with bench.tiny_model's random llama instead of the demo model (for tests)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the request mix")
@@ -593,13 +598,13 @@ def sample(groups: dict[str, list[psutil.Process]]) -> dict[str, Sample]:
     return found
 
 
-async def steady_sample(groups: dict[str, list[psutil.Process]]) -> dict[str, Sample]:
-    """A role's memory as the median of WINDOW_SAMPLES readings WINDOW_GAP_S apart (CPU time as of
-    the last): a service's resident memory swings with the work in flight (the inference service's
-    by ~10% with its batch and between heap trims), and one reading could land on either edge."""
+async def steady_sample(groups: dict[str, list[psutil.Process]], gap_s: float) -> dict[str, Sample]:
+    """A role's memory as the median of WINDOW_SAMPLES readings `gap_s` apart (CPU time as of the
+    last): a service's resident memory swings with the work in flight (the inference service's by
+    ~10% with its batch and between heap trims), and one reading could land on either edge."""
     readings = [sample(groups)]
     for _ in range(WINDOW_SAMPLES - 1):
-        await asyncio.sleep(WINDOW_GAP_S)
+        await asyncio.sleep(gap_s)
         readings.append(sample(groups))
     last = readings[-1]
     return {role: Sample(statistics.median(reading[role].rss_mb for reading in readings if role in reading),
@@ -712,7 +717,8 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
                 await run.drive(WARMUP_STEP_S, args.rate)
             await run.drain()
         run.reset()
-        start = await steady_sample(processes(base))
+        gap_s = min(WINDOW_GAP_S, args.minutes * 60 / 40)
+        start = await steady_sample(processes(base), gap_s)
         load_start = os.getloadavg()[0]
         log.info("soak: %.1f minutes at %.0f requests/s; memory at start %s", args.minutes, args.rate,
                  {role: found.rss_mb for role, found in start.items()})
@@ -723,7 +729,7 @@ async def soak(args: argparse.Namespace, base: harness.Backing, url: str, model:
                 await run.drive(args.minutes * 60, args.rate)
             await run.drain()
         sampler.cancel()
-        end = await steady_sample({role: group for role, group in processes(base).items() if role in start})
+        end = await steady_sample({role: group for role, group in processes(base).items() if role in start}, gap_s)
         timeline.append(end)
         log.info("memory at end %s; stopping the streams", {role: found.rss_mb for role, found in end.items()})
         stop.set()
