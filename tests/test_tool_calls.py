@@ -293,3 +293,32 @@ def test_a_forced_call_starts_inside_the_call():
     assert text == "" and [(c.name, c.arguments) for c in calls] == [("get_weather", '{"city": "Paris"}')]
     assert forced_prefix(Tokenizer, ToolUse((WEATHER,), "auto")) == ""
     assert forced_prefix(Tokenizer, ToolUse((WEATHER, CLOCK), "required")) == "<tool_call>"  # which one: the model's
+
+
+def test_the_auto_grammar_takes_text_or_calls(tool_model):
+    """Under `auto`: free text, or text then a call whose arguments match; with a response_format,
+    an answer in that format, or calls only."""
+    from llguidance import LLMatcher
+    from mlx_lm.tokenizer_utils import load as load_tokenizer
+
+    from inference_svc.decode.constraints import JSON_SCHEMA, Format
+    from inference_svc.decode.vocabulary import vocabulary
+    from inference_svc.tool_calls import call_grammar
+
+    tokenizer = load_tokenizer(tool_model)
+
+    def accepts(grammar: str, text: str) -> bool:
+        matcher = LLMatcher(vocabulary(tokenizer), grammar, log_level=0)
+        return all(matcher.consume_token(t) for t in tokenizer.encode(text, add_special_tokens=False)) \
+            and matcher.is_accepting()
+
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lyon"}}\n</tool_call>'
+    free = call_grammar(ToolUse((WEATHER, CLOCK), "auto"), tokenizer)
+    assert accepts(free, "It is sunny.") and accepts(free, "Let me see. " + call) and accepts(free, call + "\n" + call)
+    assert not accepts(free, call.replace('"city"', '"town"'))  # arguments outside the schema
+    assert not accepts(free, call + " and some text")  # after the calls, nothing but more calls
+    shaped = call_grammar(ToolUse((WEATHER,), "auto"), tokenizer,
+                          Format(JSON_SCHEMA, json.dumps({"type": "object", "required": ["a"],
+                                                          "properties": {"a": {"type": "integer"}}})))
+    assert accepts(shaped, '{"a":1}') and accepts(shaped, call)
+    assert not accepts(shaped, "It is sunny.")
