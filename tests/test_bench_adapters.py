@@ -1,5 +1,6 @@
-"""`python -m bench.adapters --quick` runs end to end on the demo model and prints one JSON document
-whose figures are real measurements (no timing targets asserted: those are the benchmark's)."""
+"""`python -m bench.adapters --quick --mlx-lm-server` runs end to end on the demo model (and against
+mlx_lm.server, started by the bench on loopback) and prints one JSON document whose figures are
+real measurements (no timing targets asserted: those are the benchmark's)."""
 
 from __future__ import annotations
 
@@ -16,16 +17,24 @@ def positive(value) -> bool:
     return isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
 
 
-def test_quick_adapters_bench_compares_adapters_with_the_base_in_one_run():
-    done = subprocess.run([sys.executable, "-m", "bench.adapters", "--quick", "--streams", "2", "--max-tokens", "4"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+def test_quick_adapters_bench_compares_adapters_with_the_base_and_mlx_lm_server_in_one_run():
+    done = subprocess.run([sys.executable, "-m", "bench.adapters", "--quick", "--streams", "2", "--max-tokens", "4",
+                           "--mlx-lm-server"], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout)  # stdout holds the JSON document and nothing else
-    assert result["options"] == {"streams": 2, "max_tokens": 4, "rounds": 1, "quick": True}
-    for side in ("base", "adapters", "adapters_group"):
-        assert positive(result["aggregate_tok_s"][side]["median"])
-    assert positive(result["adapters_vs_base"]["ratio"]) and result["adapters_vs_base"]["faster_mode"] in ("gather", "group")
+    assert result["options"] == {"streams": 2, "max_tokens": 4, "rounds": 1, "quick": True, "mlx_lm_server": True,
+                                 "server_rounds": 1}
+    for side in ("base", "adapters", "adapters_gather", "adapters_group", "mlx_lm_server"):
+        assert positive(result["aggregate_tok_s"][side]["median"]), side
+    versus = result["adapters_vs_base"]
+    assert positive(versus["ratio"]) and versus["target"] == 0.8 and versus["mode"] == "stack"
+    assert versus["faster_mode"] in ("stack", "gather", "group")
     memory = result["memory"]
     # two adapters add only their LoRA matrices (~5 MB each) to the 0.5 GB base: byte accounting, not timing
-    assert 1.0 < memory["ratio"] < 1.1
-    assert positive(result["adapter_load_while_streaming"]["ttft_ms"])
+    assert 1.0 < memory["ratio"] < 1.1 and memory["target"] == 1.1
+    loads = result["adapter_load_while_streaming"]
+    assert all(positive(loads[key]) for key in ("cold_ttft_ms", "warm_ttft_ms", "longest_gap_ms",
+                                                 "cold_vs_warm_longest_gap"))
+    assert len(loads["rounds"]["cold"]) == len(loads["rounds"]["warm"]) == 1
+    server = result["mlx_lm_server"]
+    assert positive(server["ratio_to_our_base"]) and positive(server["median_ttft_ms"])
