@@ -138,7 +138,7 @@ _EMIT = """
       job_model := split_part(split_part(queued->>'model', '/', 1), '@', 1); job_output_model := queued->>'output_model';
       job_create_time := (queued->'timestamp'->>'_data_')::timestamptz;
       job_update_time := (modified_on->>'_data_')::timestamptz;
-      body := jsonb_build_object('_created_on', queued->'timestamp', '_modified_on', modified_on,
+      body := json_build_object('_created_on', queued->'timestamp', '_modified_on', modified_on,
         'idempotency_key', queued->'idempotency_key', 'model', queued->'model',
         'base_version', queued->'base_version', 'base_path', queued->'base_path', 'dataset', queued->'dataset',
         'dataset_sha256', queued->'dataset_sha256', 'dataset_path', queued->'dataset_path',
@@ -146,13 +146,13 @@ _EMIT = """
         'config', queued->'config', 'total_steps', queued->'total_steps', 'retried_from', queued->'retried_from',
         'created_by', queued->'principal', 'state', state, 'queue_seq', queue_seq, 'step', step,
         'last_loss', last_loss, 'attempt', attempt, 'worker', worker, 'start_time', start_time,
-        'attempt_start_time', attempt_start_time, 'end_time', end_time, 'checkpoints', to_jsonb(checkpoints),
+        'attempt_start_time', attempt_start_time, 'end_time', end_time, 'checkpoints', array_to_json(checkpoints),
         'best_checkpoint', best_checkpoint, 'resume_from', resume_from, 'cancel_requested', cancel_requested,
         'failure_reason', failure_reason, 'output_version', output_version, 'artifact_path', artifact_path,
-        'artifact_files', artifact_files, 'mlflow_run_id', mlflow_run_id, 'mlflow_status', mlflow_status);
-      IF handoffs IS NOT NULL THEN body := body || jsonb_build_object('handoffs', handoffs); END IF;
-      IF adapter IS NOT NULL THEN body := body || jsonb_build_object('adapter', adapter); END IF;
-      job := convert_to('{{"version": ' || version || ', "state": ' || body::text || '}}', 'UTF8');
+        'artifact_files', artifact_files, 'mlflow_run_id', mlflow_run_id, 'mlflow_status', mlflow_status)::text;
+      IF handoffs IS NOT NULL THEN body := left(body, -1) || ', "handoffs" : ' || handoffs || '}}'; END IF;
+      IF adapter IS NOT NULL THEN body := left(body, -1) || ', "adapter" : ' || adapter::text || '}}'; END IF;
+      job := convert_to('{{"version": ' || version || ', "state": ' || body || '}}', 'UTF8');
       RETURN NEXT;"""
 # The fold: the log's events in (job, version) order, parsed once each (jsonb), applied to one job's
 # state held in variables, and a row returned at each job's end. Python's None is JSON null here. An
@@ -171,7 +171,7 @@ DECLARE
   attempt jsonb; worker jsonb; start_time jsonb; attempt_start_time jsonb; end_time jsonb;
   checkpoints jsonb[]; checkpoint jsonb; last_checkpoint jsonb; best_checkpoint jsonb; best_loss float8;
   resume_from jsonb; cancel_requested boolean; failure_reason jsonb; output_version jsonb; artifact_path jsonb;
-  artifact_files jsonb; mlflow_run_id jsonb; mlflow_status jsonb; handoffs bigint; adapter jsonb; body jsonb;
+  artifact_files jsonb; mlflow_run_id jsonb; mlflow_status jsonb; handoffs bigint; adapter jsonb; body text;
 BEGIN
   FOR e IN
     SELECT position, id, version, topic, array_position(topics, topic) AS kind, j,
@@ -183,8 +183,8 @@ BEGIN
       END IF;
       current_id := e.id; queued := NULL;
     END IF;
-    CONTINUE WHEN e.kind IS NULL AND NOT starts_with(e.topic, job_topics);  -- not a job's event
     IF e.kind IS NULL OR e.unreadable THEN
+      CONTINUE WHEN e.kind IS NULL AND NOT starts_with(e.topic, job_topics);  -- not a job's event
       RAISE EXCEPTION 'the fold cannot read event % (%)', e.position, e.topic USING ERRCODE = 'data_exception';
     END IF;
     IF e.kind = 1 THEN  -- TrainingJobQueued (__init__)
