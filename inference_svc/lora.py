@@ -16,14 +16,16 @@ layer and its siblings that read the same input (q/k/v, gate/up), a per-row mask
 row's own adapter's columns times its scale (zero for base rows), and one matmul by B adds the
 term. `GATHER` takes each row's A and B from a per-layer stack (`mx.take`) and runs one batched
 matmul pair; `GROUP` runs one matmul pair per adapter on its rows and scatters the result back.
-`python -m bench.adapters` measures all three. On a 2-core x86 CPU (SmolLM2, 8 rows on 8 rank-8
-adapters of 16 layers x 7 projections, one decode step, alternating with 8 base rows) the
-batched small matmuls of GATHER cost most of its time (0.60-0.69 of the base step's speed,
-0.86-0.88 on an idle machine), GROUP 0.46-0.50, STACK 0.83-0.91. A batch whose rows all use one
-adapter (an adapter served alone) computes exactly what mlx-lm's `LoRALinear` computes,
-`y + (s * ((x @ A) @ B)).astype(x.dtype)`; in a mixed batch STACK scales `x A` before B instead
-of after, which changes the sums by rounding only (tests/test_multi_lora.py checks every row's
-greedy tokens against its adapter alone through mlx-lm).
+`python -m bench.adapters` measures all three. On a 2-core x86 CPU shared with other work
+(SmolLM2, 8 rows on 8 rank-8 adapters of 16 layers x 7 projections, one decode step, alternating
+with 8 base rows), in this process's CPU time STACK ran at 0.84 of the base step's speed, GATHER
+at 0.43-0.59 (its batched small matmuls cost most of it) and GROUP at 0.35-0.46; in wall time
+STACK ran at 0.57-0.91 from run to run (load 4-23: its extra small BLAS calls can wait for a busy
+core). A batch whose rows all use one adapter (an adapter served alone) computes exactly what
+mlx-lm's `LoRALinear` computes, `y + (s * ((x @ A) @ B)).astype(x.dtype)`; in a mixed batch
+STACK scales `x A` before B instead of after, which changes the sums by rounding only
+(tests/test_multi_lora.py checks every row's greedy tokens against its adapter alone through
+mlx-lm).
 
 The adapter format is mlx-lm's: `adapter_config.json` (`fine_tune_type`, `num_layers`,
 `lora_parameters` with `rank` and `scale`) and `adapters.safetensors` whose names are the adapted
