@@ -17,7 +17,13 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, InterfaceError, Notification, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    Notification,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from prometheus_client import Counter
@@ -114,6 +120,20 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
         self._turn = threading.Condition()
         self._sending = False  # an append is under way
         self._arrived: list[_Append] = []  # writers waiting for the next append
+
+    def create_table(self) -> None:
+        """Create the tables and functions one process at a time: processes that start together (a
+        service and its workers) run the same statements, and PostgreSQL's IF NOT EXISTS and OR
+        REPLACE are not safe against each other ("relation already exists", "tuple concurrently
+        updated"). A session lock on a connection of its own is held while the library creates them."""
+        key = f"mlxhub create {self.datastore.schema}.{self.events_table_name}"
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+                conn.commit()
 
     @property
     def waiting(self) -> int:

@@ -182,3 +182,29 @@ def test_a_batch_the_read_model_refuses_is_applied_up_to_the_event_it_names(app,
         projector.catch_up()
     assert view.max_tracking_id(app.name) == poison - 1
 
+
+def test_applications_starting_together_create_the_log_without_failing(settings):
+    """A service and its workers start at once and each creates the (same) tables and append
+    function; two CREATE OR REPLACE FUNCTIONs at once must not fail either of them."""
+    started, failures, apps = threading.Barrier(6), [], []
+
+    def start() -> None:
+        started.wait()
+        try:
+            apps.append(RegistryApplication(postgres_env(settings)))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert failures == []
+        model = new_model("after-a-crowded-start")
+        apps[0].save(model)  # through the append function they created
+        assert apps[-1].repository.get(model.id).name == "after-a-crowded-start"
+    finally:
+        for app in apps:
+            app.close()
