@@ -16,12 +16,12 @@ layer and its siblings that read the same input (q/k/v, gate/up), a per-row mask
 row's own adapter's columns times its scale (zero for base rows), and one matmul by B adds the
 term. `GATHER` takes each row's A and B from a per-layer stack (`mx.take`) and runs one batched
 matmul pair; `GROUP` runs one matmul pair per adapter on its rows and scatters the result back.
-`python -m bench.adapters` measures all three. On a 2-core x86 CPU shared with other work
-(SmolLM2, 8 rows on 8 rank-8 adapters of 16 layers x 7 projections, one decode step, alternating
-with 8 base rows), in this process's CPU time STACK ran at 0.84 of the base step's speed, GATHER
-at 0.43-0.59 (its batched small matmuls cost most of it) and GROUP at 0.35-0.46; in wall time
-STACK ran at 0.57-0.91 from run to run (load 4-23: its extra small BLAS calls can wait for a busy
-core). A batch whose rows all use one adapter (an adapter served alone) computes exactly what
+`python -m bench.adapters` measures all three. On a 2-core x86 CPU (SmolLM2, 8 rows on 8 rank-8
+adapters of 16 layers x 7 projections, one decode step, alternating with 8 base rows) STACK ran
+at 0.88 of the base step's speed, GATHER at 0.80 and GROUP at 0.59 at load 2 (wall and CPU time
+alike); at load 4-23, in this process's CPU time, STACK 0.84, GATHER 0.43-0.59 (its batched small
+matmuls), GROUP 0.35-0.46, and in wall time STACK 0.57-0.91 (its extra small BLAS calls can wait
+for a busy core). A batch whose rows all use one adapter (an adapter served alone) computes exactly what
 mlx-lm's `LoRALinear` computes, `y + (s * ((x @ A) @ B)).astype(x.dtype)`; in a mixed batch
 STACK scales `x A` before B instead of after, which changes the sums by rounding only
 (tests/test_multi_lora.py checks every row's greedy tokens against its adapter alone through
