@@ -174,6 +174,11 @@ def format_fields(asked: SamplingRequest) -> dict[str, Any]:
     return {"response_format": pb.ResponseFormat(json_schema=json.dumps(wanted.json_schema.schema_))}
 
 
+def keep_alive_fields(asked: SamplingRequest) -> dict[str, Any]:
+    """The request's `keep_alive` (Ollama's) as the inference service's; unset leaves the server's default."""
+    return {} if asked.keep_alive is None else {"keep_alive_seconds": asked.keep_alive}
+
+
 def logprob_fields(asked: SamplingRequest) -> dict[str, Any]:
     """The request's `logprobs` / `top_logprobs` as the inference service's request fields."""
     alternatives = asked.logprob_alternatives
@@ -354,14 +359,15 @@ class OpenAI:
         chat = await self._read(request, ChatCompletionRequest)
         messages = [chat_message(message) for message in chat.messages]
         generate = pb.GenerateStreamRequest(model=chat.model, messages=messages, sampling=sampling(chat),
-                                            **logprob_fields(chat), **format_fields(chat), **tool_fields(chat))
+                                            **logprob_fields(chat), **format_fields(chat), **tool_fields(chat),
+                                            **keep_alive_fields(chat))
         return await self._answer(request, chat, generate, ChatAnswers)
 
     async def completions(self, request: Request) -> Response:
         completion = await self._read(request, CompletionRequest)
         generate = pb.GenerateStreamRequest(
             model=completion.model, prompt=completion.prompt, sampling=sampling(completion),
-            **logprob_fields(completion), **format_fields(completion),
+            **logprob_fields(completion), **format_fields(completion), **keep_alive_fields(completion),
         )
         return await self._answer(request, completion, generate, TextAnswers)
 

@@ -10,6 +10,8 @@ Types are strict (JSON's types, no coercion): `"max_tokens": "5"` or `"stream": 
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -80,6 +82,27 @@ class StreamOptions(Strict):
     include_usage: bool | None = None
 
 
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _keep_alive_seconds(value: Any) -> Any:
+    """Ollama's `keep_alive`: seconds as a number, or a duration such as "5m" or "1h30m"; negative pins."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        sign, body = (-1.0, text[1:]) if text.startswith("-") else (1.0, text.removeprefix("+"))
+        parts = _DURATION_PART.findall(body)
+        if body == "0" or (parts and "".join(n + u for n, u in parts) == body):
+            return sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    raise PydanticCustomError(
+        "keep_alive", 'must be seconds (a number) or a duration such as "5m" or "1h30m"; 0 unloads the model '
+        "after this answer, a negative value keeps it loaded until it is unloaded")
+
+
 class SamplingRequest(Strict):
     """What chat completions and completions share: the model, streaming and sampling."""
 
@@ -99,6 +122,8 @@ class SamplingRequest(Strict):
     presence_penalty: NotImplementedField = None
     frequency_penalty: NotImplementedField = None
     logit_bias: NotImplementedField = None
+    # not OpenAI's: Ollama's, how long the model stays loaded after this request (seconds; None: the default)
+    keep_alive: Annotated[float | None, BeforeValidator(_keep_alive_seconds)] = None
 
     @field_validator("n")
     @classmethod
@@ -322,7 +347,7 @@ _MESSAGES = {
 
 # Errors raised by the validators above, worded to follow the field's path.
 _OWN_ERRORS = {"not_implemented", "string_or_strings", "one_choice", "content_part", "content", "non_empty_list",
-               "prompt", "top_logprobs", "json_schema_missing", "tool_choice"}  # fmt: skip
+               "prompt", "top_logprobs", "json_schema_missing", "tool_choice", "keep_alive"}  # fmt: skip
 
 
 def field_path(loc: tuple[str | int, ...]) -> str:

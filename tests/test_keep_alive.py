@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import grpc
 import httpx
@@ -199,3 +200,34 @@ def test_unload_model_through_the_gateway(inference, registry_stub, tiny_model, 
         assert unloaded.status_code == 200 and unloaded.json()["unloadedVersions"] == ["tiny/versions/1"]
         again = http.post("/v1/inference/models:unload", json={"model": "tiny/versions/1"})
         assert again.status_code == 404 and "tiny/versions/1 is not loaded" in again.json()["message"]
+
+
+def test_ollamas_keep_alive_on_the_openai_routes(inference, registry_stub, tiny_model, settings):
+    """`keep_alive` in an OpenAI request body, as Ollama takes it: seconds, or a duration; negative pins."""
+    register(registry_stub, "tiny", tiny_model)
+    with running(settings) as url, httpx.Client(base_url=f"{url}/openai/v1", timeout=60) as http:
+        def complete(keep_alive) -> httpx.Response:
+            return http.post("/completions", json={"model": "tiny", "prompt": "hi", "max_tokens": 2,
+                                                   "keep_alive": keep_alive})
+
+        def models() -> dict[str, dict]:
+            listed = httpx.get(f"{url}/v1/inference/models").json()
+            return {m["modelVersion"]: m for m in listed.get("models", [])}
+
+        assert complete("1h30m").status_code == 200
+        entry = models()["tiny/versions/1"]
+        kept = to_seconds(entry["unloadTime"]) - to_seconds(entry["lastUsedTime"])
+        assert kept == pytest.approx(5400, abs=1)
+        chat = http.post("/chat/completions", json={"model": "tiny", "max_tokens": 2, "keep_alive": -1,
+                                                     "messages": [{"role": "user", "content": "hi"}]})
+        assert chat.status_code == 200 and models()["tiny/versions/1"]["pinned"]
+        assert complete(0).status_code == 200  # unloads once the answer is out
+        eventually(lambda: "tiny/versions/1" not in models())
+        for bad in ("soon", "5", True, "1h-30m"):
+            refused = complete(bad)
+            assert refused.status_code == 400, (bad, refused.text)
+            assert refused.json()["error"]["param"] == "keep_alive" and "duration" in refused.json()["error"]["message"]
+
+
+def to_seconds(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp).timestamp()
