@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -145,6 +146,53 @@ def agent_features_through_the_openai_client(gateway: str) -> None:
         assert token.top_logprobs[0].token == token.token
 
 
+HERMES_TEMPLATE = (  # the Hermes/Qwen tool-call format; SmolLM2's own template has none
+    "{% if tools %}<|im_start|>system\nYou can call these functions:\n<tools>\n"
+    "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}</tools><|im_end|>\n{% endif %}"
+    "{% for message in messages %}"
+    "{% if message.role == 'assistant' %}<|im_start|>assistant\n{% if message.content %}{{ message.content }}{% endif %}"
+    "{% for tool_call in message.tool_calls or [] %}"
+    "{% if tool_call.function is defined %}{% set tool_call = tool_call.function %}{% endif %}"
+    "<tool_call>\n{\"name\": \"{{ tool_call.name }}\", \"arguments\": {{ tool_call.arguments | tojson }}}\n</tool_call>"
+    "{% endfor %}<|im_end|>\n"
+    "{% elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response>"
+    "<|im_end|>\n{% else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city", "strict": True,
+    "parameters": {"type": "object", "additionalProperties": False, "required": ["city", "unit"],
+                   "properties": {"city": {"type": "string", "maxLength": 20},
+                                  "unit": {"enum": ["celsius", "fahrenheit"]}}}}}
+
+
+def a_tool_round_trip_through_the_openai_client(http: httpx.Client, gateway: str, home: Path) -> None:
+    """A two-turn tool round trip against `make up`'s stack: the demo model's weights given a chat
+    template with a tool-call format, registered as a model of its own, called with the official client."""
+    demo = http.get("/v1/models/smollm2/versions/1").json()["version"]["artifactPath"]
+    caller = home / "models" / "caller"
+    shutil.copytree(demo, caller)
+    config = json.loads((caller / "tokenizer_config.json").read_text())
+    (caller / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": HERMES_TEMPLATE}))
+    assert http.post("/v1/models", json={"name": "caller"}).status_code == 200
+    created = http.post("/v1/models/caller/versions", json={"artifactPath": str(caller)})
+    assert created.status_code == 200, created.text
+
+    client = openai.OpenAI(base_url=f"{gateway}/openai/v1", api_key="unused", max_retries=0, timeout=300)
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    first = client.chat.completions.create(model="caller", messages=messages, tools=[WEATHER], max_tokens=40,
+                                           tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert first.choices[0].finish_reason == "tool_calls", first
+    call = first.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    jsonschema.validate(json.loads(call.function.arguments), WEATHER["function"]["parameters"])
+    messages += [first.choices[0].message.model_dump(exclude_none=True),
+                 {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21 degrees"}]
+    second = client.chat.completions.create(model="caller", messages=messages, tools=[WEATHER], tool_choice="none",
+                                            max_tokens=12)
+    assert second.choices[0].message.content and not second.choices[0].message.tool_calls, second
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "hub"
@@ -192,7 +240,10 @@ def test_up_serves_the_tour_stops_cleanly_and_keeps_state(home: Path, tmp_path: 
                 "messages": [{"role": "user", "content": "What is the capital of France?"}]})
             assert answer.status_code == 200, answer.text
             assert "Paris" in answer.json()["text"] and answer.json()["modelVersion"] == "smollm2/versions/1"
+            loaded = {m["modelVersion"]: m for m in http.get("/v1/inference/models").json()["models"]}
+            assert loaded["smollm2/versions/1"]["preloaded"] == "alias default of smollm2", loaded  # make up's alias
             agent_features_through_the_openai_client(gateway)
+            a_tool_round_trip_through_the_openai_client(http, gateway, home)
             first_events = [json.loads(line)["result"]["event"] for line in http.get("/v1/events").text.splitlines()]
             assert {"ModelRegistered", "ModelVersionCreated", "AliasMoved", "DatasetRegistered"} <= {
                 e["type"] for e in first_events}
@@ -218,7 +269,7 @@ def test_up_serves_the_tour_stops_cleanly_and_keeps_state(home: Path, tmp_path: 
             deadline = time.monotonic() + 5  # the gateway reconnects within its 1 s backoff cap
             while (listed := http.get("/v1/models")).status_code == 503 and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert [m["name"] for m in listed.json().get("models", [])] == ["demo", "smollm2"], listed.text
+            assert [m["name"] for m in listed.json().get("models", [])] == ["caller", "demo", "smollm2"], listed.text
 
         started = pids(state)
         assert up.interrupt() == 0, up.output()
