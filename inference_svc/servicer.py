@@ -56,6 +56,9 @@ def spec_of(resolved: registry_pb2.ResolveModelReferenceResponse) -> ModelSpec:
     return ModelSpec(name, version.artifact_path, files=recorded(version))
 
 
+LAST_TIMESTAMP_S = 253402300799  # 9999-12-31T23:59:59Z, google.protobuf.Timestamp's upper bound
+
+
 def keep_alive_of(request) -> float | None:
     """The request's keep_alive_seconds (None when unset); any negative value pins."""
     if not request.HasField("keep_alive_seconds"):
@@ -311,7 +314,11 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         expires = self.engine.cache.expires(entry, entries)
         if active == 0 and entry.active == 0 and expires is not None:
             unload = wall + (expires - mono)
-            model.unload_time.FromNanoseconds(int(max(unload, wall) * 1e9))
+            # a keep-alive of centuries is said as the last time a Timestamp can hold (the end of year 9999)
+            if unload >= LAST_TIMESTAMP_S:
+                model.unload_time.FromSeconds(LAST_TIMESTAMP_S)
+            else:
+                model.unload_time.FromNanoseconds(int(max(unload, wall) * 1e9))
         return model
 
     @rpc

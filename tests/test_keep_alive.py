@@ -160,6 +160,12 @@ def test_keep_alive_per_request_through_the_service(inference_stub, tiny_version
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "keep_alive_seconds" in caught.value.details()
 
 
+def test_a_keep_alive_of_centuries_is_listed_at_the_last_time_a_timestamp_holds(inference_stub, tiny_versions):
+    base, _ = tiny_versions
+    ask(inference_stub, base, keep_alive_seconds=1e16)
+    assert loaded(inference_stub)[base].unload_time.ToJsonString() == "9999-12-31T23:59:59Z"
+
+
 def test_unload_model_now_and_after_the_running_requests(inference_stub, tiny_versions):
     base, adapter = tiny_versions
     ask(inference_stub, base, keep_alive_seconds=-1)
