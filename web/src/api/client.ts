@@ -14,11 +14,16 @@ const authMiddleware: Middleware = {
     for (const [name, value] of Object.entries(auth.headers())) request.headers.set(name, value);
     return request;
   },
-  onResponse({ response }) {
-    if (response.status === 401) auth.unauthorized();
+  onResponse({ request, response }) {
+    if (response.status === 401) auth.unauthorized(sentKey(request.headers));
     return response;
   },
 };
+
+/** The key a request was sent with ("" for none). */
+function sentKey(headers: Headers): string {
+  return headers.get("Authorization")?.replace(/^Bearer /, "") ?? "";
+}
 
 export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? "" });
 api.use(authMiddleware);

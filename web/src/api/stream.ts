@@ -57,12 +57,13 @@ export interface StreamOptions<T> {
 /** Read one stream to its end: resolves when the server ends it, rejects with ApiError on an error line. */
 export async function readStream<T>(path: string, options: StreamOptions<T>): Promise<void> {
   const doFetch = options.fetchImpl ?? fetch;
+  const sent = auth.get().key; // a 401 speaks of this key, not of one signed in meanwhile
   const response = await doFetch(withQuery(path, options.query), {
     headers: { Accept: "application/x-ndjson", ...auth.headers() },
     signal: options.signal,
   });
   if (!response.ok || !response.body) {
-    if (response.status === 401) auth.unauthorized();
+    if (response.status === 401) auth.unauthorized(sent);
     throw await errorFromResponse(response);
   }
   options.onOpen?.();

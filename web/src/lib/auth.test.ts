@@ -50,6 +50,16 @@ describe("createAuthStore", () => {
     expect(kept.get().reason).toMatch(/did not accept the saved API key/);
   });
 
+  it("a 401 for a call sent before signing in leaves the new key alone", () => {
+    const store = createAuthStore(memoryStorage());
+    store.unauthorized(""); // the app's first calls, without a key
+    store.signIn("alice-key");
+    store.unauthorized(""); // one of them answered after the sign-in
+    expect(store.get()).toEqual({ key: "alice-key", signInRequired: false, reason: "" });
+    store.unauthorized("alice-key"); // the new key itself refused
+    expect(store.get()).toMatchObject({ signInRequired: true, reason: expect.stringMatching(/did not accept/) });
+  });
+
   it("a burst of 401s notifies once", () => {
     const store = createAuthStore(memoryStorage({ [KEY_STORAGE]: "revoked" }));
     let calls = 0;

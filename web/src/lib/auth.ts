@@ -39,9 +39,10 @@ function createAuthStore(storage: Pick<Storage, "getItem" | "setItem" | "removeI
       storage?.removeItem(KEY_STORAGE);
       set({ key: "", signInRequired: true, reason: "" });
     },
-    /** A call was answered 401: ask for a key (again, if one was kept). */
-    unauthorized() {
-      if (state.signInRequired) return;
+    /** A call sent with `sentKey` was answered 401: ask for a key (again, if one was kept). A call
+     * sent before the key changed (one in flight while the user signed in) says nothing of the new key. */
+    unauthorized(sentKey: string = state.key) {
+      if (state.signInRequired || sentKey !== state.key) return;
       set({ signInRequired: true, reason: state.key ? "The hub did not accept the saved API key." : "" });
     },
   };

@@ -15,6 +15,7 @@ export async function generateStream(
   signal: AbortSignal,
   fetchImpl: typeof fetch = fetch,
 ): Promise<void> {
+  const sent = auth.get().key; // a 401 speaks of this key, not of one signed in meanwhile
   const response = await fetchImpl("/v1/generate:stream", {
     method: "POST",
     headers: { Accept: "application/x-ndjson", "Content-Type": "application/json", ...auth.headers() },
@@ -22,7 +23,7 @@ export async function generateStream(
     signal,
   });
   if (!response.ok || !response.body) {
-    if (response.status === 401) auth.unauthorized();
+    if (response.status === 401) auth.unauthorized(sent);
     throw await errorFromResponse(response);
   }
   for await (const line of ndjson(response.body)) {

@@ -34,8 +34,9 @@ const LEVEL_TEXT: Record<Level, string> = { ok: "healthy", slow: "slow", down: "
 const DOT: Record<Level, string> = { ok: "bg-success", slow: "bg-warning", down: "bg-destructive" };
 
 export async function fetchDeepHealth(signal?: AbortSignal): Promise<DeepHealth> {
+  const sent = auth.get().key; // a 401 speaks of this key, not of one signed in meanwhile
   const response = await fetch("/health/deep", { headers: { Accept: "application/json", ...auth.headers() }, signal });
-  if (response.status === 401) auth.unauthorized();
+  if (response.status === 401) auth.unauthorized(sent);
   // 503 still carries the checks: it means "degraded", which is what the pills show.
   if (response.status !== 200 && response.status !== 503) throw await errorFromResponse(response);
   const body = (await response.json()) as Partial<DeepHealth>;
