@@ -46,7 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlx.core as mx
@@ -54,7 +54,7 @@ from mlx.utils import tree_flatten
 
 from bench.__main__ import stdout_for_json_only
 from bench.inference import PROMPTS  # the same conversations as the inference bench
-from bench.timing import ratio
+from bench.timing import ratio, run_together
 from inference_svc import lora
 
 log = logging.getLogger("bench.adapters")
@@ -139,23 +139,26 @@ def generate(engine, spec, prompt: str, max_tokens: int) -> dict[str, float]:
             raise RuntimeError(f"{spec.version}: {event.error}")  # noqa: TRY004  (a failed generation, not a type)
 
 
-def concurrent(engine, specs: list, max_tokens: int) -> dict[str, object]:
-    """`len(specs)` streams at once, stream i on specs[i]: aggregate decode tokens/s (after each stream's
-    first token, over the window they all decode in) and the streams' results."""
-    results: list[dict] = [{}] * len(specs)
+def streams_at_once(count: int, stream: Callable[[int], dict]) -> tuple[float, list[dict]]:
+    """`stream(i)` for each of `count` streams, all at once: their aggregate decode tokens/s (after each
+    stream's first token, over the window they all decode in) and their results (with `times` and `tokens`)."""
+    results: list[dict] = [{}] * count
 
-    def run(i: int) -> None:
-        results[i] = generate(engine, specs[i], PROMPTS[i % len(PROMPTS)], max_tokens)
+    def worker(i: int) -> Callable[[], None]:
+        return lambda: results.__setitem__(i, stream(i))
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(specs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together([worker(i) for i in range(count)])
     start = min(r["times"][0] for r in results)
     end = max(r["times"][-1] for r in results)
     tokens = sum(r["tokens"] - 1 for r in results)
-    return {"tok_s": tokens / (end - start) if end > start else 0.0, "results": results}
+    return (tokens / (end - start) if end > start else 0.0), results
+
+
+def concurrent(engine, specs: list, max_tokens: int) -> dict[str, object]:
+    """`len(specs)` streams at once, stream i on specs[i]: aggregate decode tokens/s and the streams' results."""
+    rate, results = streams_at_once(
+        len(specs), lambda i: generate(engine, specs[i], PROMPTS[i % len(PROMPTS)], max_tokens))
+    return {"tok_s": rate, "results": results}
 
 
 def memory(engine) -> dict[str, float]:
@@ -259,21 +262,9 @@ def server_generate(port: int, adapter: Path, prompt: str, max_tokens: int) -> d
 def server_concurrent(port: int, adapters: list[Path], max_tokens: int) -> dict[str, object]:
     """`len(adapters)` streams at once against mlx_lm.server, stream i on adapters[i], measured as
     `concurrent` measures ours."""
-    results: list[dict] = [{}] * len(adapters)
-
-    def run(i: int) -> None:
-        results[i] = server_generate(port, adapters[i], PROMPTS[i % len(PROMPTS)], max_tokens)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(adapters))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    start = min(r["times"][0] for r in results)
-    end = max(r["times"][-1] for r in results)
-    tokens = sum(r["tokens"] - 1 for r in results)
-    return {"tok_s": tokens / (end - start) if end > start else 0.0,
-            "ttft_ms": statistics.median(r["ttft"] for r in results) * 1000}
+    rate, results = streams_at_once(
+        len(adapters), lambda i: server_generate(port, adapters[i], PROMPTS[i % len(PROMPTS)], max_tokens))
+    return {"tok_s": rate, "ttft_ms": statistics.median(r["ttft"] for r in results) * 1000}
 
 
 def step_speed(model_dir: Path, adapter_dirs: list[Path], rows: int, repeats: int) -> dict[str, object]:
