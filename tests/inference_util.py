@@ -1,7 +1,10 @@
-"""Helpers shared by the inference tests: register a model directory, read a stream."""
+"""Helpers shared by the inference tests: register a model directory, read a stream, give a model
+a tool-call chat template."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 from google.rpc import error_details_pb2
@@ -9,6 +12,31 @@ from google.rpc import error_details_pb2
 from mlxhub.errors import status_of
 from mlxhub.v1 import inference_pb2 as ipb
 from mlxhub.v1 import registry_pb2 as rpb
+
+# A chat template in the Hermes/Qwen tool-call format (`<tool_call>{"name": ..., "arguments": ...}</tool_call>`),
+# for the demo model, whose own template has no tool format.
+HERMES_TOOL_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\nYou can call these functions:\n<tools>\n"
+    "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}</tools>\n"
+    "To call one, reply <tool_call>\n{\"name\": <its name>, \"arguments\": <its arguments>}\n</tool_call><|im_end|>\n"
+    "{% endif %}{% for message in messages %}"
+    "{% if message.role == 'assistant' %}<|im_start|>assistant\n{% if message.content %}{{ message.content }}{% endif %}"
+    "{% for tool_call in message.tool_calls or [] %}"
+    "{% if tool_call.function is defined %}{% set tool_call = tool_call.function %}{% endif %}"
+    "<tool_call>\n{\"name\": \"{{ tool_call.name }}\", \"arguments\": {{ tool_call.arguments | tojson }}}\n</tool_call>"
+    "{% endfor %}<|im_end|>\n"
+    "{% elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response>"
+    "<|im_end|>\n{% else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def with_chat_template(model: Path, directory: Path, template: str) -> Path:
+    """A copy of `model` in `directory` whose tokenizer uses `template`."""
+    shutil.copytree(model, directory)
+    config = json.loads((directory / "tokenizer_config.json").read_text())
+    (directory / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
+    return directory
 
 
 def register(registry_stub, name: str, directory: Path, alias: str = "") -> int:

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import stat
@@ -25,6 +24,7 @@ import jsonschema
 import openai
 import psutil
 import pytest
+from inference_util import HERMES_TOOL_TEMPLATE, with_chat_template
 from rich.console import Console
 
 from mlxhub.config import SERVICE_PRINCIPAL, load_settings
@@ -146,19 +146,6 @@ def agent_features_through_the_openai_client(gateway: str) -> None:
         assert token.top_logprobs[0].token == token.token
 
 
-HERMES_TEMPLATE = (  # the Hermes/Qwen tool-call format; SmolLM2's own template has none
-    "{% if tools %}<|im_start|>system\nYou can call these functions:\n<tools>\n"
-    "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}</tools><|im_end|>\n{% endif %}"
-    "{% for message in messages %}"
-    "{% if message.role == 'assistant' %}<|im_start|>assistant\n{% if message.content %}{{ message.content }}{% endif %}"
-    "{% for tool_call in message.tool_calls or [] %}"
-    "{% if tool_call.function is defined %}{% set tool_call = tool_call.function %}{% endif %}"
-    "<tool_call>\n{\"name\": \"{{ tool_call.name }}\", \"arguments\": {{ tool_call.arguments | tojson }}}\n</tool_call>"
-    "{% endfor %}<|im_end|>\n"
-    "{% elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response>"
-    "<|im_end|>\n{% else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city", "strict": True,
     "parameters": {"type": "object", "additionalProperties": False, "required": ["city", "unit"],
@@ -170,10 +157,7 @@ def a_tool_round_trip_through_the_openai_client(http: httpx.Client, gateway: str
     """A two-turn tool round trip against `make up`'s stack: the demo model's weights given a chat
     template with a tool-call format, registered as a model of its own, called with the official client."""
     demo = http.get("/v1/models/smollm2/versions/1").json()["version"]["artifactPath"]
-    caller = home / "models" / "caller"
-    shutil.copytree(demo, caller)
-    config = json.loads((caller / "tokenizer_config.json").read_text())
-    (caller / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": HERMES_TEMPLATE}))
+    caller = with_chat_template(Path(demo), home / "models" / "caller", HERMES_TOOL_TEMPLATE)
     assert http.post("/v1/models", json={"name": "caller"}).status_code == 200
     created = http.post("/v1/models/caller/versions", json={"artifactPath": str(caller)})
     assert created.status_code == 200, created.text

@@ -8,31 +8,15 @@ own under `auto` is tested on a tiny model that does: tests/test_tool_calls.py.)
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from pathlib import Path
 
 import jsonschema
 import openai
 import pytest
-from inference_util import register
+from inference_util import HERMES_TOOL_TEMPLATE, register, with_chat_template
 
 from gateway.server import running
-
-TEMPLATE = (
-    "{% if tools %}<|im_start|>system\nYou can call these functions:\n<tools>\n"
-    "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}</tools>\n"
-    "To call one, reply <tool_call>\n{\"name\": <its name>, \"arguments\": <its arguments>}\n</tool_call><|im_end|>\n"
-    "{% endif %}{% for message in messages %}"
-    "{% if message.role == 'assistant' %}<|im_start|>assistant\n{% if message.content %}{{ message.content }}{% endif %}"
-    "{% for tool_call in message.tool_calls or [] %}"
-    "{% if tool_call.function is defined %}{% set tool_call = tool_call.function %}{% endif %}"
-    "<tool_call>\n{\"name\": \"{{ tool_call.name }}\", \"arguments\": {{ tool_call.arguments | tojson }}}\n</tool_call>"
-    "{% endfor %}<|im_end|>\n"
-    "{% elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response>"
-    "<|im_end|>\n{% else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 
 
 def function(name: str, parameters: dict, strict: bool | None = None) -> dict:
@@ -77,11 +61,7 @@ def ask(name: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def hermes_smollm2(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo model's weights and tokenizer with a Hermes/Qwen tool-call chat template."""
-    directory = tmp_path_factory.mktemp("hermes") / "model"
-    shutil.copytree(smollm2, directory)
-    config = json.loads((directory / "tokenizer_config.json").read_text())
-    (directory / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": TEMPLATE}))
-    return directory
+    return with_chat_template(smollm2, tmp_path_factory.mktemp("hermes") / "model", HERMES_TOOL_TEMPLATE)
 
 
 @pytest.fixture
