@@ -180,23 +180,26 @@ class ModelCache:
         if seconds == 0:
             entry.preloaded.clear()
 
+    def adapters_of(self, entry: Entry, among: list[Entry] | None = None) -> list[Entry]:
+        """The loaded adapter versions that run on `entry` (looked for in `among`, a reader's `snapshot`)."""
+        return [a for a in (self._entries.values() if among is None else among) if a.base is entry]
+
     def _held(self, entry: Entry) -> bool:
         """Whether `entry` is spared by LRU eviction: pinned, or the base of a pinned adapter."""
-        return entry.pinned or any(a.base is entry and a.pinned for a in self._entries.values())
+        return entry.pinned or any(a.pinned for a in self.adapters_of(entry))
 
     def expires(self, entry: Entry, among: list[Entry] | None = None) -> float | None:
         """When keep-alive unloads `entry` if no request comes (monotonic), None while it is held
         (pinned, preloaded, or the base of an adapter that is). A base lasts as long as its adapters.
         `among`: the entries to look for its adapters in (a reader's `snapshot`)."""
-        among = list(self._entries.values()) if among is None else among
-        kept = [entry, *(a for a in among if a.base is entry)]
+        kept = [entry, *self.adapters_of(entry, among)]
         if any(e.pinned or e.preloaded for e in kept):
             return None
         return max(e.last_used + (self.keep_alive_s if e.keep_alive_s is None else e.keep_alive_s) for e in kept)
 
     def unload(self, entry: Entry) -> list[str]:
         """UnloadModel: unload `entry` (a base with its adapters) now; the versions that went."""
-        gone = [entry.spec.version, *(a.spec.version for a in self._entries.values() if a.base is entry)]
+        gone = [entry.spec.version, *(a.spec.version for a in self.adapters_of(entry))]
         self._unload(entry, "request")
         return gone
 
@@ -213,8 +216,7 @@ class ModelCache:
                 metadata={"needed_bytes": str(need), "budget_bytes": str(self.budget_bytes)},
             )
         victims = [e for e in self._entries.values() if e.active == 0 and e is not keep and not self._held(e)
-                   and not (spare_preloaded and (e.preloaded or any(a.base is e and a.preloaded
-                                                                    for a in self._entries.values())))]
+                   and not (spare_preloaded and (e.preloaded or any(a.preloaded for a in self.adapters_of(e))))]
         for victim in victims:  # LRU first
             if self.used_bytes + self.reserved_bytes + need <= self.budget_bytes:
                 break
@@ -248,11 +250,11 @@ class ModelCache:
                 continue
             expires = self.expires(entry)  # a base stays while one of its adapters is kept
             if expires is not None and now >= expires and not any(
-                    a.base is entry and a.spec.version in wanted for a in self._entries.values()):
+                    a.spec.version in wanted for a in self.adapters_of(entry)):
                 self._unload(entry, "idle")
 
     def _unload(self, entry: Entry, reason: str) -> None:
-        for adapter in [e for e in self._entries.values() if e.base is entry]:  # they cannot run without it
+        for adapter in self.adapters_of(entry):  # they cannot run without it
             self._unload(adapter, reason)
         with self.lock:
             self._entries.pop(entry.spec.version, None)

@@ -299,7 +299,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
             adapter_version=spec.version if spec.adapter_path else "",
             kind=pb.LOADED_MODEL_KIND_ADAPTER if spec.adapter_path else pb.LOADED_MODEL_KIND_BASE,
             bytes=nbytes, pinned=entry.pinned, preloaded="; ".join(entry.preloaded) or "; ".join(
-                f"base of {a.spec.version}, {reason}" for a in entries if a.base is entry for reason in a.preloaded),
+                f"base of {a.spec.version}, {reason}" for a in self.engine.cache.adapters_of(entry, entries)
+                for reason in a.preloaded),
             memory_gb=nbytes / GB, active_streams=active,
             request_count=requests, generated_tokens=tokens,
             recent=[pb.MinuteStat(request_count=m.requests, generated_tokens=m.tokens,

@@ -284,7 +284,7 @@ class Engine:
             log.info("unloaded %s on request", ", ".join(gone))
             return Unloaded(gone, [], 0)
         entry.unload_when_idle = True
-        going = [version, *(e.spec.version for e in self.cache.snapshot() if e.base is entry)]
+        going = [version, *(e.spec.version for e in self.cache.adapters_of(entry))]
         log.info("%s unloads when its %d running requests finish", version, entry.active)
         return Unloaded([], going, entry.active)
 
