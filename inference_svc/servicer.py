@@ -102,9 +102,9 @@ def finish_reason(done: Done, called: bool) -> int:
     return pb.FINISH_REASON_TOOL_CALLS if called and done.finish_reason == STOP else FINISH[done.finish_reason]
 
 
-def tool_deltas(items: list[str | ToolCallDelta], sent: int) -> tuple[str, list[pb.ToolCallDelta]]:
+def tool_deltas(items: list[str | ToolCallDelta]) -> tuple[str, list[pb.ToolCallDelta]]:
     """A tool-call reader's output as a stream message's text and call deltas (a call's name first,
-    then its arguments in pieces; `sent`: how many deltas went before)."""
+    then its arguments in pieces, each numbered by the reader with its call's index)."""
     calls = [item for item in items if isinstance(item, ToolCallDelta)]
     deltas = [pb.ToolCallDelta(index=c.index, id=c.id, name=c.name, arguments=c.arguments) for c in calls]
     return "".join(item for item in items if isinstance(item, str)), deltas
@@ -233,19 +233,19 @@ class InferenceServicer(inference_pb2_grpc.InferenceServiceServicer):
         version, tokenizer = generation.spec.version, self.engine.tokenizer(generation.spec)
         with generation_span(generation.request, request.model) as outcome:
             reader = self._reader(generation) if generation.request.tools is not None else None
-            calls = 0  # tool calls sent so far
+            calls = 0  # tool-call deltas sent so far
             for event in self.events(generation, context):
                 if isinstance(event, Chunk):
                     text, deltas = event.text, []
                     if reader is not None:
-                        text, deltas = tool_deltas(reader.feed(event.text), calls)
+                        text, deltas = tool_deltas(reader.feed(event.text))
                         calls += len(deltas)
                     yield pb.GenerateStreamResponse(text=text, token_ids=event.token_ids, model_version=version,
                                                     logprobs=logprobs_of(tokenizer, event.logprobs), tool_calls=deltas)
                 else:
                     outcome.done = event
                     if reader is not None:
-                        text, deltas = tool_deltas(reader.finish(), calls)
+                        text, deltas = tool_deltas(reader.finish())
                         calls += len(deltas)
                         if text or deltas:
                             yield pb.GenerateStreamResponse(text=text, tool_calls=deltas, model_version=version)
