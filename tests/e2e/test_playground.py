@@ -11,9 +11,12 @@ import re
 import time
 from pathlib import Path
 
+from inference_util import register
 from playwright.sync_api import Page, expect
 from prometheus_client import REGISTRY
 from util import api, assert_accessible, screenshot
+
+from bench.tiny_model import make_tiny_model
 
 GENERATION_TIMEOUT_MS = 120_000  # the first request loads the model; the machine is slow
 
@@ -101,10 +104,12 @@ def test_chat_streams_paris_with_figures(page: Page, inference_hub_url: str):
     expect(conversations.get_by_role("listitem")).to_have_count(1)
 
 
-def test_escape_stops_a_long_generation_on_the_server(page: Page, inference_hub_url: str):
-    page.goto("/playground?model=tiny")
+def test_escape_stops_a_long_generation_on_the_server(page: Page, inference_hub_url: str, registry_stub, tmp_path: Path):
+    # A context of a million tokens: the generation cannot end on its own before Stop, however slow the check.
+    register(registry_stub, "endless", make_tiny_model(tmp_path / "endless", max_position_embeddings=1_000_000))
+    page.goto("/playground?model=endless")
     page.get_by_label("Mode", exact=True).select_option("completion")
-    page.get_by_label("Max tokens").fill("2000")
+    page.get_by_label("Max tokens").fill("900000")
     prompt = page.get_by_label("Prompt")
     prompt.fill("Once upon")
     prompt.press("Shift+Enter")  # a new line, not a send
