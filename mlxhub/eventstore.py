@@ -10,9 +10,10 @@ transaction of several statements and two round trips to the server, plus its co
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import psycopg
@@ -31,6 +32,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from mlxhub.config import ConfigError, Settings
+
+log = logging.getLogger(__name__)
 
 
 def postgres_env(settings: Settings) -> dict[str, str]:
@@ -120,6 +123,7 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
         self._turn = threading.Condition()
         self._sending = False  # an append is under way
         self._arrived: list[_Append] = []  # writers waiting for the next append
+        self.effect: AppendEffect | None = None  # applied in each append's transaction, where it takes part
 
     def create_table(self) -> None:
         """Create the tables and functions one process at a time: processes that start together (a
@@ -190,9 +194,70 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
     def _append(self, events: Sequence[StoredEvent]) -> list[int]:
         columns = ([e.originator_id for e in events], [e.originator_version for e in events],
                    [e.topic for e in events], [e.state for e in events])
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.append_statement, columns, prepare=True)
-            return [row["position"] for row in curs.fetchall()]
+        effect = self.effect
+        with self.datastore.get_connection() as conn:
+            prepared = effect.prepare(events) if effect is not None else None
+            if prepared is not None:
+                positions = self._append_with_effect(conn, columns, prepared)
+                if positions is not None:
+                    return positions
+            with conn.cursor() as curs:
+                curs.execute(self.append_statement, columns, prepare=True)
+                return [row["position"] for row in curs.fetchall()]
+
+    def _append_with_effect(self, conn: psycopg.Connection, columns: tuple, prepared: PreparedEffect) -> list[int] | None:
+        """Append and apply `prepared` in one transaction; None where the effect declined or failed
+        (rolled back: the caller appends alone, and the effect is left to the log's followers)."""
+        applied: list[int] | None = None
+        try:
+            with conn.transaction(), conn.cursor() as curs:
+                curs.execute(self.append_statement, columns, prepare=True)
+                positions = [row["position"] for row in curs.fetchall()]
+                try:
+                    done = prepared.apply(curs, positions)
+                except Exception as exc:  # its follower meets it again, and reports it
+                    raise _EffectFailed from exc
+                if not done:
+                    raise _EffectDeclined
+            applied = positions
+        except _EffectDeclined:
+            return None
+        except _EffectFailed as failed:
+            log.debug("an append's effect failed (%s); appending alone", failed.__cause__)
+            return None
+        finally:
+            prepared.finish(applied)
+        return applied
+
+
+class PreparedEffect(Protocol):
+    """What an append's effect does in the append's own transaction (`AppendEffect.prepare`)."""
+
+    def apply(self, curs: psycopg.Cursor, positions: Sequence[int]) -> bool:
+        """Apply the events, now at `positions`, in the transaction of `curs` (not committed yet);
+        False to decline (the transaction is then rolled back and the events appended alone)."""
+        ...
+
+    def finish(self, applied: Sequence[int] | None) -> None:
+        """After the transaction: committed with the effect at `applied`, or not (None)."""
+        ...
+
+
+class AppendEffect(Protocol):
+    """Something that changes in the transaction that appends events (a writer's read model): one
+    commit makes the events and their effect durable together."""
+
+    def prepare(self, events: Sequence[StoredEvent]) -> PreparedEffect | None:
+        """Get ready to apply `events` (before their transaction begins); None to stay out of it."""
+        ...
+
+
+class _EffectDeclined(Exception):
+    """The effect declined the append's transaction (rolls it back)."""
+
+
+class _EffectFailed(Exception):
+    """The effect failed in the append's transaction (rolls it back)."""
 
 
 class _Append:
@@ -224,6 +289,12 @@ class HubApplication(Application[UUID]):
         if datastore is not None:
             reconnect_promptly(datastore)
         self.after_save: Callable[[Sequence[Notification]], None] | None = None
+
+    def apply_in_appends(self, effect: AppendEffect | None) -> None:
+        """Apply `effect` (a read model's projection) in the transaction of each append that it takes
+        part in; nothing where the events are not stored in PostgreSQL (tests' POPO persistence)."""
+        if isinstance(self.recorder, HubApplicationRecorder):
+            self.recorder.effect = effect
 
     def save(self, *objs: Any, **kwargs: Any):  # type: ignore[override]
         recordings = super().save(*objs, **kwargs)

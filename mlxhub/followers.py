@@ -49,6 +49,7 @@ DB_TIMEOUT_S = 3
 CATCH_UP_BATCH = 500  # events applied in one transaction at most
 IDLE_WAIT_S = 0.2  # how often a quiet follower looks at whether it is being stopped
 SETTLE_S = 0.02  # after a commit is announced, before the follower reads the log
+WRITER_TURN_S = 0.5  # how long an append waits for the projector to apply it in the append's transaction
 
 
 class EventFailed(Exception):
@@ -210,6 +211,8 @@ class LogProjector:
         try:
             if self.position is None:
                 self.position = self.view.max_tracking_id(self.app.name) or 0
+            for stale in [n for n in self._written if n <= self.position]:  # applied in their append's transaction
+                self._written.pop(stale, None)
             while through is None or self.position < through:
                 notifications = (not self.topics and self._written_next()) or read_page(
                     self.app.recorder, self.position, self.batch_size, self.topics
@@ -224,6 +227,34 @@ class LogProjector:
             raise
         finally:
             self._lock.release()
+
+    def prepare(self, stored_events: Sequence[Any]) -> _AppendApplies | None:
+        """Get ready to apply a writer's `stored_events` in the transaction that appends them (an
+        `AppendEffect`): decoded now, and the projector's turn taken until that transaction ends, so
+        that nothing else applies meanwhile. None (the writer appends alone) with topics, where the
+        applied position is not known here, or while the projector is busy for `WRITER_TURN_S`."""
+        if self.topics:
+            return None
+        try:
+            events = decode_events(self.app.mapper, stored_events)
+        except Exception:  # noqa: BLE001  (the follower meets it in the log, and names it)
+            return None
+        if not self._lock.acquire(timeout=WRITER_TURN_S):
+            return None
+        if self.position is None:
+            self._lock.release()
+            return None
+        return _AppendApplies(self, events)
+
+    def appended(self, applied: Sequence[int] | None) -> None:
+        """A prepared append's transaction ended: committed with its events applied through
+        `applied[-1]`, or not (None: the tracking table is asked again, in case a commit whose
+        answer was lost happened)."""
+        self.position = applied[-1] if applied else None
+        self._lock.release()
+        if applied:
+            self.view.reached(applied[-1])
+            self.watch.passed(applied[-1])
 
     def _written_next(self) -> list[Any]:
         """The writers' events that directly follow the applied position, in order (the log's own
@@ -267,6 +298,39 @@ class LogProjector:
             raise EventFailed(tracking.notification_id, type(domain_event).__name__, exc) from exc
         self.position = tracking.notification_id
         self.watch.passed(self.position)
+
+
+class _AppendApplies:
+    """A writer's events applied to the read model in their append's transaction (`LogProjector.prepare`),
+    where they follow on directly from the applied position; the projector's turn is held until
+    `finish`."""
+
+    def __init__(self, projector: LogProjector, events: Sequence[Any]) -> None:
+        self.projector = projector
+        self.events = events
+
+    def apply(self, curs: Any, positions: Sequence[int]) -> bool:
+        projector = self.projector
+        if positions[0] != projector.position + 1 or positions[-1] != positions[0] + len(positions) - 1:
+            return False  # another process's commit lies between: the log is read for it after this one
+        projector.view.process_within(curs, list(zip(self.events, positions, strict=True)),
+                                      Tracking(projector.app.name, positions[-1]))
+        return True
+
+    def finish(self, applied: Sequence[int] | None) -> None:
+        self.projector.appended(applied)
+
+
+class WritersProjection:
+    """The projection that this replica runs while it leads (`current()`, None otherwise), as the
+    `AppendEffect` of its writers' appends (`HubApplication.apply_in_appends`)."""
+
+    def __init__(self, current: Callable[[], SupervisedProjection | None]) -> None:
+        self.current = current
+
+    def prepare(self, stored_events: Sequence[Any]) -> _AppendApplies | None:
+        projection = self.current()
+        return projection.prepare(stored_events) if projection is not None else None
 
 
 class SupervisedProjection:
@@ -323,6 +387,14 @@ class SupervisedProjection:
             log.debug("a writer could not bring %s to position %s (%s)", self.name, position, exc)
         self._left_to_follower = True
         return False
+
+    def prepare(self, stored_events: Sequence[Any]) -> _AppendApplies | None:
+        """The projection as an `AppendEffect` of the writers' appends (mlxhub.eventstore): their
+        events applied in the transaction that appends them, while this projection runs and is not failing."""
+        projector = self.projector
+        if projector is None or self._stopping.is_set() or self.watch.failing.is_set():
+            return None
+        return projector.prepare(stored_events)
 
     def _foreign(self, announced: int) -> bool:
         """Whether `announced` commits include any that no writer of this process counted."""

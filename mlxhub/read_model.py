@@ -66,6 +66,14 @@ class ReadModel(PostgresTrackingRecorder):
             self.track(curs, batch[-1][1])
         self.reached(batch[-1][1].notification_id)
 
+    def process_within(self, curs: Cursor, events: Sequence[tuple[Any, int]], tracking: Tracking) -> None:
+        """Apply (event, position) pairs and record `tracking` in someone else's transaction (the
+        append's own: its commit, durable, makes the events, the rows and the position visible
+        together); the caller calls `reached` once it commits."""
+        curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
+        self.apply_batch(events, curs)
+        self.track(curs, tracking)
+
     def track(self, curs: Cursor, tracking: Tracking) -> None:
         """Record the position applied, in the transaction that applied it."""
         self._insert_tracking(curs, tracking)

@@ -14,6 +14,7 @@ from grpc_health.v1 import health
 from mlxhub.config import Settings
 from mlxhub.events import publication
 from mlxhub.eventstore import ensure_schema, postgres_env
+from mlxhub.followers import WritersProjection
 from mlxhub.leadership import FollowedLog, LogFollowers
 from mlxhub.read_model import open_read_model
 from mlxhub.readiness import Readiness
@@ -52,6 +53,8 @@ class RegistryServer(FollowedLog):
         view = self.view = open_read_model(RegistryReadModel, RegistryProjection.name, self.env)
         app.after_save = lambda written: self.followers.after_write(written, READ_MODEL_WAIT_SECONDS,
                                                                     self.readiness.stuck)
+        # While this replica leads, a write's own events reach the read model in its append's commit
+        app.apply_in_appends(WritersProjection(lambda: self.projection))
         self.followers = LogFollowers(
             self.settings, "registry", app, self.env, RegistryProjection(view=view), view, self.describer,
             self.readiness.poke,
