@@ -3,11 +3,12 @@ idle unload after `keep_alive` seconds (like Ollama's keep_alive). Each entry ha
 keep-alive, set by the latest request that named one (None: the cache's default); a negative
 one pins it (never idle-unloaded nor evicted; only `unload` lifts it), and an entry preloaded
 for an alias (`preloaded`, its reasons) is not idle-unloaded while an alias points at it,
-though LRU may evict it for a request. An adapter version is an
-entry of its own that holds only its LoRA matrices (`inference_svc.lora`) and points at its
-base's entry, whose weights it shares: an idle adapter may go while its base stays; a base
-goes only when no request runs on it or on any of its adapters (the engine counts those in
-the base's `active`), and its adapters go with it. A version's size is
+though LRU may evict it for a request. An adapter version is an entry of its own that holds
+only its LoRA matrices (`inference_svc.lora`: stored once, in its base's router, and counted
+on the adapter; the router's working arrays count on the base) and points at its base's entry,
+whose weights it shares: an idle adapter may go while its base stays; a base goes only when no
+request runs on it or on any of its adapters (the engine counts those in the base's `active`),
+and its adapters go with it. A version's size is
 estimated from its files before it loads (`inference_svc.footprint`), so one that cannot
 fit is refused, and idle versions make room for one that can, before anything is
 allocated. A version loading elsewhere (off the engine thread) holds its estimated bytes
@@ -77,6 +78,14 @@ class Entry:
         return self.keep_alive_s is not None and self.keep_alive_s < 0
 
     @property
+    def nbytes(self) -> int:
+        """What it holds in memory: its weights (an adapter's matrices, stored once in its base's pack,
+        `inference_svc.lora`), and on a base its router's working arrays beside them."""
+        if self.loaded is None:
+            return 0
+        return self.loaded.nbytes + (self.router.working_bytes if self.router is not None else 0)
+
+    @property
     def home(self) -> Entry:
         """The entry whose model and batch this version decodes in: its base's for an adapter."""
         return self.base or self
@@ -103,7 +112,7 @@ class ModelCache:
     @property
     def used_bytes(self) -> int:
         """Bytes of the loaded versions (not counting reservations)."""
-        return sum(e.loaded.nbytes for e in self._entries.values())
+        return sum(e.nbytes for e in self._entries.values())
 
     @property
     def reserved_bytes(self) -> int:
@@ -226,7 +235,7 @@ class ModelCache:
         if held + need > self.budget_bytes:
             pinned = [e for e in self._entries.values() if e.pinned]
             because = (f"; pinned (keep_alive -1): {', '.join(e.spec.version for e in pinned)} hold "
-                       f"{sum(e.loaded.nbytes for e in pinned) / GB:.2f} GB (UnloadModel frees them)") if pinned else ""
+                       f"{sum(e.nbytes for e in pinned) / GB:.2f} GB (UnloadModel frees them)") if pinned else ""
             raise ResourceExhausted(
                 f"cannot load {spec.version} ({estimated}{need / GB:.2f} GB): the versions in use hold "
                 f"{held / GB:.2f} GB of the {self.budget_bytes / GB:.2f} GB budget{because}; "

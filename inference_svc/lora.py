@@ -9,23 +9,30 @@ before every model call the batch says which adapter each of its rows uses
 (`Router.route`). The base projection then runs once for the whole batch and each row adds its
 own low-rank term; rows on the base add nothing, so they decode exactly as without adapters.
 
-Three ways to add the per-row terms, chosen by `Router.mode`. `STACK` (the default) puts the A
-of every adapter in the batch side by side (in, n*r) and their B one under another (n*r, out),
-once per set of adapters (a `Pack`, kept while rows leave and join): `x A` is one matmul for a
-layer and its siblings that read the same input (q/k/v, gate/up), a per-row mask keeps the
-row's own adapter's columns times its scale (zero for base rows), and one matmul by B adds the
-term. `GATHER` takes each row's A and B from a per-layer stack (`mx.take`) and runs one batched
-matmul pair; `GROUP` runs one matmul pair per adapter on its rows and scatters the result back.
+Three ways to add the per-row terms, chosen by `Router.mode`. `STACK` (the default) keeps the A
+of every attached adapter side by side (in, n*r) and their B one under another (n*r, out), per
+group of layers that read the same input (q/k/v, gate/up): a `Pack`, built when an adapter
+attaches or detaches, which is the adapters' storage, not a copy of it: each adapter's matrices
+are views into it (its columns of A, its rows of B), so base + adapters hold every matrix once,
+also while a batch mixes them. `x A` is one matmul for a layer and its siblings, a per-row mask
+keeps the row's own adapter's columns times its scale (zero for base rows), and one matmul by B
+adds the term; the columns of attached adapters that no row uses cost that matmul's width. A
+detach builds the pack again without the adapter, points the others into the new one and
+empties the adapter's matrices, so the old pack's memory goes with the last reference to it
+(routes and masks are dropped with it). `GATHER` takes each row's A and B from a per-layer stack
+(`mx.take`: a padded working copy, held only while that mode is on and counted in
+`Router.working_bytes`) and runs one batched matmul pair; `GROUP` runs one matmul pair per
+adapter on its rows and scatters the result back.
 `python -m bench.adapters` measures all three. On a 2-core x86 CPU (SmolLM2, 8 rows on 8 rank-8
 adapters of 16 layers x 7 projections, one decode step, alternating with 8 base rows) STACK ran
 at 0.88 of the base step's speed, GATHER at 0.80 and GROUP at 0.59 at load 2 (wall and CPU time
 alike); at load 4-23, in this process's CPU time, STACK 0.84, GATHER 0.43-0.59 (its batched small
 matmuls), GROUP 0.35-0.46, and in wall time STACK 0.57-0.91 (its extra small BLAS calls can wait
 for a busy core). A batch whose rows all use one adapter (an adapter served alone) computes exactly what
-mlx-lm's `LoRALinear` computes, `y + (s * ((x @ A) @ B)).astype(x.dtype)`; in a mixed batch
-STACK scales `x A` before B instead of after, which changes the sums by rounding only
-(tests/test_multi_lora.py checks every row's greedy tokens against its adapter alone through
-mlx-lm).
+mlx-lm's `LoRALinear` computes, `y + (s * ((x @ A) @ B)).astype(x.dtype)` (a view's values are
+its matrices'); in a mixed batch STACK scales `x A` before B instead of after, which changes the
+sums by rounding only (tests/test_multi_lora.py checks every row's greedy tokens against its
+adapter alone through mlx-lm).
 
 The adapter format is mlx-lm's: `adapter_config.json` (`fine_tune_type`, `num_layers`,
 `lora_parameters` with `rank` and `scale`) and `adapters.safetensors` whose names are the adapted
@@ -50,7 +57,6 @@ STACK, GATHER, GROUP = "stack", "gather", "group"
 LEAVES = ("lora_a", "lora_b")
 # Projections of one module that read the same input: in STACK mode one matmul computes `x A` for all of them.
 SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
-SHRINK_AFTER = 32
 
 
 @dataclass(eq=False)
@@ -113,8 +119,12 @@ class Route:
     groups: list[tuple[Adapter, mx.array]] = field(default_factory=list)  # adapter, its rows
     scales: mx.array | None = None  # (rows,) each row's adapter's scale, 0 for the base
     masks: dict[tuple, mx.array] = field(default_factory=dict)  # (column owners, ndim, dtype) -> (rows, 1, columns)
-    pack: Pack | None = None  # the router's pack these rows last ran with (STACK mode)
     paths: frozenset[str] = frozenset()  # the layers some row's adapter adapts
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [self.index, *(rows for _, rows in self.groups), *self.masks.values()]
+        return sum(a.nbytes for a in arrays) + (self.scales.nbytes if self.scales is not None else 0)
 
 
 @dataclass
@@ -127,19 +137,32 @@ class Columns:
     layers: dict[str, tuple[int, int, mx.array]]  # path -> (first column, end column, B)
     last: tuple[mx.array, mx.array] | None = None  # (x, its masked x A) of the current call
 
+    @property
+    def nbytes(self) -> int:
+        return self.a.nbytes + sum(b.nbytes for _, _, b in self.layers.values())
+
 
 @dataclass
 class Pack:
-    """The matrices of a set of adapters, concatenated per layer group (STACK mode); built once for
-    the adapters of a batch and reused while every row's adapter is in it."""
+    """The matrices of every attached adapter, concatenated per group of sibling layers: their only
+    copy (each `Adapter.matrices` holds views into it), built again when an adapter attaches or detaches."""
 
-    adapters: frozenset[int]  # ids of its adapters
-    groups: dict[str, Columns | None] = field(default_factory=dict)  # path -> its group (None: no adapter has it)
+    groups: dict[str, Columns] = field(default_factory=dict)  # path -> its group
 
     @property
     def nbytes(self) -> int:
-        seen = {id(c): c for c in self.groups.values() if c is not None}.values()
-        return sum(c.a.nbytes + sum(b.nbytes for _, _, b in c.layers.values()) for c in seen)
+        return sum(c.nbytes for c in {id(c): c for c in self.groups.values()}.values())
+
+    def forget_calls(self) -> None:
+        """Drop each group's `x A` of the last call (it holds that call's activations)."""
+        for columns in self.groups.values():
+            columns.last = None
+
+
+def _own(blocks: list[mx.array], axis: int) -> mx.array:
+    """`blocks` joined along `axis` into a buffer of their own (one block too: a view would keep the
+    pack it points into alive)."""
+    return mx.concatenate(blocks, axis=axis) if len(blocks) > 1 else mx.array(blocks[0])
 
 
 class RoutedLoRALinear(nn.Module):
@@ -180,19 +203,37 @@ class Router:
 
     def __init__(self, model: nn.Module, mode: str = STACK) -> None:
         self.model = model
-        self.mode = mode
         self.adapters: list[Adapter] = []
         self.current: Route | None = None
         self._layers: dict[str, RoutedLoRALinear] = {}
         self._stacks: dict[str, tuple[mx.array, mx.array, mx.array]] = {}
         self._rows: dict[int, Adapter | None] = {}  # batch uid -> adapter
         self._routes: dict[tuple, Route | None] = {}
-        self.pack: Pack | None = None
-        self._oversized = 0  # calls in a row whose rows needed less than half of the pack's adapters
+        self.pack = Pack()  # the attached adapters' matrices (their storage)
+        self._mode = mode
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        """Switch how the per-row terms are added; leaving GATHER frees its stacks."""
+        self._mode = mode
+        if mode != GATHER:
+            self._stacks.clear()
+
+    @property
+    def working_bytes(self) -> int:
+        """Bytes held beside the adapters' own matrices: GATHER's padded stacks and the routes' masks
+        (the cache counts them on the base)."""
+        stacks = sum(a.nbytes + b.nbytes + s.nbytes for a, b, s in self._stacks.values())
+        return stacks + sum(r.nbytes for r in self._routes.values() if r is not None)
 
     # -- adapters --------------------------------------------------------------------------
     def attach(self, adapter: Adapter) -> None:
-        """Make `adapter` usable by rows (FailedPrecondition when it does not fit this base)."""
+        """Make `adapter` usable by rows (FailedPrecondition when it does not fit this base). Its matrices
+        move into the router's pack: from here on they are views into it."""
         modules = dict(self.model.named_modules())
         for path, (a, b) in adapter.matrices.items():
             module = modules.get(path)
@@ -213,21 +254,67 @@ class Router:
                      if name in adapter.matrices and name not in self._layers else None)
         self._layers = {name: m for name, m in self.model.named_modules() if isinstance(m, RoutedLoRALinear)}
         self.adapters.append(adapter)
-        self._restack()
+        try:
+            self._restack()
+        except BaseException:
+            self.adapters.remove(adapter)
+            adapter.slot = 0
+            raise
 
     def detach(self, adapter: Adapter) -> None:
-        """Forget `adapter` (no row may use it any more); its layers stay wrapped, adding nothing."""
+        """Forget `adapter` (no row may use it any more) and free its matrices: the pack is built again
+        without them, and the adapter keeps none. Its layers stay wrapped, adding nothing."""
         if adapter in self.adapters:
             self.adapters.remove(adapter)
             adapter.slot = 0
+            adapter.matrices = {}
             self._restack()
 
     def _restack(self) -> None:
+        """Number the adapters, build the pack of their matrices and point each adapter into it; every
+        route, mask and stack made for the previous pack goes (they would keep it alive)."""
         for slot, adapter in enumerate(self.adapters, start=1):
             adapter.slot = slot
         self._stacks.clear()
         self._routes.clear()
-        self.current = self.pack = None
+        self.current = None
+        self.pack = Pack()  # the old one goes once no adapter points into it any more
+        views: dict[int, dict[str, tuple[mx.array, mx.array]]] = {id(a): {} for a in self.adapters}
+        for path in self._layers:
+            if path not in self.pack.groups:
+                self._group(path, views)
+        mx.eval([list(v.values()) for v in views.values()])
+        for adapter in self.adapters:
+            adapter.matrices = views[id(adapter)]
+            adapter.nbytes = sum(a.nbytes + b.nbytes for a, b in adapter.matrices.values())
+
+    def _group(self, path: str, views: dict[int, dict[str, tuple[mx.array, mx.array]]]) -> None:
+        """Build the pack's columns of layer `path` and its siblings, and each adapter's views into them."""
+        parent, _, leaf = path.rpartition(".")
+        names = next((names for names in SIBLINGS if leaf in names), (leaf,))
+        paths = [f"{parent}.{name}" if parent else name for name in names]
+        paths = [p for p in paths if p in self._layers]
+        blocks, owner, layers, start, spans = [], [], {}, 0, []
+        for p in paths:
+            bs, row = [], 0
+            for adapter in self.adapters:
+                pair = adapter.matrices.get(p)
+                if pair is not None:
+                    rank = pair[0].shape[1]
+                    blocks.append(pair[0])
+                    bs.append(pair[1])
+                    owner.extend([adapter.slot] * rank)
+                    spans.append((adapter, p, start + row, row, rank))
+                    row += rank
+            if bs:
+                layers[p] = (start, start + row, _own(bs, axis=0))
+                start += row
+        columns = Columns(_own(blocks, axis=1), tuple(owner), layers) if layers else None
+        for adapter, p, column, row, rank in spans:
+            views[id(adapter)][p] = (columns.a[:, column:column + rank], layers[p][2][row:row + rank])
+        for p in paths:
+            if columns is not None:
+                self.pack.groups[p] = columns
 
     def stack(self, path: str) -> tuple[mx.array, mx.array, mx.array]:
         """Per-slot A (n+1, in, r), B (n+1, r, out) and scale (n+1,) of layer `path`, zero for the base
@@ -274,13 +361,19 @@ class Router:
         if route is False:
             route = self._routes[key] = self._new_route(rows)
         self.current = route
-        if route is not None and route.uniform is None and self.mode == STACK:
-            self._choose_pack(route)
+
+    def ended(self) -> None:
+        """After a model call: its routed inputs are no longer needed here."""
+        self.pack.forget_calls()
 
     def _new_route(self, rows: Sequence[Adapter | None]) -> Route | None:
         route = None
         if any(a is not None for a in rows):
             distinct = {id(a): a for a in rows}
+            stray = [a for a in distinct.values() if a is not None and a not in self.adapters]
+            if stray:  # its matrices are gone (or were never here): it must not run as another adapter
+                raise FailedPrecondition(f"adapter {stray[0].version} is not attached to this base (unloaded?)",
+                                         resource_type="adapter", resource_name=stray[0].version)
             uniform = rows[0] if len(distinct) == 1 else None
             groups = [(a, mx.array([i for i, r in enumerate(rows) if r is a], dtype=mx.int32))
                       for a in distinct.values() if a is not None]
@@ -293,14 +386,9 @@ class Router:
 
     # -- STACK mode ---------------------------------------------------------------------------
     def stacked(self, path: str, x: mx.array, y: mx.array, route: Route) -> mx.array:
-        """`y` plus each row's low-rank term: `x` times the batch's adapters' A side by side (one matmul
+        """`y` plus each row's low-rank term: `x` times the attached adapters' A side by side (one matmul
         for a layer and its siblings), zero outside the row's own adapter's columns, times B."""
-        if route.pack is None:  # routed in another mode
-            self._choose_pack(route)
-        pack = route.pack
-        columns = pack.groups.get(path, False)
-        if columns is False:
-            columns = self._group(pack, path)
+        columns = self.pack.groups.get(path)
         if columns is None or path not in columns.layers:
             return y
         if columns.last is None or columns.last[0] is not x:
@@ -315,50 +403,6 @@ class Router:
         start, end, b = columns.layers[path]
         z = columns.last[1][..., start:end] @ b
         return y + (z if z.dtype == y.dtype else z.astype(y.dtype))
-
-    def _choose_pack(self, route: Route) -> None:
-        """Give `route` the current pack if it holds every adapter of the route; else a pack of the current
-        pack's adapters and the route's (a prompt batch of newcomers and the decode batch they join then
-        share it), or of the route's alone when that union would hold more than twice what the route needs.
-        A pack that holds more than twice what the rows need is replaced only after `SHRINK_AFTER`
-        such calls in a row, so a batch that loses rows for a step does not rebuild it twice."""
-        wanted = frozenset(id(a) for a, _ in route.groups)
-        pack = self.pack
-        if pack is not None and wanted <= pack.adapters:
-            self._oversized = self._oversized + 1 if len(pack.adapters) > 2 * len(wanted) else 0
-            if self._oversized <= SHRINK_AFTER:
-                route.pack = pack
-                return
-        union = wanted | pack.adapters if pack is not None else wanted
-        self._oversized = 0
-        route.pack = self.pack = Pack(union if len(union) <= 2 * len(wanted) else wanted)
-
-    def _group(self, pack: Pack, path: str) -> Columns | None:
-        """Build the columns of layer `path` and its siblings for the adapters of `pack`."""
-        parent, _, leaf = path.rpartition(".")
-        names = next((names for names in SIBLINGS if leaf in names), (leaf,))
-        paths = [f"{parent}.{name}" if parent else name for name in names]
-        paths = [p for p in paths if p in self._layers]
-        adapters = [a for a in self.adapters if id(a) in pack.adapters]
-        blocks, owner, layers, start = [], [], {}, 0
-        for p in paths:
-            bs = []
-            for adapter in adapters:
-                pair = adapter.matrices.get(p)
-                if pair is not None:
-                    blocks.append(pair[0])
-                    bs.append(pair[1])
-                    owner.extend([adapter.slot] * pair[0].shape[1])
-            if bs:
-                end = start + sum(b.shape[0] for b in bs)
-                layers[p] = (start, end, mx.concatenate(bs, axis=0) if len(bs) > 1 else bs[0])
-                start = end
-        columns = None
-        if layers:
-            columns = Columns(mx.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0], tuple(owner), layers)
-        for p in paths:
-            pack.groups[p] = columns
-        return columns
 
     def adapts(self, path: str, route: Route) -> bool:
         """Whether any row of `route` adapts layer `path`."""
@@ -381,7 +425,10 @@ class RoutedModel:
         if self._fixed:
             rows = inputs.shape[0] if inputs.ndim > 1 else 1
             self._router.route([self._adapter] * rows)
-        return self._model(inputs, *args, **kwargs)
+        try:
+            return self._model(inputs, *args, **kwargs)
+        finally:
+            self._router.ended()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
