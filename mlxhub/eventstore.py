@@ -209,6 +209,7 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
         """Append and apply `prepared` in one transaction; None where the effect declined or failed
         (rolled back: the caller appends alone, and the effect is left to the log's followers)."""
         applied: list[int] | None = None
+        unsure = False
         try:
             with conn.transaction(), conn.cursor() as curs:
                 curs.execute(self.append_statement, columns, prepare=True)
@@ -225,8 +226,11 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
         except _EffectFailed as failed:
             log.debug("an append's effect failed (%s); appending alone", failed.__cause__)
             return None
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            unsure = True  # the connection failed: its commit may have happened
+            raise
         finally:
-            prepared.finish(applied)
+            prepared.finish(applied, unsure)
         return applied
 
 
@@ -238,8 +242,9 @@ class PreparedEffect(Protocol):
         False to decline (the transaction is then rolled back and the events appended alone)."""
         ...
 
-    def finish(self, applied: Sequence[int] | None) -> None:
-        """After the transaction: committed with the effect at `applied`, or not (None)."""
+    def finish(self, applied: Sequence[int] | None, unsure: bool) -> None:
+        """After the transaction: committed with the effect at `applied`, or rolled back (None; `unsure`:
+        the connection failed, and whether it committed is not known)."""
         ...
 
 

@@ -23,6 +23,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from prometheus_client import Counter
+from psycopg.sql import SQL, Identifier
 
 from mlxhub.commit_signal import listening_for_commits
 from mlxhub.config import Settings
@@ -246,11 +247,23 @@ class LogProjector:
             return None
         return _AppendApplies(self, events)
 
-    def appended(self, applied: Sequence[int] | None) -> None:
+    def logged_between(self, curs: Any, position: int) -> bool:
+        """Whether the log holds events between the applied position and `position`, asked in an
+        append's transaction (whose lock on the log lets no earlier position be committed later):
+        positions given up by appends that were rolled back leave holes that never fill."""
+        recorder = self.app.recorder
+        statement = SQL("SELECT EXISTS (SELECT FROM {}.{} WHERE notification_id > %s AND notification_id < %s)")
+        table = statement.format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+        return curs.execute(table, (self.position, position)).fetchone()["exists"]
+
+    def appended(self, applied: Sequence[int] | None, unsure: bool) -> None:
         """A prepared append's transaction ended: committed with its events applied through
-        `applied[-1]`, or not (None: the tracking table is asked again, in case a commit whose
-        answer was lost happened)."""
-        self.position = applied[-1] if applied else None
+        `applied[-1]`, or rolled back (None); `unsure`: a commit whose answer was lost may have
+        happened, so the tracking table is asked again."""
+        if applied:
+            self.position = applied[-1]
+        elif unsure:
+            self.position = None
         self._lock.release()
         if applied:
             self.view.reached(applied[-1])
@@ -311,14 +324,16 @@ class _AppendApplies:
 
     def apply(self, curs: Any, positions: Sequence[int]) -> bool:
         projector = self.projector
-        if positions[0] != projector.position + 1 or positions[-1] != positions[0] + len(positions) - 1:
+        if positions[-1] != positions[0] + len(positions) - 1:
+            return False
+        if positions[0] != projector.position + 1 and projector.logged_between(curs, positions[0]):
             return False  # another process's commit lies between: the log is read for it after this one
         projector.view.process_within(curs, list(zip(self.events, positions, strict=True)),
                                       Tracking(projector.app.name, positions[-1]))
         return True
 
-    def finish(self, applied: Sequence[int] | None) -> None:
-        self.projector.appended(applied)
+    def finish(self, applied: Sequence[int] | None, unsure: bool) -> None:
+        self.projector.appended(applied, unsure)
 
 
 class WritersProjection:

@@ -208,3 +208,96 @@ def test_applications_starting_together_create_the_log_without_failing(settings)
     finally:
         for app in apps:
             app.close()
+
+
+def transactions_of(settings, view) -> dict[str, str]:
+    """Which transaction last wrote each model's row and the read model's tracking row ('tracking')."""
+    with connect(settings, autocommit=True) as conn:
+        rows = dict(conn.execute("SELECT name, xmin::text FROM registry_models").fetchall())
+        rows["tracking"] = conn.execute(
+            f"SELECT xmin::text FROM {view.tracking_table_name} WHERE application_name = 'registry'"
+        ).fetchone()[0]
+    return rows
+
+
+def test_a_writers_events_reach_its_read_model_in_the_transaction_that_appends_them(app, view, settings,
+                                                                                  monkeypatch):
+    projector = LogProjector(app, view, FollowerWatch(settings, "registry", "test_projector"))
+    projector.catch_up()
+    app.apply_in_appends(projector)
+    reads = []
+    real_read_page = mlxhub.followers.read_page
+    monkeypatch.setattr(mlxhub.followers, "read_page", lambda *args: reads.append(args[1]) or real_read_page(*args))
+
+    written = [r.notification for r in app.save(new_model("one"))]
+    (position,) = [n.id for n in written]
+    assert model_names(settings) == ["one"] and view.max_tracking_id(app.name) == position
+    event_transaction = stored(settings)[position][1]
+    assert transactions_of(settings, view) == {"one": event_transaction, "tracking": event_transaction}
+    assert projector.catch_up(through=position, written=written) and reads == []  # nothing left to apply
+
+    saves = Saves(app)  # writers appended together: their events and rows in one commit
+    with log_locked(settings):
+        saves.start("first", new_model("first"))
+        eventually(lambda: blocked_on_the_log(settings) == 1, "the first append waiting for the lock")
+        for name in "abc":
+            saves.start(name, new_model(name))
+        eventually(lambda: app.recorder.waiting == 3, "three writers waiting for the next append")
+    results = saves.join()
+    events = stored(settings)
+    together = {events[results[name][0]][1] for name in "abc"}
+    assert len(together) == 1
+    rows = transactions_of(settings, view)
+    assert {rows[name] for name in "abc"} == together and rows["tracking"] in together
+    assert rows["first"] == events[results["first"][0]][1]
+    assert view.max_tracking_id(app.name) == max(results["c"] + results["a"] + results["b"])
+    assert projector.catch_up() and reads == [max(events)]  # the follower finds nothing after it
+
+
+def test_a_write_after_another_processs_is_appended_alone_and_applied_from_the_log(app, view, settings):
+    projector = LogProjector(app, view, FollowerWatch(settings, "registry", "test_projector"))
+    projector.catch_up()
+    app.apply_in_appends(projector)
+    other = RegistryApplication(postgres_env(settings))  # another replica's writer: no read model of its own
+    try:
+        other.save(new_model("theirs"))
+    finally:
+        other.close()
+
+    written = [r.notification for r in app.save(new_model("mine"))]
+    assert model_names(settings) == []  # not applied ahead of the event before it
+    assert projector.catch_up(through=written[-1].id, written=written)
+    assert model_names(settings) == ["mine", "theirs"]
+    assert view.max_tracking_id(app.name) == written[-1].id
+    assert transactions_of(settings, view)["mine"] != stored(settings)[written[-1].id][1]
+
+
+def test_an_event_its_read_model_refuses_is_still_appended_and_the_follower_names_it(app, view, settings):
+    projector = LogProjector(app, view, FollowerWatch(settings, "registry", "test_projector"))
+    projector.catch_up()
+    app.apply_in_appends(projector)
+    one = app.save(new_model("one"))[0].notification.id
+    poison = app.save(new_model("poison", description="nul \x00 inside"))[0].notification.id
+
+    assert poison in stored(settings) and model_names(settings) == ["one"]  # the event without its row, for now
+    assert view.max_tracking_id(app.name) == one
+    app.save(new_model("after"))  # not applied past the event the read model refuses
+    assert model_names(settings) == ["one"]
+    with pytest.raises(EventFailed) as caught:
+        projector.catch_up()
+    assert (caught.value.position, caught.value.event_type) == (poison, "ModelRegistered")
+    assert view.max_tracking_id(app.name) == one
+
+
+def test_a_position_given_up_by_a_refused_append_does_not_stop_the_next_write_applying_its_own(app, view, settings):
+    projector = LogProjector(app, view, FollowerWatch(settings, "registry", "test_projector"))
+    projector.catch_up()
+    app.apply_in_appends(projector)
+    app.save(new_model("taken"))
+    with pytest.raises(IntegrityError):
+        app.save(new_model("taken"))  # its position is given up: the log's positions have a hole there
+    position = app.save(new_model("next"))[0].notification.id
+
+    assert sorted(stored(settings)) == [1, position] and position > 2
+    assert model_names(settings) == ["next", "taken"]  # applied in its own append, across the hole
+    assert transactions_of(settings, view)["next"] == stored(settings)[position][1]
