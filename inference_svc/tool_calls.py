@@ -7,12 +7,13 @@ the markers around a call (`tool_call_start`/`tool_call_end`, `<tool_call>`…`<
 the Hermes/Qwen family) and the parser for what is between them. A model whose template has no
 tool format cannot be asked for tools.
 
-In the Hermes/Qwen format (a JSON object `{"name": …, "arguments": …}` between the markers) a call
-is decoded under a grammar (`constraint`, llguidance's, as `response_format` is): the name is one of
-the offered tools and the arguments match that function's parameters schema, so they always parse
-and validate. A forced call is constrained from the reply's first token; under `auto` the reply is
-free text (only a call's start marker leads into the grammar of a call) or text then calls. Rows
-decoding under it share the batch with free rows (`inference_svc.decode.constraints`).
+In a format whose arguments are JSON (Hermes/Qwen, Mistral's two, Kimi K2: `tool_grammars`) a call
+is decoded under a grammar (`constraint`, llguidance's, as `response_format` is): the name is one
+of the offered tools and the arguments match that function's parameters schema, so they always
+parse and validate. A forced call is constrained from the reply's first token; under `auto` the
+reply is free text (only a call's start marker leads into the grammar of a call) or text then
+calls. Rows decoding under it share the batch with free rows (`inference_svc.decode.constraints`).
+Formats whose arguments are not JSON are decoded free, said in a warning per request.
 
 The reader works on the detokenized text as it streams: text outside the markers goes on as text;
 a call is sent as OpenAI streams it, its index, id and name first (once the name is read), then its
@@ -22,21 +23,23 @@ arguments' JSON text in pieces as they arrive, whose concatenation is the call's
 from __future__ import annotations
 
 import json
-import re
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from inference_svc import tool_grammars
 from inference_svc.decode import constraints
 from inference_svc.decode.vocabulary import vocabulary
 from mlxhub.errors import InvalidArgument
 from mlxhub.v1 import inference_pb2 as pb
 
+log = logging.getLogger(__name__)
+
 AUTO, NONE, REQUIRED, FUNCTION = "auto", "none", "required", "function"
 MODES = {pb.TOOL_CHOICE_MODE_UNSPECIFIED: AUTO, pb.TOOL_CHOICE_MODE_AUTO: AUTO, pb.TOOL_CHOICE_MODE_NONE: NONE,
          pb.TOOL_CHOICE_MODE_REQUIRED: REQUIRED, pb.TOOL_CHOICE_MODE_FUNCTION: FUNCTION}
-JSON_TOOLS = "json_tools"  # mlx-lm's parser of the Hermes/Qwen format: <tool_call>{"name": …, "arguments": …}</tool_call>
 
 
 @dataclass(frozen=True)
@@ -156,102 +159,44 @@ def supports_tools(tokenizer: Any) -> bool:
     return bool(getattr(tokenizer, "has_tool_calling", False))
 
 
-def parser_name(tokenizer: Any) -> str:
-    """Which of mlx-lm's tool parsers the tokenizer uses (`json_tools`, `mistral`, ...)."""
-    return getattr(tokenizer.tool_parser, "__module__", "").rpartition(".")[2]
-
-
 def forced_prefix(tokenizer: Any, use: ToolUse) -> str:
-    """The text the reply starts with when a call is required: the call's start marker and, in
-    the Hermes/Qwen format, the forced function's name up to its arguments (the model writes
-    the arguments and closes the call)."""
+    """The text the reply starts with when a call is required: the call's start marker and, in a
+    format whose arguments are JSON, the forced function's call up to its arguments (the model
+    writes the arguments and closes the call)."""
     if use.choice not in (REQUIRED, FUNCTION):
         return ""
-    name = use.forced
-    if name is not None and parser_name(tokenizer) == JSON_TOOLS:
-        return f'{tokenizer.tool_call_start}\n{{"name": {json.dumps(name)}, "arguments": '
-    return tokenizer.tool_call_start
+    return tool_grammars.forced_prefix(tool_grammars.syntax_of(tokenizer), tokenizer.tool_call_start, use.forced)
 
 
 # -- the grammar of a call -------------------------------------------------------------------
-# Arguments as Hermes/Qwen templates write them (`tojson`): no free whitespace, ", " and ": " between.
-ARGUMENT_JSON = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
-
-
 def constraint(fmt: constraints.Format | None, use: ToolUse | None, tokenizer: Any) -> constraints.Constraint | None:
     """What the reply is decoded under: the tool-call grammar when the request offers tools to a
-    model in the Hermes/Qwen format (with `response_format` as the grammar of its text answer under
-    `auto`), else the `response_format`'s (None: free). InvalidArgument naming a function whose
-    parameters schema the engine cannot compile. Slow the first time for a tokenizer: call it off
-    the engine thread."""
-    calls = use is not None and supports_tools(tokenizer) and parser_name(tokenizer) == JSON_TOOLS
+    model whose format writes JSON arguments (with `response_format` as the grammar of its text
+    answer under `auto`), else the `response_format`'s (None: free). InvalidArgument naming a
+    function whose parameters schema the engine cannot compile. Slow the first time for a
+    tokenizer: call it off the engine thread."""
+    calls = use is not None and supports_tools(tokenizer)
+    if calls and tool_grammars.syntax_of(tokenizer) is None:
+        parser = tool_grammars.parser_name(tokenizer)
+        log.warning("tool-call arguments are NOT constrained to their schemas: this model's call format "
+                    "(mlx-lm's %r parser) writes %s, which a JSON schema's grammar cannot describe faithfully; "
+                    "the calls are decoded free and only parsed", parser, tool_grammars.FREE.get(parser, "no JSON"))
+        calls = False
     if not calls:
         return constraints.constrain(fmt, tokenizer) if fmt is not None else None
     return constraints.Constraint(call_grammar(use, tokenizer, fmt), vocabulary(tokenizer), "tools")
 
 
 def call_grammar(use: ToolUse, tokenizer: Any, fmt: constraints.Format | None = None) -> str:
-    """llguidance's grammar of a reply with `use`'s tools in the Hermes/Qwen format, after the
-    prompt's forced prefix (`forced_prefix`): each call `<tool_call>\\n{"name": <a tool>, "arguments":
-    <its schema>}\\n</tool_call>`, calls apart by whitespace. Under `auto`, free text (or text
-    matching `fmt`), or text then calls; forced, calls only (one for a named function)."""
-    start, end = _marker(tokenizer, tokenizer.tool_call_start), _marker(tokenizer, tokenizer.tool_call_end)
-    names = [tool["function"]["name"] for tool in use.tools]
-    rules = [f"args_{i}: %json {json.dumps(_argument_schema(tool, i))}" for i, tool in enumerate(use.tools)]
-    for i, name in enumerate(names):
-        head = '{"name": ' + json.dumps(name) + ', "arguments": '
-        rules.append(f"call_{i}: {json.dumps(head)} args_{i} \"}}\"")
-    every = " | ".join(f"call_{i}" for i in range(len(names)))
-    rules.append(f"block: {start} \"\\n\" ({every}) \"\\n\" {end}")
-    more = "(SEP? block)* SEP?"
-    side: list[dict[str, Any]] = []
-    forced = use.forced
-    if use.choice == FUNCTION or (use.choice == REQUIRED and forced is not None):
-        i = names.index(forced)
-        tail = "" if use.choice == FUNCTION else f" {more}"
-        top = f"start: args_{i} \"}}\\n\" {end}{tail}"
-    elif use.choice == REQUIRED:  # the prompt ends with the start marker; the model picks the tool
-        top = f"start: \"\\n\" ({every}) \"\\n\" {end} {more}"
-    else:
-        calls = f"\"\\n\" ({every}) \"\\n\" {end} {more}"
-        if fmt is not None:  # the text answer matches the format; a reply that calls starts with the call
-            side = json.loads(constraints.grammar_of(fmt))["grammars"]
-            side[0]["name"] = "answer"
-            top = f"start: @answer | block {more}"
-        elif start.startswith("<") and not start.startswith('"'):  # a special token: text cannot contain it
-            top = f"start: TEXT | TEXT {start} {calls}"
-        else:  # text up to the first start marker (lazily: the marker ends it), then the call
-            rules.append(f"head[lazy]: TEXT {start}")
-            top = f"start: TEXT | head {calls}"
-    lark = "\n".join(["%llguidance {}", top, *rules, "TEXT: /(.|\\n)*/", "SEP: /[ \\t\\n]+/"])
-    grammar = json.dumps({"grammars": [{"name": "tool_calls", "lark_grammar": lark}, *side]})
-    return constraints.checked(grammar, "the tool-call grammar", "tools")
-
-
-def _argument_schema(tool: Mapping[str, Any], i: int) -> dict[str, Any]:
-    """A function's parameters schema as its arguments are decoded; InvalidArgument naming the function
-    and the part of its schema the engine cannot compile."""
-    function = tool["function"]
-    schema = dict(function["parameters"])
-    field = f"tools[{i}].parameters"
-    try:
-        constraints.grammar_of(constraints.Format(constraints.JSON_SCHEMA, json.dumps(schema), field))
-    except InvalidArgument as error:
-        raise InvalidArgument(f"{error.message} (the parameters of function {function['name']!r})",
-                              field=field) from None
-    return {**schema, "x-guidance": {**schema.get("x-guidance", {}), **ARGUMENT_JSON}}
-
-
-def _marker(tokenizer: Any, marker: str) -> str:
-    """A call marker in the grammar: a special token by its name (text never contains one), else its text."""
-    added = getattr(tokenizer, "added_tokens_decoder", None) or {}
-    if any(token.content == marker and token.special for token in added.values()):
-        return marker
-    return json.dumps(marker)
-
-
-# A Hermes/Qwen call's head, up to its arguments' value: read as soon as it has arrived, it names the call.
-HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
+    """llguidance's grammar of a reply with `use`'s tools in the model's format, after the prompt's
+    forced prefix (`forced_prefix`). Under `auto`, free text (or text matching `fmt`), or text then
+    calls; forced, calls only (one for a named function)."""
+    syntax = tool_grammars.syntax_of(tokenizer)
+    if syntax is None:
+        raise InvalidArgument(f"tool calls in mlx-lm's {tool_grammars.parser_name(tokenizer)!r} format cannot be constrained",
+                              field="tools")
+    return tool_grammars.reply_grammar(syntax, tokenizer, use.tools, required=use.choice in (REQUIRED, FUNCTION),
+                                       forced=use.forced, single=use.choice == FUNCTION, fmt=fmt)
 
 
 class ToolCallReader:
@@ -259,26 +204,32 @@ class ToolCallReader:
     to send, in order: text (str) and pieces of calls (ToolCallDelta: a call's index, id and name
     first, then its arguments' text in pieces).
 
-    In the Hermes/Qwen format a call is named as soon as its head (`{"name": …, "arguments": `) is
-    read, and its arguments object streams as it arrives: the pieces are the JSON text of the
-    arguments as the model wrote it, so together they are the call's arguments. In other formats
-    (or a call whose head reads otherwise) the call is read whole once its end marker closes it."""
+    In a format whose arguments are JSON (`syntax`) a call is named as soon as its head (in the
+    Hermes/Qwen format `{"name": …, "arguments": `, in Mistral's `name[ARGS]`) is read, and its
+    arguments object streams as it arrives: the pieces are the JSON text of the arguments as the
+    model wrote it, so together they are the call's arguments; the calls that follow in the same
+    span are read the same way. In other formats (or a span whose head reads otherwise) the calls
+    are read whole, by mlx-lm's parser, once the end marker (or the reply's end) closes them."""
 
     def __init__(self, start: str, end: str, parser: Callable[[str, Any], Any], tools: Any = None,
-                 prefix: str = "") -> None:
+                 prefix: str = "", syntax: tool_grammars.Syntax | None = None) -> None:
         self.start, self.end, self.parser, self.tools = start, end, parser, tools
-        self.streams = getattr(parser, "__module__", "").rpartition(".")[2] == JSON_TOOLS
+        if syntax is None and getattr(parser, "__module__", "").rpartition(".")[2] == tool_grammars.HERMES.parser:
+            syntax = tool_grammars.HERMES
+        self.heads = syntax.reads if syntax is not None else None
         self.buffer = ""
         self.inside = prefix.startswith(start) if prefix else False
         if self.inside:
             self.buffer = prefix[len(start):]  # the forced part of the call, already in the prompt
         self.calls = 0
         self._open: _OpenCall | None = None  # the call being streamed
+        self._at = 0  # where the next call's head may begin in the span being read
+        self._named = 0  # calls named in the span being read
 
     @classmethod
     def for_tokenizer(cls, tokenizer: Any, use: ToolUse) -> ToolCallReader:
         return cls(tokenizer.tool_call_start, tokenizer.tool_call_end or "", tokenizer.tool_parser,
-                   [dict(t) for t in use.tools], forced_prefix(tokenizer, use))
+                   [dict(t) for t in use.tools], forced_prefix(tokenizer, use), tool_grammars.syntax_of(tokenizer))
 
     def feed(self, text: str) -> list[str | ToolCallDelta]:
         self.buffer += text
@@ -313,30 +264,38 @@ class ToolCallReader:
         return self._close(rest, "")
 
     def _stream(self, span: str) -> list[ToolCallDelta]:
-        """The new pieces of the call being read (its name once its head is in, then its arguments)."""
+        """The new pieces of the calls in the span so far (each one's name once its head is in, then
+        its arguments as they arrive)."""
         out: list[ToolCallDelta] = []
-        if self._open is None and self.streams:
-            head = HEAD.match(span)
-            if head is None:
-                return out  # not (yet) a head: a call read otherwise is read whole when closed
-            self._open = _OpenCall(self.calls, new_call_id(), json.loads(head.group(1)), head.end())
-            self.calls += 1
-            out.append(ToolCallDelta(self._open.index, self._open.id, self._open.name))
-        if self._open is not None and self._open.streams(span):
+        while self.heads is not None:
+            if self._open is None:
+                head = self.heads.match(span, self._at)
+                if head is None:
+                    return out  # not (yet) a head: a span read otherwise is read whole when closed
+                name = json.loads(head["json"]) if "json" in self.heads.groupindex else head["raw"]
+                self._open = _OpenCall(self.calls, new_call_id(), name, head.end())
+                self.calls, self._named = self.calls + 1, self._named + 1
+                out.append(ToolCallDelta(self._open.index, self._open.id, self._open.name))
+            if not self._open.streams(span):
+                return out
             piece = self._open.more(span)
             if piece:
                 out.append(ToolCallDelta(self._open.index, arguments=piece))
+            if not self._open.done:
+                return out
+            self._at, self._open = self._open.scanned, None  # its object closed: another call may follow
         return out
 
     def _close(self, span: str, closing: str) -> list[str | ToolCallDelta]:
-        """The rest of one marked span: the rest of a call being streamed, or the calls it holds;
+        """The rest of one marked span: the rest of the calls being streamed, or the calls it holds;
         a span that is no call (it does not parse, or names no function) stays text, markers and
         all, rather than being dropped."""
         out: list[str | ToolCallDelta] = self._stream(span)
-        if self._open is not None:
-            call, self._open = self._open, None
-            if not call.streams(span):  # arguments that are no object (a JSON string of one): sent parsed, whole
-                out.append(ToolCallDelta(call.index, arguments=_arguments_text(self.parser, span, self.tools)))
+        call, named = self._open, self._named
+        self._open, self._at, self._named = None, 0, 0
+        if call is not None and not call.streams(span):  # arguments that are no object (a JSON string of one)
+            out.append(ToolCallDelta(call.index, arguments=_arguments_text(self.parser, span, self.tools)))
+        if named:
             return out
         try:
             parsed = self.parser(span, self.tools)
@@ -360,6 +319,7 @@ def _arguments_text(parser: Callable[[str, Any], Any], span: str, tools: Any) ->
         call = parser(span, tools)
     except Exception:  # noqa: BLE001  (each family's parser raises its own kinds)
         return ""
+    call = call[-1] if isinstance(call, list) and call else call  # the span's last call is the one still open
     arguments = call.get("arguments", {}) if isinstance(call, dict) else {}
     return arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
 

@@ -65,3 +65,36 @@ def field_violations(error) -> list[str]:
             detail.Unpack(bad)
             fields += [v.field for v in bad.field_violations]
     return fields
+
+# Chat templates in the other tool-call formats with JSON arguments that mlx-lm's tokenizer recognizes, for the
+# demo model (its own turn markers around them): Mistral's `[TOOL_CALLS]name[ARGS]{...}` and its older JSON list
+# `[TOOL_CALLS] [{"name": ..., "arguments": ...}]`, and Kimi K2's sections of `functions.name:0` calls.
+_TURNS = (
+    "{% for message in messages %}"
+    "{% if message.role == 'assistant' %}<|im_start|>assistant\n{% if message.content %}{{ message.content }}{% endif %}"
+    "{% if message.tool_calls %}CALLS{% endif %}<|im_end|>\n"
+    "{% elif message.role == 'tool' %}<|im_start|>user\nThe result: {{ message.content }}<|im_end|>\n"
+    "{% else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+_OFFER = "{% if tools %}<|im_start|>system\nYou can call these functions:\n{{ tools | tojson }}\nHOW<|im_end|>\n{% endif %}"
+
+
+def _tool_template(how: str, calls: str) -> str:
+    return _OFFER.replace("HOW", how) + _TURNS.replace("CALLS", calls)
+
+
+MISTRAL_TOOL_TEMPLATE = _tool_template(
+    "To call one, reply [TOOL_CALLS]<its name>[ARGS]<its arguments>",
+    "{% for call in message.tool_calls %}[TOOL_CALLS]{{ call.function.name }}[ARGS]"
+    "{{ call.function.arguments | tojson }}{% endfor %}")
+MISTRAL_LIST_TOOL_TEMPLATE = _tool_template(
+    "To call one, reply [TOOL_CALLS] [{\"name\": <its name>, \"arguments\": <its arguments>}]",
+    "[TOOL_CALLS] [{% for call in message.tool_calls %}{\"name\": \"{{ call.function.name }}\", \"arguments\": "
+    "{{ call.function.arguments | tojson }}}{% if not loop.last %}, {% endif %}{% endfor %}]")
+KIMI_TOOL_TEMPLATE = _tool_template(
+    "To call one, reply <|tool_calls_section_begin|><|tool_call_begin|>functions.<its name>:0"
+    "<|tool_call_argument_begin|><its arguments><|tool_call_end|><|tool_calls_section_end|>",
+    "<|tool_calls_section_begin|>{% for call in message.tool_calls %}<|tool_call_begin|>functions."
+    "{{ call.function.name }}:{{ loop.index0 }}<|tool_call_argument_begin|>{{ call.function.arguments | tojson }}"
+    "<|tool_call_end|>{% endfor %}<|tool_calls_section_end|>")

@@ -67,10 +67,11 @@ def grammar_of(fmt: Format) -> str:
     return checked(grammar, what, fmt.field)
 
 
-def checked(grammar: str, what: str, field: str) -> str:
-    """`grammar`, once llguidance has validated it; InvalidArgument naming `field` when it cannot be
-    compiled or leaves a part unenforced (a warning: refused, never ignored)."""
-    is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+def checked(grammar: str, what: str, field: str, tokenizer: llguidance.LLTokenizer | None = None) -> str:
+    """`grammar`, once llguidance has validated it (with `tokenizer` when it names special tokens);
+    InvalidArgument naming `field` when it cannot be compiled or leaves a part unenforced (a warning:
+    refused, never ignored)."""
+    is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar, tokenizer)
     if is_error or messages:
         raise InvalidArgument(f"{field}: {what} is not supported by the constrained decoder: " + "; ".join(messages),
                               field=field)
