@@ -11,10 +11,10 @@ from math import isfinite
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
 from mlxhub.errors import InvalidArgument
-from mlxhub.events import ENVELOPE, aggregate_type_of, caused_by, envelope, json_scalar
+from mlxhub.events import ENVELOPE, aggregate_type_of, envelope, json_scalar
 from mlxhub.names import name_problem
 from mlxhub.timestamps import field_datetime, rfc3339
 from mlxhub.v1 import common_pb2, registry_pb2
@@ -36,15 +36,18 @@ NAME_BOOK_SIZE = 100_000
 
 
 class NameBook:
-    """Aggregate names by id, learnt from creation events (names never change)."""
+    """Aggregate names by id, learnt from creation events (names never change); and, for the byte
+    writer, each aggregate's `aggregate` and `aggregate_id` fields, encoded, by id as text."""
 
     def __init__(self, app) -> None:
         self.app = app
         self.names: dict[UUID, str] = {}
+        self.handles: dict[str, bytes] = {}
 
     def name_of(self, domain_event: Any) -> str:
-        originator_id = domain_event.originator_id
-        name = getattr(domain_event, "name", None)
+        return self._name(domain_event.originator_id, getattr(domain_event, "name", None))
+
+    def _name(self, originator_id: UUID, name: str | None) -> str:
         if name is None:
             name = self.names.get(originator_id)
             if name is not None:
@@ -55,6 +58,18 @@ class NameBook:
                 self.names.clear()
             self.names[originator_id] = name
         return name
+
+    def handle(self, originator_id: str, aggregate_type: str, name: str | None) -> bytes:
+        """The encoded `aggregate` and `aggregate_id` fields of the aggregate with this id (text);
+        `name`: the event's own `name` attribute, if it has one (a creation event)."""
+        handle = self.handles.get(originator_id)
+        if handle is None:
+            label = aggregate_label(aggregate_type, self._name(UUID(originator_id), name))
+            handle = _text(b"\x22", label) + _field(b"\x2a", originator_id.encode())
+            if len(self.handles) >= NAME_BOOK_SIZE:
+                self.handles.clear()
+            self.handles[originator_id] = handle
+        return handle
 
 
 def to_proto(domain_event: Any, position: int, names: NameBook) -> common_pb2.Event:
@@ -84,17 +99,18 @@ def _slow_varint(value: int) -> bytes:
 
 
 _SMALL = tuple(_slow_varint(n) for n in range(1 << 14))  # every length under 16 KiB: one lookup
+# The low 14 bits of a larger number, continued: a varint of n >= 2**14 is _LOW[n & 16383] followed by
+# the varint of n >> 14 (times and positions in two or three lookups).
+_LOW = tuple(bytes((n & 127 | 128, n >> 7 | 128)) for n in range(1 << 14))
 
 
 def _varint(v: int) -> bytes:
     if 0 <= v < 16384:
         return _SMALL[v]
-    if 0 < v < 1 << 21:
-        return bytes((v & 127 | 128, v >> 7 & 127 | 128, v >> 14))
     if 0 < v < 1 << 28:
-        return bytes((v & 127 | 128, v >> 7 & 127 | 128, v >> 14 & 127 | 128, v >> 21))
-    if 0 < v < 1 << 35:  # seconds since 1970 until the year 3058
-        return bytes((v & 127 | 128, v >> 7 & 127 | 128, v >> 14 & 127 | 128, v >> 21 & 127 | 128, v >> 28))
+        return _LOW[v & 16383] + _SMALL[v >> 14]
+    if 0 < v < 1 << 42:  # seconds since 1970 until well after the year 100000
+        return _LOW[v & 16383] + _LOW[v >> 14 & 16383] + _SMALL[v >> 28]
     return _slow_varint(v)
 
 
@@ -187,35 +203,59 @@ def _timestamp(when: datetime) -> bytes:
     return (b"\x08" + _varint(seconds) if seconds else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
 
 
-_CLASS_FIELDS: dict[type, tuple[str, bytes]] = {}  # event class -> (aggregate type, its type fields)
+_TYPE_FIELDS: dict[type, tuple[str, bytes]] = {}  # event class -> (aggregate type, its type fields)
+_TOPIC_FIELDS: dict[str, tuple[str, bytes]] = {}  # the same by stored topic
+
+
+def _type_fields(cls: type) -> tuple[str, bytes]:
+    known = _TYPE_FIELDS.get(cls)
+    if known is None:
+        aggregate_type = cls.__qualname__.split(".")[0]  # as mlxhub.events.aggregate_type_of says
+        known = _TYPE_FIELDS[cls] = (aggregate_type, _text(b"\x1a", aggregate_type) + _text(b"\x3a", cls.__name__))
+    return known
 
 
 def encode_event(domain_event: Any, position: int, names: NameBook) -> bytes:
     """The serialized `mlxhub.v1.Event` of a stored event (what `to_proto(...).SerializeToString()`
     parses back to, built without the message objects; fields may come in another order)."""
-    cls = type(domain_event)
-    known = _CLASS_FIELDS.get(cls)
+    aggregate_type, type_fields = _type_fields(type(domain_event))
+    label = aggregate_label(aggregate_type, names.name_of(domain_event))
+    handle = _text(b"\x22", label) + _field(b"\x2a", str(domain_event.originator_id).encode())
+    return _encode(type_fields, position, handle, domain_event.originator_version, vars(domain_event))
+
+
+def encode_stored(position: int, originator_id: str, version: int, topic: str, state: dict[str, Any],
+                  names: NameBook) -> bytes:
+    """`encode_event` of the stored event at `position`, from what `mlxhub.stored_events.read_rows`
+    and `decode_states` give (the id as text, the event's attributes), with no domain event built."""
+    known = _TOPIC_FIELDS.get(topic)
     if known is None:
-        aggregate_type = aggregate_type_of(domain_event)
-        known = _CLASS_FIELDS[cls] = (aggregate_type, _text(b"\x1a", aggregate_type) + _text(b"\x3a", cls.__name__))
-    aggregate_type, class_fields = known
-    attributes = vars(domain_event)
-    principal, request_id, trace_id = caused_by(domain_event)
+        known = _TOPIC_FIELDS[topic] = _type_fields(resolve_topic(topic))
+    name = state.get("name")
+    return _encode(known[1], position, names.handle(originator_id, known[0], name), version, state)
+
+
+def _encode(type_fields: bytes, position: int, handle: bytes, version: int, attributes: dict[str, Any]) -> bytes:
+    """The Event's bytes: its type and aggregate fields given encoded, the rest from the attributes
+    (`timestamp`, `meta` as `mlxhub.events.caused_by` reads it, the others as `data`)."""
+    meta = attributes.get("meta") or {}
+    principal, request_id, trace_id = meta.get("principal", ""), meta.get("request_id", ""), meta.get("trace_id", "")
     metadata = (
         (_field(b"\x0a", principal.encode()) if principal else b"")
         + (_field(b"\x12", request_id.encode()) if request_id else b"")
         + (_field(b"\x1a", trace_id.encode()) if trace_id else b"")
     )
-    version = domain_event.originator_version
+    time = _timestamp(attributes["timestamp"])
+    data = _struct(attributes, ENVELOPE)
+    size = len(data)
     return b"".join((
-        class_fields,
+        type_fields,
         b"\x08" + _varint(position) if position else b"",
-        _field(b"\x12", _timestamp(domain_event.timestamp)),
-        _text(b"\x22", aggregate_label(aggregate_type, names.name_of(domain_event))),
-        _field(b"\x2a", str(domain_event.originator_id).encode()),
+        b"\x12" + _SMALL[len(time)] + time,
+        handle,
         b"\x30" + _varint(version) if version else b"",
-        _field(b"\x42", _struct(attributes, ENVELOPE)),
-        _field(b"\x4a", metadata),
+        b"\x42" + (_SMALL[size] if size < 16384 else _slow_varint(size)) + data,
+        b"\x4a" + _SMALL[len(metadata)] + metadata if len(metadata) < 16384 else _field(b"\x4a", metadata),
     ))  # fmt: skip
 
 
@@ -252,14 +292,14 @@ class EventFilter:
                 f"start_time ({rfc3339(self.start_time)}) must be before end_time ({rfc3339(self.end_time)});"
                 " the range includes start_time and excludes end_time", field="start_time",
             )
-        self.originator_id: UUID | None = None
+        self.aggregate_id: str | None = None  # the id, as text
         if request.aggregate:
             kind, _, name = request.aggregate.partition("/")
             if kind not in AGGREGATE_IDS or name_problem(name):
                 raise InvalidArgument(
                     f"aggregate {request.aggregate!r} is not valid; use model/<name> or dataset/<name>", field="aggregate"
                 )
-            self.originator_id = AGGREGATE_IDS[kind](name)
+            self.aggregate_id = str(AGGREGATE_IDS[kind](name))
         classes = [
             cls
             for event_type, (aggregate_type, cls) in EVENT_CLASSES.items()
@@ -276,10 +316,12 @@ class EventFilter:
         """Whether `now` lies so far past end_time that no event still to come can match."""
         return self.end_time is not None and now >= self.end_time + END_TIME_SLACK
 
-    def matches(self, domain_event: Any) -> bool:
-        if self.originator_id is not None and domain_event.originator_id != self.originator_id:
+    def matches(self, originator_id: str, attributes: dict[str, Any]) -> bool:
+        """Whether the event of this aggregate (id as text) with these attributes (`decode_states`')
+        passes the filters the query left to Python: aggregate, principal, time range."""
+        if self.aggregate_id is not None and originator_id != self.aggregate_id:
             return False
-        if self.principal and (getattr(domain_event, "meta", None) or {}).get("principal") != self.principal:
+        if self.principal and (attributes.get("meta") or {}).get("principal") != self.principal:
             return False
-        when = domain_event.timestamp
+        when = attributes["timestamp"]
         return (self.start_time is None or when >= self.start_time) and (self.end_time is None or when < self.end_time)

@@ -17,12 +17,12 @@ from mlxhub.auth import principal_of
 from mlxhub.commit_signal import listening_for_commits
 from mlxhub.errors import InvalidArgument, NotFound, handlers
 from mlxhub.names import version_name
-from mlxhub.stored_events import decode_events, read_page
+from mlxhub.stored_events import decode_states, read_rows
 from mlxhub.timestamps import parse_rfc3339, rfc3339, to_datetime, to_timestamp
 from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
-from registry_svc.event_log import EventFilter, NameBook, encode_event, encode_response
+from registry_svc.event_log import EventFilter, NameBook, encode_response, encode_stored
 from registry_svc.preview import checked_path, read_preview
 from registry_svc.read_model import DATASET_ORDERS, MODEL_ORDERS, RegistryReadModel
 
@@ -404,13 +404,15 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         for page in self._event_pages(request, selection, context):
             encoded: list[bytes] = []
             ended = False
-            for domain_event, position in page:
-                if selection.ended(domain_event.timestamp):
+            for (position, originator_id, version, topic, _), attributes in zip(
+                page, decode_states(self.app.mapper, page), strict=True
+            ):
+                if selection.ended(attributes["timestamp"]):
                     ended = True  # following past end_time: no later event can fall in the range
                     break
-                if not selection.matches(domain_event):
+                if not selection.matches(originator_id, attributes):
                     continue
-                encoded.append(encode_event(domain_event, position, self.event_names))
+                encoded.append(encode_stored(position, originator_id, version, topic, attributes, self.event_names))
                 sent += 1
                 if sent == request.limit:
                     break
@@ -422,7 +424,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             if ended or sent == request.limit:
                 return
 
-    def _event_pages(self, request, selection: EventFilter, context) -> Iterator[list[tuple[Any, int]]]:
+    def _event_pages(self, request, selection: EventFilter, context) -> Iterator[list[Any]]:
         """Stored events from the position on, a page at a time; with follow, then live ones as they
         are committed (each commit wakes the wait; the client's presence is checked between waits)."""
         if selection.matches_nothing:
@@ -435,10 +437,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         with contextlib.ExitStack() as listening:
             wait_for_commit = None
             while context.is_active():
-                batch = read_page(self.app.recorder, position, EVENT_PAGE, selection.topics)
+                batch = read_rows(self.app.recorder, position, EVENT_PAGE, selection.topics)
                 if batch:
-                    yield list(zip(decode_events(self.app.mapper, batch), [n.id for n in batch], strict=True))
-                    position = batch[-1].id
+                    yield batch
+                    position = batch[-1][0]
                     continue
                 if not request.follow or selection.ended(datetime.now(UTC)):
                     return

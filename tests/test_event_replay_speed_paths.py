@@ -18,12 +18,12 @@ from eventsourcing.utils import Environment
 from bench import seeding
 from mlxhub.eventstore import postgres_env
 from mlxhub.read_model import rebuild
-from mlxhub.stored_events import decode_events, read_page
+from mlxhub.stored_events import decode_events, decode_states, read_page, read_rows
 from mlxhub.v1 import common_pb2
 from mlxhub.v1 import registry_pb2 as pb
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import Dataset, Model
-from registry_svc.event_log import NameBook, encode_event, to_proto
+from registry_svc.event_log import NameBook, encode_event, encode_stored, to_proto
 from registry_svc.read_model import TABLES, RegistryProjection, RegistryReadModel
 
 KEYS = {
@@ -69,18 +69,41 @@ def test_events_encoded_on_the_wire_equal_the_messages_built_field_by_field(log_
     app, _ = log_app
     seeding.seed(app, 2 * seeding.EVENTS_PER_MODEL + 60)
     odd_model(app)
+    nested_model(app)
     page = read_page(app.recorder, 0, 10_000)
     assert [row.id for row in page] == [n.id for n in app.recorder.select_notifications(0, 10_000, inclusive_of_start=False)]
+    rows = read_rows(app.recorder, 0, 10_000)
+    assert [row[:4] for row in rows] == [(n.id, str(n.originator_id), n.originator_version, n.topic) for n in page]
     decoded = decode_events(app.mapper, page)
+    states = decode_states(app.mapper, rows)
     names = NameBook(app)
-    kinds = set()
-    for row, event in zip(page, decoded, strict=True):
-        expected = app.mapper.to_domain_event(row)
+    kinds, messages = set(), []
+    for row, notification, event, state in zip(rows, page, decoded, states, strict=True):
+        expected = app.mapper.to_domain_event(notification)
         assert type(event) is type(expected) and vars(event) == vars(expected)
-        built = to_proto(expected, row.id, names)
-        assert common_pb2.Event.FromString(encode_event(event, row.id, names)) == built
+        assert {**state, "originator_id": expected.originator_id, "originator_version": row[2]} == vars(expected)
+        built = to_proto(expected, row[0], names)
+        assert common_pb2.Event.FromString(encode_event(event, row[0], names)) == built
+        assert common_pb2.Event.FromString(encode_stored(*row[:4], state, names)) == built
         kinds.add(built.type)
+        messages.append(built)
     assert kinds == {"ModelRegistered", "ModelUpdated", "ModelVersionCreated", "AliasMoved", "DatasetRegistered"}
+    backwards = NameBook(app)  # sees each aggregate's later events before its creation: asks the store for names
+    for row, state, built in reversed(list(zip(rows, states, messages, strict=True))):
+        assert common_pb2.Event.FromString(encode_stored(*row[:4], state, backwards)) == built
+    versions = [e for e in decoded if type(e).__name__ == "ModelVersionCreated"]
+    assert any(e.create_time.year == 1969 for e in versions)  # a time before 1970: negative seconds
+    assert [type(e).__name__ for e in decoded[-2:]] == ["ModelRegistered", "ModelUpdated"]  # nested_model's
+
+
+def nested_model(app) -> None:
+    """A model whose update carries values the transcoder writes below the top level (decoded by the
+    library's mapper), and a large position-like number and an empty-string principal."""
+    model = Model(name="nested-values", base_model="b", description="", tags={"k": "v" * 200}, idempotency_key="",
+                  meta={"principal": "", "request_id": "r" * 300, "trace_id": ""})  # fmt: skip
+    model.update({"description": "d", "tags": {"big": str(2**70)}},
+                 {"principal": "p", "when": datetime(2026, 1, 2, tzinfo=UTC), "id": UUID(int=7)})  # fmt: skip
+    app.save(model)
 
 
 def test_events_with_values_transcoded_below_the_top_level_are_decoded_by_the_library(log_app):
