@@ -15,6 +15,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from mlxhub.errors import InvalidArgument
 from mlxhub.events import ENVELOPE, aggregate_type_of, envelope, json_scalar
+from mlxhub.lru import LruMap
 from mlxhub.names import name_problem
 from mlxhub.timestamps import field_datetime, rfc3339
 from mlxhub.v1 import common_pb2, registry_pb2
@@ -32,7 +33,9 @@ for _type_name, _aggregate in AGGREGATE_TYPES.items():
             EVENT_CLASSES[_attr.__name__] = (_type_name, _attr)
 
 
-NAME_BOOK_SIZE = 100_000
+# Names (and encoded handles) a NameBook keeps: the aggregates a registry is busy with, not every one
+# it has seen (~250 bytes each, per map); a name not kept is one indexed read of its creation event.
+NAME_BOOK_SIZE = 4096
 
 
 class NameBook:
@@ -41,7 +44,7 @@ class NameBook:
 
     def __init__(self, app) -> None:
         self.app = app
-        self.names: dict[UUID, str] = {}
+        self.names: LruMap[UUID, str] = LruMap(NAME_BOOK_SIZE)
         self.handles: dict[str, bytes] = {}
 
     def name_of(self, domain_event: Any) -> str:
@@ -53,10 +56,7 @@ class NameBook:
             if name is not None:
                 return name
             name = self.app.repository.get(originator_id, version=1).name
-        if originator_id not in self.names:
-            if len(self.names) >= NAME_BOOK_SIZE:
-                self.names.clear()
-            self.names[originator_id] = name
+        self.names.put(originator_id, name)
         return name
 
     def handle(self, originator_id: str, aggregate_type: str, name: str | None) -> bytes:
@@ -235,16 +235,27 @@ def encode_stored(position: int, originator_id: str, version: int, topic: str, s
     return _encode(known[1], position, names.handle(originator_id, known[0], name), version, state)
 
 
+_last_metadata: tuple[tuple[Any, Any, Any], bytes] = (("", "", ""), b"\x4a\x00")  # the events of one call share it
+
+
 def _encode(type_fields: bytes, position: int, handle: bytes, version: int, attributes: dict[str, Any]) -> bytes:
     """The Event's bytes: its type and aggregate fields given encoded, the rest from the attributes
     (`timestamp`, `meta` as `mlxhub.events.caused_by` reads it, the others as `data`)."""
+    global _last_metadata
     meta = attributes.get("meta") or {}
-    principal, request_id, trace_id = meta.get("principal", ""), meta.get("request_id", ""), meta.get("trace_id", "")
-    metadata = (
-        (_field(b"\x0a", principal.encode()) if principal else b"")
-        + (_field(b"\x12", request_id.encode()) if request_id else b"")
-        + (_field(b"\x1a", trace_id.encode()) if trace_id else b"")
-    )
+    caused_by = meta.get("principal", ""), meta.get("request_id", ""), meta.get("trace_id", "")
+    last = _last_metadata
+    if caused_by == last[0]:
+        metadata = last[1]
+    else:
+        principal, request_id, trace_id = caused_by
+        metadata = (
+            (_field(b"\x0a", principal.encode()) if principal else b"")
+            + (_field(b"\x12", request_id.encode()) if request_id else b"")
+            + (_field(b"\x1a", trace_id.encode()) if trace_id else b"")
+        )
+        metadata = _field(b"\x4a", metadata)
+        _last_metadata = caused_by, metadata
     time = _timestamp(attributes["timestamp"])
     data = _struct(attributes, ENVELOPE)
     size = len(data)
@@ -255,7 +266,7 @@ def _encode(type_fields: bytes, position: int, handle: bytes, version: int, attr
         handle,
         b"\x30" + _varint(version) if version else b"",
         b"\x42" + (_SMALL[size] if size < 16384 else _slow_varint(size)) + data,
-        b"\x4a" + _SMALL[len(metadata)] + metadata if len(metadata) < 16384 else _field(b"\x4a", metadata),
+        metadata,
     ))  # fmt: skip
 
 

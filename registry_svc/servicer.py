@@ -7,6 +7,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ DEFAULT_PAGE_SIZE = 50
 LINEAGE_OUTPUT_ONLY = tuple(f.name for f in common_pb2.Lineage.DESCRIPTOR.fields if bounds.is_output_only(f))
 MAX_PAGE_SIZE = 1000
 EVENT_PAGE = 1000  # stored events read per query by ReadEvents
+READ_AHEAD_THREADS = 8  # pages read ahead at once, by all ReadEvents together (the rest wait their turn)
 FOLLOW_CHECK_S = 0.25  # how often a quiet following ReadEvents checks that its client is still there
 DEFAULT_PREVIEW_RECORDS = 20
 
@@ -181,6 +183,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self.read_model = read_model
         self.api_keys = api_keys
         self.event_names = NameBook(app)  # shared by every ReadEvents: names never change
+        # ReadEvents reads a log's next page while it writes the current one (the database's work
+        # and the wait for it overlap the encoding); one thread per page in flight, up to this many.
+        self.read_ahead = ThreadPoolExecutor(READ_AHEAD_THREADS, thread_name_prefix="registry-read-ahead")
 
     # ----- models -------------------------------------------------------------------------
 
@@ -434,13 +439,19 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     done.wait()
             return
         position = request.after_position
+        ahead: Future | None = None  # the next page, being read
         with contextlib.ExitStack() as listening:
             wait_for_commit = None
             while context.is_active():
-                batch = read_rows(self.app.recorder, position, EVENT_PAGE, selection.topics)
+                if ahead is None:
+                    batch = read_rows(self.app.recorder, position, EVENT_PAGE, selection.topics)
+                else:
+                    batch, ahead = ahead.result(), None
                 if batch:
-                    yield batch
                     position = batch[-1][0]
+                    if len(batch) == EVENT_PAGE:  # more may follow: read them while this page is written
+                        ahead = self.read_ahead.submit(read_rows, self.app.recorder, position, EVENT_PAGE, selection.topics)
+                    yield batch
                     continue
                 if not request.follow or selection.ended(datetime.now(UTC)):
                     return

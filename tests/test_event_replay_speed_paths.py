@@ -143,6 +143,31 @@ def test_several_events_per_message_carry_the_same_stream(registry_stub):
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_pages_read_ahead_carry_every_event_once_in_order(registry, registry_stub, monkeypatch):
+    """Pages of 3: each full page has the next read while it is written (mlxhub's read-ahead), a
+    short page ends the catch-up; filters and limits apply across pages as within one."""
+    from registry_svc import servicer
+
+    monkeypatch.setattr(servicer, "EVENT_PAGE", 3)
+    app = registry.app
+    seeding.seed(app, 2 * seeding.EVENTS_PER_MODEL + 5)
+    stored = [(n.id, str(n.originator_id)) for n in app.recorder.select_notifications(0, 10_000, inclusive_of_start=False)]
+    assert len(stored) > 9
+    one_each = [r.event for r in registry_stub.ReadEvents(pb.ReadEventsRequest())]
+    assert [(e.position, e.aggregate_id) for e in one_each] == stored
+    batched = list(registry_stub.ReadEvents(pb.ReadEventsRequest(batch_size=2)))
+    assert [e for r in batched for e in r.events] == one_each
+    assert max(len(r.events) for r in batched) == 2
+    limited = registry_stub.ReadEvents(pb.ReadEventsRequest(limit=7, after_position=stored[1][0]))
+    assert [r.event.position for r in limited] == [position for position, _ in stored[2:9]]
+    seed_0 = one_each[0].aggregate
+    assert [e for e in one_each if e.aggregate == seed_0] == [
+        r.event for r in registry_stub.ReadEvents(pb.ReadEventsRequest(aggregate=seed_0))
+    ]
+    updates = [e for e in one_each if e.type == "ModelUpdated"]
+    assert updates and updates == [r.event for r in registry_stub.ReadEvents(pb.ReadEventsRequest(event_types=["ModelUpdated"]))]
+
+
 def test_a_batched_follow_sends_a_live_event_without_waiting_for_more(registry_stub):
     registry_stub.CreateModel(pb.CreateModelRequest(name="first"))
     stream = registry_stub.ReadEvents(pb.ReadEventsRequest(batch_size=100, follow=True), timeout=30)
