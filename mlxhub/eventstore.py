@@ -211,7 +211,10 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
         applied: list[int] | None = None
         unsure = False
         try:
-            with conn.transaction(), conn.cursor() as curs:
+            # Pipelined: BEGIN, the effect's first statements and the append go in one round trip,
+            # the effect's changes in another (or more, where it needs their answers), then COMMIT
+            with conn.pipeline(), conn.transaction(), conn.cursor() as curs:
+                prepared.begin(curs)
                 curs.execute(self.append_statement, columns, prepare=True)
                 positions = [row["position"] for row in curs.fetchall()]
                 try:
@@ -237,9 +240,15 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
 class PreparedEffect(Protocol):
     """What an append's effect does in the append's own transaction (`AppendEffect.prepare`)."""
 
+    def begin(self, curs: psycopg.Cursor) -> None:
+        """Statements to run in the transaction before the append (sent with it: nothing fetched)."""
+        ...
+
     def apply(self, curs: psycopg.Cursor, positions: Sequence[int]) -> bool:
         """Apply the events, now at `positions`, in the transaction of `curs` (not committed yet);
-        False to decline (the transaction is then rolled back and the events appended alone)."""
+        False to decline (the transaction is then rolled back and the events appended alone). The
+        transaction is pipelined: it fetches a result of its last statement, so that its errors
+        surface here rather than as the commit's."""
         ...
 
     def finish(self, applied: Sequence[int] | None, unsure: bool) -> None:

@@ -322,6 +322,9 @@ class _AppendApplies:
         self.projector = projector
         self.events = events
 
+    def begin(self, curs: Any) -> None:
+        self.projector.view.enter(curs)
+
     def apply(self, curs: Any, positions: Sequence[int]) -> bool:
         projector = self.projector
         if positions[-1] != positions[0] + len(positions) - 1:

@@ -66,11 +66,14 @@ class ReadModel(PostgresTrackingRecorder):
             self.track(curs, batch[-1][1])
         self.reached(batch[-1][1].notification_id)
 
+    def enter(self, curs: Cursor) -> None:
+        """Make someone else's transaction (an append's) ready for `process_within`."""
+        curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
+
     def process_within(self, curs: Cursor, events: Sequence[tuple[Any, int]], tracking: Tracking) -> None:
         """Apply (event, position) pairs and record `tracking` in someone else's transaction (the
-        append's own: its commit, durable, makes the events, the rows and the position visible
-        together); the caller calls `reached` once it commits."""
-        curs.execute(SQL("SET LOCAL search_path TO {}").format(self.schema))
+        append's own, after `enter`: its commit, durable, makes the events, the rows and the
+        position visible together); the caller calls `reached` once it commits."""
         self.apply_batch(events, curs)
         self.track(curs, tracking)
 

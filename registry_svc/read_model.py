@@ -25,6 +25,7 @@ from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.sql import SQL, Composable, Identifier
 
+from mlxhub.lru import LruMap
 from mlxhub.read_model import ReadModel, stored_events
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
 
@@ -86,7 +87,9 @@ def _keyset(order: tuple[str, bool], after: list[Any] | None) -> tuple[str, list
     return f"({column}, name) {op} (%s::timestamptz, %s)", [after[0], after[1]], keys
 
 
-NAME_CACHE_SIZE = 100_000
+# Model names the read model keeps by id: the models being written now, not every one it has seen
+# (~250 bytes each); a batch's names not kept are one indexed SELECT (`_names_of`).
+NAME_CACHE_SIZE = 4096
 MODEL_FIELDS = frozenset(UPDATABLE_MODEL_FIELDS)  # what a ModelUpdated may change
 
 
@@ -165,20 +168,21 @@ class _Changes:
                 ],
             ))  # fmt: skip
         if self.model_changes:
-            curs.execute(*_from_rows(
-                "UPDATE registry_models AS m SET base_model = coalesce(u.base_model, m.base_model),"
+            curs.execute(*_from_rows(  # the count as a row: a pipelined transaction has no rowcount until it syncs
+                "WITH changed AS (UPDATE registry_models AS m SET base_model = coalesce(u.base_model, m.base_model),"
                 " description = coalesce(u.description, m.description), tags = coalesce(u.tags, m.tags),"
                 " latest_version = GREATEST(m.latest_version, u.latest_version),"
                 " aliases = m.aliases || u.aliases, etag = u.etag, update_time = u.update_time"
-                " FROM {rows} WHERE m.name = u.name",
+                " FROM {rows} WHERE m.name = u.name RETURNING 1) SELECT count(*) AS changed FROM changed",
                 MODEL_CHANGE, [
                     (name, r.get("base_model"), r.get("description"), r.get("tags"),
                      r["latest_version"], r["aliases"], r["etag"], r["update_time"])
                     for name, r in self.model_changes.items()
                 ],
             ))  # fmt: skip
-            if curs.rowcount != len(self.model_changes):
-                raise LookupError(f"{len(self.model_changes) - curs.rowcount} changed models are not in the read model")
+            changed = curs.fetchone()["changed"]
+            if changed != len(self.model_changes):
+                raise LookupError(f"{len(self.model_changes) - changed} changed models are not in the read model")
         if self.versions:
             curs.execute(*_from_rows(
                 "INSERT INTO registry_model_versions (model, version, artifact_path, kind, files, metrics, description,"
@@ -339,7 +343,7 @@ class RegistryReadModel(ReadModel):
 
     def __init__(self, datastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        self._names: dict[UUID, str] = {}  # model id -> name, learnt from applied events
+        self._names: LruMap[UUID, str] = LruMap(NAME_CACHE_SIZE)  # model id -> name, learnt from applied events
         for table, columns in TABLES.items():
             self.sql_create_statements.append(
                 SQL("CREATE TABLE IF NOT EXISTS {}.{} (" + columns + ")").format(self.schema, Identifier(table))
@@ -404,8 +408,6 @@ class RegistryReadModel(ReadModel):
         return names
 
     def _learn_names(self, names: dict[UUID, str]) -> None:
-        if len(self._names) + len(names) > NAME_CACHE_SIZE:
-            self._names.clear()
         self._names.update(names)
 
     # ----- reading --------------------------------------------------------------------------
