@@ -21,10 +21,10 @@ from psycopg import sql
 
 from bench.harness import EVENTS_TABLE, Stack
 from bench.timing import Stopwatch, clock, latency_ms, per_second, ratio
-from mlxhub.stored_events import decode_events, read_page
+from mlxhub.stored_events import decode_states, read_rows
 from mlxhub.v1 import registry_pb2
 from registry_svc.domain import Model
-from registry_svc.event_log import NameBook, encode_event
+from registry_svc.event_log import NameBook, encode_stored
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,11 @@ def raw_select(stack: Stack) -> int:
 
 def in_process_decode(stack: Stack) -> int:
     app, names, position, count = stack.registry.app, NameBook(stack.registry.app), 0, 0
-    while batch := read_page(app.recorder, position, PAGE):
-        for domain_event, notification in zip(decode_events(app.mapper, batch), batch, strict=True):
-            encode_event(domain_event, notification.id, names)
+    while batch := read_rows(app.recorder, position, PAGE):
+        for row, state in zip(batch, decode_states(app.mapper, batch), strict=True):
+            encode_stored(*row[:4], state, names)
             count += 1
-        position = batch[-1].id
+        position = batch[-1][0]
     return count
 
 
