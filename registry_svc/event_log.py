@@ -34,8 +34,9 @@ for _type_name, _aggregate in AGGREGATE_TYPES.items():
 
 
 # Names (and encoded handles) a NameBook keeps: the aggregates a registry is busy with, not every one
-# it has seen (~250 bytes each, per map); a name not kept is one indexed read of its creation event.
-NAME_BOOK_SIZE = 4096
+# it has seen (~300 bytes each, per map; 100,000 took ~50 MB); a name not kept is one indexed read of
+# its creation event, so this covers a replay's recent aggregates and the models being written.
+NAME_BOOK_SIZE = 8192
 
 
 class NameBook:
