@@ -19,7 +19,7 @@ from registry_svc.application import RegistryApplication
 from registry_svc.event_log import NAME_BOOK_SIZE, NameBook, to_proto
 from registry_svc.read_model import RegistryProjection, RegistryReadModel
 
-BUDGET_BYTES = 2 * 1024 * 1024  # what one cache may hold, however many aggregates it has seen
+BUDGET_BYTES = 3 * 1024 * 1024  # what one cache may hold, however many aggregates it has seen
 
 
 def test_lru_map_forgets_the_least_recently_used_entry():
@@ -38,18 +38,20 @@ def test_lru_map_forgets_the_least_recently_used_entry():
 
 def test_the_name_book_keeps_a_bounded_set_of_names_whatever_the_log_holds():
     book = NameBook(app=None)  # creation events carry their names: nothing is read from a store
-    created = [SimpleNamespace(originator_id=uuid.uuid4(), name=f"m-{i}") for i in range(20_000)]
+    first = last = None
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        for event in created:
+        for i in range(20_000):  # each event made and dropped here: what stays is what the book holds
+            event = SimpleNamespace(originator_id=uuid.uuid4(), name=f"m-{i}")
             assert book.name_of(event) == event.name
+            first, last = first or event.originator_id, event.originator_id
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
     assert held < BUDGET_BYTES, f"the name book holds {held} bytes after 20,000 aggregates"
-    assert len(book.names) == NAME_BOOK_SIZE < len(created)
-    assert created[-1].originator_id in book.names and created[0].originator_id not in book.names
+    assert len(book.names) == NAME_BOOK_SIZE < 20_000
+    assert last in book.names and first not in book.names
 
 
 @pytest.fixture
