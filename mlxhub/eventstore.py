@@ -207,22 +207,32 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
 
     def _append_with_effect(self, conn: psycopg.Connection, columns: tuple, prepared: PreparedEffect) -> list[int] | None:
         """Append and apply `prepared` in one transaction; None where the effect declined or failed
-        (rolled back: the caller appends alone, and the effect is left to the log's followers)."""
+        (rolled back: the caller appends alone, and the effect is left to the log's followers).
+
+        Pipelined, with the transaction's own BEGIN and COMMIT (psycopg's transaction blocks sync the
+        pipeline on entering and leaving): BEGIN, the effect's first statements and the append in one
+        round trip, the effect's changes in the next, COMMIT in the pipeline's closing sync."""
         applied: list[int] | None = None
         unsure = False
         try:
-            # Pipelined: BEGIN, the effect's first statements and the append go in one round trip,
-            # the effect's changes in another (or more, where it needs their answers), then COMMIT
-            with conn.pipeline(), conn.transaction(), conn.cursor() as curs:
-                prepared.begin(curs)
-                curs.execute(self.append_statement, columns, prepare=True)
-                positions = [row["position"] for row in curs.fetchall()]
+            with conn.pipeline(), conn.cursor() as curs:
                 try:
-                    done = prepared.apply(curs, positions)
-                except Exception as exc:  # its follower meets it again, and reports it
-                    raise _EffectFailed from exc
-                if not done:
-                    raise _EffectDeclined
+                    curs.execute(b"BEGIN")
+                    prepared.begin(curs)
+                    curs.execute(self.append_statement, columns, prepare=True)
+                    positions = [row["position"] for row in curs.fetchall()]
+                    try:
+                        done = prepared.apply(curs, positions)
+                    except Exception as exc:  # its follower meets it again, and reports it
+                        raise _EffectFailed from exc
+                    if not done:
+                        raise _EffectDeclined
+                    unsure = True  # from here on, a failure may come after the commit
+                    curs.execute(b"COMMIT")
+                except BaseException:
+                    if not unsure:
+                        conn.rollback()  # (gets the pipeline out of an aborted state first)
+                    raise
             applied = positions
         except _EffectDeclined:
             return None
