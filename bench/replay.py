@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import statistics
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -86,6 +87,16 @@ def gateway_replay(stack: Stack) -> int:
         return sum(chunk.count(b"\n") for chunk in response.iter_raw())
 
 
+def settled(stack: Stack, timeout: float = 300.0) -> None:
+    """Wait until the registry has published the seeded events to NATS: its publisher runs in this
+    process, and while it catches up it takes a share of the CPU from whichever figure runs then."""
+    deadline = clock() + timeout
+    while (lag := stack.registry.lag()) and clock() < deadline:
+        time.sleep(0.1)
+    if lag:
+        raise AssertionError(f"the registry still has {lag} seeded events to publish after {timeout:.0f}s")
+
+
 def warm_up(stack: Stack) -> None:
     """One short read each way first, so no round pays for the gateway's first upstream connection."""
     sum(1 for _ in stack.stub.ReadEvents(registry_pb2.ReadEventsRequest(limit=1)))
@@ -151,6 +162,7 @@ def measure(stack: Stack, seed_events: int, repeats: int = 3, follows: int = 100
     with Stopwatch() as seeding:
         seed(stack, seed_events)
     log.info("replay: seeded in %.1fs", seeding.seconds)
+    settled(stack)
     with stack.connect() as conn:
         total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(EVENTS_TABLE))).fetchone()[0]
     warm_up(stack)

@@ -195,13 +195,23 @@ def _struct(values: dict, skip: frozenset[str] | set[str] = frozenset()) -> byte
     return b"".join(out)
 
 
+_last_second: tuple[int, bytes] = (0, b"")  # a log's events come many to a second: its field, kept
+
+
 def _timestamp(when: datetime) -> bytes:
+    global _last_second
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     delta = when - _EPOCH
     seconds = delta.days * 86400 + delta.seconds
+    last = _last_second
+    if seconds == last[0]:
+        seconds_field = last[1]
+    else:
+        seconds_field = b"\x08" + _varint(seconds) if seconds else b""
+        _last_second = seconds, seconds_field
     nanos = when.microsecond * 1000
-    return (b"\x08" + _varint(seconds) if seconds else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
+    return seconds_field + (b"\x10" + _varint(nanos) if nanos else b"")
 
 
 _TYPE_FIELDS: dict[type, tuple[str, bytes]] = {}  # event class -> (aggregate type, its type fields)
