@@ -199,6 +199,7 @@ class LogProjector:
         self.position: int | None = None  # applied, as far as this process knows; None: ask the tracking table
         self._lock = threading.Lock()
         self._written: dict[int, Any] = {}  # position -> stored event committed by a writer, not yet applied
+        self.on_append_applied: Callable[[], None] | None = None  # called for each append it applies (a commit)
 
     def catch_up(self, through: int | None = None, timeout: float = -1, written: Sequence[Any] = ()) -> bool:
         """Apply what is pending, up to the log's end or at least through position `through`; False
@@ -262,6 +263,8 @@ class LogProjector:
         happened, so the tracking table is asked again."""
         if applied:
             self.position = applied[-1]
+            if self.on_append_applied is not None:
+                self.on_append_applied()
         elif unsure:
             self.position = None
         self._lock.release()
@@ -395,9 +398,11 @@ class SupervisedProjection:
         projector = self.projector
         if projector is None or self._stopping.is_set():
             return False
-        with self._count_lock:
-            self._own_commits += 1
         position = max(n.id for n in written)
+        applied = projector.position
+        if applied is not None and applied >= position:
+            return True  # applied in its append's transaction (whose commit is counted there)
+        self._count_own_commit()
         try:
             if not self.watch.failing.is_set() and projector.catch_up(position, timeout, written):
                 return True
@@ -414,6 +419,11 @@ class SupervisedProjection:
             return None
         return projector.prepare(stored_events)
 
+    def _count_own_commit(self) -> None:
+        """One more commit of this process's writers, whose announcement the follower need not follow."""
+        with self._count_lock:
+            self._own_commits += 1
+
     def _foreign(self, announced: int) -> bool:
         """Whether `announced` commits include any that no writer of this process counted."""
         with self._count_lock:
@@ -429,6 +439,7 @@ class SupervisedProjection:
             try:
                 app = self.application_class(self.env)
                 projector = LogProjector(app, self.view, self.watch, self.topics)
+                projector.on_append_applied = self._count_own_commit
                 with listening_for_commits(app.recorder) as committed:
                     projector.catch_up()
                     self.watch.passed(projector.position)
