@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic, resolve_topic
+from google.protobuf import empty_pb2
 
 from mlxhub.errors import InvalidArgument
 from mlxhub.events import ENVELOPE, aggregate_type_of, envelope, json_scalar
@@ -286,6 +287,14 @@ def encode_response(events: Sequence[bytes], batched: bool) -> bytes:
     if not batched:
         return _field(b"\x0a", events[0])
     return b"".join(_field(b"\x12", event) for event in events)
+
+
+def preserialized(data: bytes) -> empty_pb2.Empty:
+    """A serialized message as one that gRPC's serializer (the generated `SerializeToString` of the
+    method's response type, which takes any message) writes back byte for byte: an Empty whose
+    unknown fields hold the bytes, as protobuf keeps and re-serializes unknown fields unchanged. A
+    batch of ReadEvents is then sent as written, not parsed into 500 messages only to be written again."""
+    return empty_pb2.Empty.FromString(data)
 
 
 class EventFilter:

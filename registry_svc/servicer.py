@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from mlxhub import bounds, paging
 from mlxhub.auth import principal_of
@@ -23,7 +24,7 @@ from mlxhub.timestamps import parse_rfc3339, rfc3339, to_datetime, to_timestamp
 from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
-from registry_svc.event_log import EventFilter, NameBook, encode_response, encode_stored
+from registry_svc.event_log import EventFilter, NameBook, encode_response, encode_stored, preserialized
 from registry_svc.preview import checked_path, read_preview
 from registry_svc.read_model import DATASET_ORDERS, MODEL_ORDERS, RegistryReadModel
 
@@ -401,7 +402,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     # ----- audit --------------------------------------------------------------------------
 
     @rpc_stream
-    def ReadEvents(self, request, context) -> Iterator[registry_pb2.ReadEventsResponse]:
+    def ReadEvents(self, request, context) -> Iterator[Message]:
+        """ReadEventsResponse messages, each sent as the bytes `encode_response` wrote (`preserialized`)."""
         selection = EventFilter(request)
         batched = request.batch_size > 0
         per_message = request.batch_size if batched else 1
@@ -422,10 +424,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                 if sent == request.limit:
                     break
                 if len(encoded) == per_message:
-                    yield registry_pb2.ReadEventsResponse.FromString(encode_response(encoded, batched))
+                    yield preserialized(encode_response(encoded, batched))
                     encoded = []
             if encoded:  # what this page matched: a message never waits for more events
-                yield registry_pb2.ReadEventsResponse.FromString(encode_response(encoded, batched))
+                yield preserialized(encode_response(encoded, batched))
             if ended or sent == request.limit:
                 return
 

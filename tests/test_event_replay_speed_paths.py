@@ -265,3 +265,15 @@ def test_json_that_orjson_refuses_is_read_and_written_by_the_json_module():
     value = loads(data)
     assert value["big"] == 2**64 and math.isnan(value["nan"]) and value["t"] == {"_type_": "x", "_data_": "1"}
     assert loads(b'{"a": [1, 2.5, "\\u00e9"]}') == {"a": [1, 2.5, "é"]}
+
+
+def test_a_preserialized_response_is_sent_byte_for_byte_as_written():
+    from registry_svc.event_log import encode_response, preserialized
+
+    events = [common_pb2.Event(position=p, type="ModelRegistered", aggregate=f"model/m{p}") for p in (1, 2, 300)]
+    for batched in (False, True):
+        data = encode_response([e.SerializeToString() for e in (events if batched else events[:1])], batched)
+        sent = pb.ReadEventsResponse.SerializeToString(preserialized(data))  # gRPC's serializer for the method
+        assert sent == data
+        expected = pb.ReadEventsResponse(events=events) if batched else pb.ReadEventsResponse(event=events[0])
+        assert pb.ReadEventsResponse.FromString(sent) == expected
