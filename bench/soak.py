@@ -577,24 +577,30 @@ def processes(base: harness.Backing) -> dict[str, list[psutil.Process]]:
 
 @dataclass
 class Sample:
-    """One role's processes at one moment: resident memory (summed) and CPU time so far, per process."""
+    """One role's processes at one moment: resident memory (summed), CPU time so far per process, and
+    threads and processes (summed): what fills once (an RPC pool's threads, PostgreSQL's backends, one
+    per pooled connection) shows beside the memory it takes."""
 
     rss_mb: float
     cpu_s: dict[int, float]
     at: float = field(default_factory=clock)  # when it was read
     load_1m: float = field(default_factory=lambda: os.getloadavg()[0])  # the machine's load average then
+    threads: int = 0
+    processes: int = 0
 
 
 def sample(groups: dict[str, list[psutil.Process]]) -> dict[str, Sample]:
     found = {}
     for role, group in groups.items():
-        rss, cpu = 0, {}
+        rss, cpu, threads, alive = 0, {}, 0, 0
         for process in group:
             with contextlib.suppress(psutil.Error), process.oneshot():
                 rss += process.memory_info().rss
                 times = process.cpu_times()
                 cpu[process.pid] = times.user + times.system
-        found[role] = Sample(round(rss / MIB, 1), cpu)
+                threads += process.num_threads()
+                alive += 1
+        found[role] = Sample(round(rss / MIB, 1), cpu, threads=threads, processes=alive)
     return found
 
 
@@ -608,7 +614,8 @@ async def steady_sample(groups: dict[str, list[psutil.Process]], gap_s: float) -
         readings.append(sample(groups))
     last = readings[-1]
     return {role: Sample(statistics.median(reading[role].rss_mb for reading in readings if role in reading),
-                         last[role].cpu_s, last[role].at, last[role].load_1m) for role in last}
+                         last[role].cpu_s, last[role].at, last[role].load_1m, last[role].threads,
+                         last[role].processes) for role in last}
 
 
 async def sample_every(seconds: float, base: harness.Backing, roles: set[str], into: list[dict[str, Sample]]) -> None:
@@ -639,7 +646,9 @@ def memory_report(raw_start: dict[str, Sample], start: dict[str, Sample], end: d
                         "growth": growth, "target_growth": TARGET_MEMORY_GROWTH if judged else None,
                         "growth_from_raw_start": _growth(after, raw),
                         "growth_second_half": _growth(after, middle[role].rss_mb if role in middle else None),
-                        "rss_mb_timeline": [point[role].rss_mb for point in timeline if role in point]}
+                        "rss_mb_timeline": [point[role].rss_mb for point in timeline if role in point],
+                        "threads": {"start": before.threads, "end": end[role].threads if role in end else None},
+                        "processes": {"start": before.processes, "end": end[role].processes if role in end else None}}
         if judged:
             report[role]["met"] = growth is not None and growth <= TARGET_MEMORY_GROWTH
     first = next(iter(start.values()))
@@ -647,7 +656,8 @@ def memory_report(raw_start: dict[str, Sample], start: dict[str, Sample], end: d
     report["load_average_1m_timeline"] = [round(next(iter(point.values())).load_1m, 2) for point in timeline]
     report["note"] = ("growth (judged, for the hub's processes) is end over start, start being read after the "
                       "warm-up (warmup_s); raw_start is read before it, when the services have just started; "
-                      "rss_mb_timeline is read at timeline_s seconds after start. The client, NATS and PostgreSQL "
+                      "rss_mb_timeline is read at timeline_s seconds after start; threads and processes are counted at start and "
+                      "end (PostgreSQL's processes: one backend per open connection, plus its own). The client, NATS and PostgreSQL "
                       "(postmaster and backends summed, shared buffers included) are reported only")
     return report
 

@@ -64,6 +64,10 @@ def test_short_soak_has_no_errors_and_replays_every_write():
         timeline = figures["rss_mb_timeline"]
         assert timeline[0] == figures["start_rss_mb"] and timeline[-1] == figures["end_rss_mb"] and len(timeline) >= 3
         assert figures["growth_second_half"] == round(timeline[-1] / timeline[len(timeline) // 2], 3)
+        assert figures["threads"]["start"] >= 1 and figures["threads"]["end"] >= 1, (role, figures)
+        assert figures["processes"]["start"] >= 1 and figures["processes"]["end"] >= 1, (role, figures)
+    assert memory["registry"]["threads"]["start"] > 8  # its RPC pool's threads, counted
+    assert memory["postgres"]["processes"]["start"] > 3  # the postmaster, its own processes and the pool's backends
     times = memory["timeline_s"]
     assert times[0] == 0 and times == sorted(times) and len(times) == len(memory["registry"]["rss_mb_timeline"])
     assert len(memory["load_average_1m_timeline"]) == len(times)
