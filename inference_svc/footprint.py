@@ -7,8 +7,8 @@ The estimate is the weight bytes in the format they are served in (`loader.weigh
 as stored, each tensor's own bytes; in float32, four bytes per element, where an MLX
 quantized weight counts its dequantized elements and its scales and biases vanish (as
 `mlx_lm.utils.dequantize_model` leaves them). An adapter version is only its LoRA matrices,
-as stored (it shares its base's loaded weights, `inference_svc.lora`); its base is a version
-of its own in the cache.
+as stored (it shares its base's loaded weights, and its matrices are kept once, in its base's
+pack: `inference_svc.lora`); its base is a version of its own in the cache.
 """
 
 from __future__ import annotations

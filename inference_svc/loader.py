@@ -15,7 +15,8 @@ MLP gate avoids MLX's scalar exp and the output head takes the BLAS's faster ori
 for batches.
 
 An adapter version loads only its LoRA matrices (`inference_svc.lora`): the engine attaches
-them to its loaded base, whose weights every adapter of that base shares.
+them to its loaded base, whose weights every adapter of that base shares, and they move into
+the base's pack of adapter matrices, their one copy from then on.
 
 A load takes seconds (reading, dequantizing): the engine runs it off its decode thread
 (`inference_svc.decode.loads`), so streams already running go on meanwhile.

@@ -19,7 +19,9 @@ keeps the row's own adapter's columns times its scale (zero for base rows), and 
 adds the term; the columns of attached adapters that no row uses cost that matmul's width. A
 detach builds the pack again without the adapter, points the others into the new one and
 empties the adapter's matrices, so the old pack's memory goes with the last reference to it
-(routes and masks are dropped with it). `GATHER` takes each row's A and B from a per-layer stack
+(routes and masks are dropped with it). A build copies the attached adapters' matrices once, on
+the engine thread (9 SmolLM2 rank-8 adapters, 45 MB: 20-55 ms per attach or detach at load 20,
+a fraction of one 8-row decode step there). `GATHER` takes each row's A and B from a per-layer stack
 (`mx.take`: a padded working copy, held only while that mode is on and counted in
 `Router.working_bytes`) and runs one batched matmul pair; `GROUP` runs one matmul pair per
 adapter on its rows and scatters the result back.
