@@ -211,9 +211,10 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
 
         Pipelined, with the transaction's own BEGIN and COMMIT (psycopg's transaction blocks sync the
         pipeline on entering and leaving): BEGIN, the effect's first statements and the append in one
-        round trip, the effect's changes in the next, COMMIT in the pipeline's closing sync."""
+        round trip; the effect's changes and COMMIT in the pipeline's closing sync. The append's own
+        errors (a conflict) come with its positions; an error in that closing sync is the effect's."""
         applied: list[int] | None = None
-        unsure = False
+        unsure = committing = False
         try:
             with conn.pipeline(), conn.cursor() as curs:
                 try:
@@ -227,10 +228,10 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
                         raise _EffectFailed from exc
                     if not done:
                         raise _EffectDeclined
-                    unsure = True  # from here on, a failure may come after the commit
+                    committing = True
                     curs.execute(b"COMMIT")
                 except BaseException:
-                    if not unsure:
+                    if not committing:
                         conn.rollback()  # (gets the pipeline out of an aborted state first)
                     raise
             applied = positions
@@ -240,8 +241,14 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
             log.debug("an append's effect failed (%s); appending alone", failed.__cause__)
             return None
         except (psycopg.OperationalError, psycopg.InterfaceError):
-            unsure = True  # the connection failed: its commit may have happened
+            unsure = committing  # the connection failed: its commit may have happened
             raise
+        except psycopg.Error as refused:
+            if not committing:
+                raise  # the append's own
+            conn.rollback()  # the transaction failed before its COMMIT, which was not run
+            log.debug("an append's effect failed (%s); appending alone", refused)
+            return None
         finally:
             prepared.finish(applied, unsure)
         return applied
@@ -257,8 +264,9 @@ class PreparedEffect(Protocol):
     def apply(self, curs: psycopg.Cursor, positions: Sequence[int]) -> bool:
         """Apply the events, now at `positions`, in the transaction of `curs` (not committed yet);
         False to decline (the transaction is then rolled back and the events appended alone). The
-        transaction is pipelined: it fetches a result of its last statement, so that its errors
-        surface here rather than as the commit's."""
+        transaction is pipelined: what it does not fetch is answered with the COMMIT, and a statement
+        refused there rolls everything back, so a check must fail its statement rather than return
+        an answer to be looked at."""
         ...
 
     def finish(self, applied: Sequence[int] | None, unsure: bool) -> None:

@@ -301,3 +301,18 @@ def test_a_position_given_up_by_a_refused_append_does_not_stop_the_next_write_ap
     assert sorted(stored(settings)) == [1, position] and position > 2
     assert model_names(settings) == ["next", "taken"]  # applied in its own append, across the hole
     assert transactions_of(settings, view)["next"] == stored(settings)[position][1]
+
+
+def test_a_position_another_process_applied_is_not_applied_again_in_the_append(app, view, settings):
+    projector = LogProjector(app, view, FollowerWatch(settings, "registry", "test_projector"))
+    projector.catch_up()
+    app.apply_in_appends(projector)
+    app.save(new_model("one"))
+    with connect(settings, autocommit=True) as conn:  # as another leader would have, unknown to this one
+        conn.execute(f"UPDATE {view.tracking_table_name} SET notification_id = 1000 WHERE application_name = 'registry'")
+
+    position = app.save(new_model("two"))[0].notification.id
+
+    assert position in stored(settings)  # the write is appended all the same
+    assert model_names(settings) == ["one"]  # but its row is left to the leader that is ahead
+    assert view.max_tracking_id(app.name) == 1000
