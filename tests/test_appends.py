@@ -15,6 +15,7 @@ import mlxhub.followers
 from mlxhub.eventstore import connect, postgres_env
 from mlxhub.followers import EventFailed, FollowerWatch, LogProjector
 from mlxhub.read_model import open_read_model
+from mlxhub.v1 import registry_pb2
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import Model
 from registry_svc.read_model import RegistryProjection, RegistryReadModel
@@ -316,3 +317,17 @@ def test_a_position_another_process_applied_is_not_applied_again_in_the_append(a
     assert position in stored(settings)  # the write is appended all the same
     assert model_names(settings) == ["one"]  # but its row is left to the leader that is ahead
     assert view.max_tracking_id(app.name) == 1000
+
+
+def test_the_leading_registry_commits_a_created_model_with_its_read_model_row(registry, registry_stub, settings):
+    eventually(lambda: registry.projection is not None and registry.projection.projector is not None,
+               "the registry leading its followers")
+    registry_stub.CreateModel(registry_pb2.CreateModelRequest(name="first"))
+    registry_stub.CreateModel(registry_pb2.CreateModelRequest(name="mine", base_model="base"))
+
+    with connect(settings, autocommit=True) as conn:
+        event = conn.execute("SELECT xmin::text FROM registry_events ORDER BY notification_id DESC LIMIT 1").fetchone()
+        row = conn.execute("SELECT xmin::text, base_model FROM registry_models WHERE name = 'mine'").fetchone()
+    assert row == (event[0], "base")  # one transaction wrote both
+    listed = registry_stub.ListModels(registry_pb2.ListModelsRequest()).models
+    assert [m.name for m in listed] == ["first", "mine"]
