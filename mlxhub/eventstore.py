@@ -5,7 +5,9 @@ library locks an application's events table on every write, so sharing one
 would serialize every service's writers).
 
 An append is one statement (`HubApplicationRecorder`): the library's own append takes a
-transaction of several statements and two round trips to the server, plus its commit.
+transaction of several statements and two round trips to the server, plus its commit. Where an
+`AppendEffect` takes part (the leading replica's read-model projection), the append and its effect
+are one pipelined transaction of two round trips and one commit.
 """
 
 from __future__ import annotations
@@ -95,7 +97,10 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
     writers that arrive meanwhile are appended together by the next (group commit): one statement
     and one wait for the disk for all of them. Where that one is refused (an event of one writer
     conflicts: the aggregate was changed, or the name is taken), each writer's events are appended
-    on their own, so each writer gets its own answer, as if it had appended alone."""
+    on their own, so each writer gets its own answer, as if it had appended alone.
+
+    With an `effect` (`HubApplication.apply_in_appends`), each append that the effect takes part in
+    also applies it, in the same transaction: the events and their effect commit together."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)

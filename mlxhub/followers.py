@@ -187,7 +187,10 @@ class LogProjector:
     replica calls `catch_up(through=its position)` itself, so its answer follows its read model
     without handing over to another thread and back, and the events of writers that commit meanwhile
     are applied in the same transaction. One lock makes the callers take turns; a batch that fails
-    is applied again one event at a time, to apply what precedes the event that fails and name it."""
+    is applied again one event at a time, to apply what precedes the event that fails and name it.
+
+    Ahead of both, a writer's events are applied in the transaction that appends them where they
+    follow on from the applied position (`prepare`, an `AppendEffect`); the catch-up then finds them applied."""
 
     def __init__(self, app: Application, view: ReadModel, watch: FollowerWatch, topics: Sequence[str] = (),
                  batch_size: int = CATCH_UP_BATCH) -> None:
