@@ -7,7 +7,7 @@ would serialize every service's writers).
 An append is one statement (`HubApplicationRecorder`): the library's own append takes a
 transaction of several statements and two round trips to the server, plus its commit. Where an
 `AppendEffect` takes part (the leading replica's read-model projection), the append and its effect
-are one pipelined transaction of two round trips and one commit.
+are one pipelined transaction of three round trips and one commit.
 """
 
 from __future__ import annotations
@@ -216,8 +216,9 @@ class HubApplicationRecorder(PostgresApplicationRecorder):
 
         Pipelined, with the transaction's own BEGIN and COMMIT (psycopg's transaction blocks sync the
         pipeline on entering and leaving): BEGIN, the effect's first statements and the append in one
-        round trip; the effect's changes and COMMIT in the pipeline's closing sync. The append's own
-        errors (a conflict) come with its positions; an error in that closing sync is the effect's."""
+        round trip, the effect's changes in the next (the read model's position is checked before
+        committing), COMMIT in the pipeline's closing sync. The append's own errors (a conflict) come
+        with its positions; an error in that closing sync is the effect's."""
         applied: list[int] | None = None
         unsure = committing = False
         try:
@@ -269,9 +270,8 @@ class PreparedEffect(Protocol):
     def apply(self, curs: psycopg.Cursor, positions: Sequence[int]) -> bool:
         """Apply the events, now at `positions`, in the transaction of `curs` (not committed yet);
         False to decline (the transaction is then rolled back and the events appended alone). The
-        transaction is pipelined: what it does not fetch is answered with the COMMIT, and a statement
-        refused there rolls everything back, so a check must fail its statement rather than return
-        an answer to be looked at."""
+        transaction is pipelined: what it does not fetch is answered with the COMMIT (a statement
+        refused there rolls everything back)."""
         ...
 
     def finish(self, applied: Sequence[int] | None, unsure: bool) -> None:

@@ -23,7 +23,7 @@ from eventsourcing.persistence import InfrastructureFactory, Tracking, WaitInter
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import Environment
 from psycopg import Cursor, DataError
-from psycopg.sql import SQL, Composable, Identifier, Literal
+from psycopg.sql import SQL, Composable, Identifier
 
 from mlxhub.eventstore import reconnect_promptly
 from mlxhub.stored_events import decode_events, read_page
@@ -75,25 +75,7 @@ class ReadModel(PostgresTrackingRecorder):
         append's own, after `enter`: its commit, durable, makes the events, the rows and the
         position visible together); the caller calls `reached` once it commits."""
         self.apply_batch(events, curs)
-        self.track_unanswered(curs, tracking)
-
-    def track_unanswered(self, curs: Cursor, tracking: Tracking) -> None:
-        """Record the position applied, as `track` does, with a statement that fails where the
-        position is not ahead of the recorded one (another process applied it), for a pipelined
-        transaction that commits without looking at the statement's answer."""
-        if not self.datastore.single_row_tracking:
-            self.track(curs, tracking)
-            return
-        name, position = Literal(tracking.application_name), Literal(tracking.notification_id)
-        curs.execute(SQL(
-            "DO $track$ BEGIN INSERT INTO {schema}.{table} AS t VALUES ({name}, {position})"
-            " ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id"
-            " WHERE t.notification_id < EXCLUDED.notification_id;"
-            " IF NOT FOUND THEN RAISE EXCEPTION USING ERRCODE = 'unique_violation', MESSAGE = {message}; END IF;"
-            " END $track$"
-        ).format(schema=self.schema, table=Identifier(self.tracking_table_name), name=name, position=position,
-                 message=Literal(f"{tracking.application_name}: the read model is at or past position"
-                                 f" {tracking.notification_id} already; another process applied it")))
+        self.track(curs, tracking)
 
     def track(self, curs: Cursor, tracking: Tracking) -> None:
         """Record the position applied, in the transaction that applied it."""
