@@ -311,12 +311,13 @@ class Router:
             if bs:
                 layers[p] = (start, start + row, _own(bs, axis=0))
                 start += row
-        columns = Columns(_own(blocks, axis=1), tuple(owner), layers) if layers else None
+        if not layers:  # no attached adapter adapts these layers any more
+            return
+        columns = Columns(_own(blocks, axis=1), tuple(owner), layers)
         for adapter, p, column, row, rank in spans:
             views[id(adapter)][p] = (columns.a[:, column:column + rank], layers[p][2][row:row + rank])
         for p in paths:
-            if columns is not None:
-                self.pack.groups[p] = columns
+            self.pack.groups[p] = columns
 
     def stack(self, path: str) -> tuple[mx.array, mx.array, mx.array]:
         """Per-slot A (n+1, in, r), B (n+1, r, out) and scale (n+1,) of layer `path`, zero for the base
