@@ -172,5 +172,5 @@ def _markers(tokenizer: Any) -> Callable[[str], str]:
 
 
 def _seq(*parts: str) -> str:
-    """A Lark sequence of the non-empty parts ("" matches nothing, so an empty part is left out)."""
-    return " ".join(part for part in parts if part) or '""'
+    """A Lark sequence of the parts, the empty ones (a format's missing marker or separator) left out."""
+    return " ".join(part for part in parts if part)

@@ -3,7 +3,8 @@ official `openai` client, on the real demo model (SmolLM2-135M-Instruct) given a
 Hermes/Qwen tool-call format (`<tool_call>{"name": ..., "arguments": ...}</tool_call>`; its own template
 has no tool format). A model this small writes no reliable calls on its own: every argument below
 parses and validates only because the grammar allows nothing else. (A call the model starts on its
-own under `auto` is tested on a tiny model that does: tests/test_tool_calls.py.)"""
+own under `auto` is tested on a tiny model that does: tests/test_tool_calls.py; the other formats whose
+arguments are JSON, Mistral's and Kimi K2's: tests/test_tool_formats.py.)"""
 
 from __future__ import annotations
 
