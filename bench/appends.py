@@ -79,11 +79,12 @@ def _chunks(count: int, rounds: int) -> list[int]:
     return [len(part) for part in _split(count, rounds) if len(part)]
 
 
-def _median_ratio(rounds: list[dict[str, float]], sizes: list[int], over: str, under: str) -> float:
-    """The median over rounds of one figure's rate over another's, both taken in the same round."""
-    return statistics.median(
-        ratio(per_second(size, r[over]), per_second(size, r[under])) for r, size in zip(rounds, sizes, strict=True)
-    )
+def _round_ratios(rounds: list[dict[str, float]], sizes: list[int], over: str, under: str) -> list[float]:
+    """Each round's rate of one figure over another's, both taken in that round."""
+    return [
+        round(ratio(per_second(size, r[over]), per_second(size, r[under])), 5)
+        for r, size in zip(rounds, sizes, strict=True)
+    ]
 
 
 def measure(stack: Stack, events: int, threads: int = 4, rounds: int = 9) -> dict[str, Any]:
@@ -133,8 +134,12 @@ def measure(stack: Stack, events: int, threads: int = 4, rounds: int = 9) -> dic
         raise AssertionError(f"expected {3 * events} new events, the log grew by {appended}")
 
     rates = {name: per_second(events, spent) for name, spent in seconds.items()}
-    sequential = _median_ratio(per_round, chunks, "grpc", "raw")
-    clients = _median_ratio(per_round, chunks, "grpc_clients", "grpc")
+    round_ratios = {
+        "sequential": _round_ratios(per_round, chunks, "grpc", "raw"),
+        "concurrent": _round_ratios(per_round, chunks, "grpc_concurrent", "raw_concurrent"),
+        "clients_over_sequential": _round_ratios(per_round, chunks, "grpc_clients", "grpc"),
+    }
+    sequential, concurrent, clients = (statistics.median(round_ratios[name]) for name in round_ratios)
     return {
         "events": events,
         "threads": threads,
@@ -145,10 +150,11 @@ def measure(stack: Stack, events: int, threads: int = 4, rounds: int = 9) -> dic
         "raw_insert_commit_per_s": round(rates["raw"], 2),
         "raw_concurrent_insert_commit_per_s": round(rates["raw_concurrent"], 2),
         "ratio_sequential": round(sequential, 5),
-        "ratio_concurrent": round(_median_ratio(per_round, chunks, "grpc_concurrent", "raw_concurrent"), 5),
+        "ratio_concurrent": round(concurrent, 5),
         "clients": CLIENTS,
         "grpc_clients_events_per_s": round(rates["grpc_clients"], 2),
         "ratio_clients_over_sequential": round(clients, 5),
+        "round_ratios": round_ratios,  # the ratios above are their medians
         "target_ratio_sequential": TARGET_RATIO_SEQUENTIAL,
         "target_ratio_clients_over_sequential": TARGET_CLIENTS_OVER_SEQUENTIAL,
         "target_met": sequential >= TARGET_RATIO_SEQUENTIAL and clients >= TARGET_CLIENTS_OVER_SEQUENTIAL,
