@@ -14,6 +14,7 @@ once, in turn; the figures are medians over the rounds."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import statistics
 import tempfile
@@ -127,6 +128,20 @@ def settled(stack: Stack, timeout: float = 300.0) -> None:
         raise AssertionError(f"the registry still has {lag} seeded events to publish after {timeout:.0f}s")
 
 
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Move the objects alive now (this process's whole stack: registry, read model, clients) out of
+    the collector's sight while the rounds run. Otherwise a full collection, which scans them all,
+    lands in some reads and not others: it made a raw SELECT of 6,500 rows 5x slower in one read of
+    three, and the floor a coin toss. A service in its own process has no such heap to scan."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def warm_up(stack: Stack) -> None:
     """One short read each way first, so no round pays for the gateway's first upstream connection."""
     sum(1 for _ in stack.stub.ReadEvents(registry_pb2.ReadEventsRequest(limit=1)))
@@ -197,7 +212,7 @@ def measure(stack: Stack, seed_events: int, repeats: int = 3, follows: int = 100
         total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(EVENTS_TABLE))).fetchone()[0]
     warm_up(stack)
     names = NameBook(stack.registry.app)
-    with own_process_stub(stack) as own_process:
+    with own_process_stub(stack) as own_process, frozen_heap():
         grpc_batched_replay(stack, own_process)  # its first read learns the names
         rates = _median_rates({
             "raw SELECT": lambda: raw_select(stack),
