@@ -217,7 +217,7 @@ class FunctionDefinition(Strict):
     name: str = Field(pattern=FUNCTION_NAME)
     description: str | None = None
     parameters: dict[str, Any] | None = None  # the arguments' JSON Schema
-    # Arguments are decoded under `parameters` whether or not `strict` is set (models in the Hermes/Qwen format).
+    # Arguments are decoded under `parameters` whether or not `strict` is set (in every tool-call format whose arguments are JSON).
     strict: bool | None = None
 
 
