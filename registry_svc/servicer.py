@@ -35,6 +35,7 @@ DEFAULT_PAGE_SIZE = 50
 LINEAGE_OUTPUT_ONLY = tuple(f.name for f in common_pb2.Lineage.DESCRIPTOR.fields if bounds.is_output_only(f))
 MAX_PAGE_SIZE = 1000
 EVENT_PAGE = 1000  # stored events read per query by ReadEvents
+PAGE_GROWTH = 8  # a limited ReadEvents' next page, over its last, while its filters pass events over
 READ_AHEAD_THREADS = 8  # pages read ahead at once, by all ReadEvents together (the rest wait their turn)
 FOLLOW_CHECK_S = 0.25  # how often a quiet following ReadEvents checks that its client is still there
 DEFAULT_PREVIEW_RECORDS = 20
@@ -441,18 +442,22 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
                     done.wait()
             return
         position = request.after_position
+        # A read with a limit starts with a page of that many events (growing only while filters pass
+        # events over) and reads no page ahead: a look at 20 events reads 20 rows, not two pages of 1,000.
+        size = min(request.limit, EVENT_PAGE) if request.limit else EVENT_PAGE
         ahead: Future | None = None  # the next page, being read
         with contextlib.ExitStack() as listening:
             wait_for_commit = None
             while context.is_active():
                 if ahead is None:
-                    batch = read_rows(self.app.recorder, position, EVENT_PAGE, selection.topics)
+                    batch = read_rows(self.app.recorder, position, size, selection.topics)
                 else:
                     batch, ahead = ahead.result(), None
                 if batch:
                     position = batch[-1][0]
-                    if len(batch) == EVENT_PAGE:  # more may follow: read them while this page is written
-                        ahead = self.read_ahead.submit(read_rows, self.app.recorder, position, EVENT_PAGE, selection.topics)
+                    if len(batch) == size and not request.limit:  # more follow: read them while this page is written
+                        ahead = self.read_ahead.submit(read_rows, self.app.recorder, position, size, selection.topics)
+                    size = min(size * PAGE_GROWTH, EVENT_PAGE)
                     yield batch
                     continue
                 if not request.follow or selection.ended(datetime.now(UTC)):

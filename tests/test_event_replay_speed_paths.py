@@ -168,6 +168,31 @@ def test_pages_read_ahead_carry_every_event_once_in_order(registry, registry_stu
     assert updates and updates == [r.event for r in registry_stub.ReadEvents(pb.ReadEventsRequest(event_types=["ModelUpdated"]))]
 
 
+def test_a_limited_read_reads_only_the_rows_it_needs(registry, registry_stub, monkeypatch):
+    """A look at a few events reads that many rows and no page ahead; while a filter passes events
+    over, its pages grow, and it still finds the events it asks for."""
+    from registry_svc import servicer
+
+    reads: list[int] = []
+
+    def counted(recorder, position, size, topics=()):
+        reads.append(size)
+        return read_rows(recorder, position, size, topics)
+
+    monkeypatch.setattr(servicer, "read_rows", counted)
+    app = registry.app
+    seeding.seed(app, 6 * seeding.EVENTS_PER_MODEL)
+    events = [r.event for r in registry_stub.ReadEvents(pb.ReadEventsRequest(limit=5, after_position=3))]
+    assert [e.position for e in events] == [4, 5, 6, 7, 8] and reads == [5]
+    reads.clear()
+    last = [r.event for r in registry_stub.ReadEvents(pb.ReadEventsRequest())][-1]
+    assert reads[0] == servicer.EVENT_PAGE
+    reads.clear()
+    found = list(registry_stub.ReadEvents(pb.ReadEventsRequest(limit=1, aggregate=last.aggregate)))
+    assert [r.event.aggregate for r in found] == [last.aggregate]
+    assert reads[:3] == [1, servicer.PAGE_GROWTH, servicer.PAGE_GROWTH**2], reads
+
+
 def test_a_batched_follow_sends_a_live_event_without_waiting_for_more(registry_stub):
     registry_stub.CreateModel(pb.CreateModelRequest(name="first"))
     stream = registry_stub.ReadEvents(pb.ReadEventsRequest(batch_size=100, follow=True), timeout=30)
