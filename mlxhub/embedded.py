@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,22 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+# Ports handed out below the ranges the OS gives outgoing connections (Linux from 32768, macOS
+# from 49152): a port that bind(0) picks can be taken by an outgoing connection (to PostgreSQL,
+# NATS) before the service it was given to binds it.
+LISTEN_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
+    """A port nothing listens on now, for a service to bind shortly."""
+    for _ in range(100):
+        port = LISTEN_PORTS[secrets.randbelow(len(LISTEN_PORTS))]
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
