@@ -63,18 +63,8 @@ def test_each_row_of_a_mixed_batch_decodes_as_its_adapter_alone(tiny_model, adap
     rows = [None, attached[0], attached[1], attached[2], attached[0]]
     sources = [None, adapters[0], adapters[1], adapters[2], adapters[0]]
     prompts = [loaded.tokenizer.encode(p) for p in PROMPTS]
-    batch = Batches(lora.RoutedModel(loaded.model, router), stop_tokens=[], completion_batch_size=8,
-                    prefill_batch_size=8)
-    uids = batch.insert(prompts, max_tokens=[STEPS] * len(prompts), samplers=[sampling.greedy] * len(prompts))
-    for uid, adapter in zip(uids, rows, strict=True):
-        router.assign(uid, adapter)
-    tokens: dict[int, list[int]] = {uid: [] for uid in uids}
-    while sum(map(len, tokens.values())) < STEPS * len(prompts):
-        for response in batch.next()[1]:
-            tokens[response.uid].append(response.token)
-    batch.close()
     expected = [alone(tiny_model, source, prompt) for source, prompt in zip(sources, prompts, strict=True)]
-    assert [tokens[uid] for uid in uids] == expected
+    assert _decode(loaded, router, prompts, rows, steps=STEPS) == expected
     # the adapters change what the model says (else this test would prove nothing)
     first = loaded.tokenizer.encode(PROMPTS[0])
     outputs = [alone(tiny_model, None, first)] + [alone(tiny_model, a, first) for a in adapters]
