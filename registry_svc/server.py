@@ -37,6 +37,7 @@ class RegistryServer(FollowedLog):
         self.settings = settings
         self.env = postgres_env(settings)
         self.app: RegistryApplication | None = None
+        self.names: NameBook | None = None  # aggregate names, for ReadEvents and the publisher alike
         self.view: RegistryReadModel | None = None
         self.followers: LogFollowers | None = None
         self.server: grpc.Server | None = None
@@ -50,6 +51,7 @@ class RegistryServer(FollowedLog):
     def start(self) -> RegistryServer:
         ensure_schema(self.settings)
         app = self.app = RegistryApplication(self.env, data_roots=self.settings.data_roots)
+        self.names = NameBook(app)
         view = self.view = open_read_model(RegistryReadModel, RegistryProjection.name, self.env)
         app.after_save = lambda written: self.followers.after_write(written, READ_MODEL_WAIT_SECONDS,
                                                                     self.readiness.stuck)
@@ -64,7 +66,7 @@ class RegistryServer(FollowedLog):
         # connections (mlxhub/eventstore.py) for its LISTEN, and commands need the rest
         self.server = new_server("registry", self.settings, max_workers=64, max_streams=16)
         registry_pb2_grpc.add_RegistryServiceServicer_to_server(
-            RegistryServicer(app, view, self.settings.api_keys), self.server
+            RegistryServicer(app, view, self.settings.api_keys, self.names), self.server
         )
         listen = listen_and_serve(self.server, self.health, "registry", SERVICE_NAME, self.settings)
         self.readiness.start()
@@ -73,8 +75,8 @@ class RegistryServer(FollowedLog):
 
     def describer(self):
         """How the publisher describes an event (made when this replica starts leading)."""
-        assert self.app is not None
-        names = NameBook(self.app)
+        assert self.names is not None
+        names = self.names
 
         def describe(domain_event, position):
             event = to_proto(domain_event, position, names)

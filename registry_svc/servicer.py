@@ -180,11 +180,13 @@ rpc, rpc_stream = handlers("registry")
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
-    def __init__(self, app: RegistryApplication, read_model: RegistryReadModel, api_keys: dict[str, str]) -> None:
+    def __init__(self, app: RegistryApplication, read_model: RegistryReadModel, api_keys: dict[str, str],
+                 event_names: NameBook | None = None) -> None:
         self.app = app
         self.read_model = read_model
         self.api_keys = api_keys
-        self.event_names = NameBook(app)  # shared by every ReadEvents: names never change
+        # Shared by every ReadEvents (names never change), and with the publisher where the server gives it
+        self.event_names = event_names or NameBook(app)
         # ReadEvents reads a log's next page while it writes the current one (the database's work
         # and the wait for it overlap the encoding); one thread per page in flight, up to this many.
         self.read_ahead = ThreadPoolExecutor(READ_AHEAD_THREADS, thread_name_prefix="registry-read-ahead")
