@@ -21,7 +21,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--events", type=int, help="CreateModel calls per append figure (default 500, quick 40)")
     parser.add_argument(
-        "--seed-events", type=int, help="events seeded for the replay figure (default 5000, quick 1000)"
+        "--seed-events", type=int, help="events seeded for the replay figure (default 10000, quick 1000)"
     )
     parser.add_argument(
         "--rebuild-events", type=int,
@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes: finishes in well under a minute")
     args = parser.parse_args(argv)
     args.events = args.events or (40 if args.quick else 500)
-    args.seed_events = args.seed_events or (1000 if args.quick else 5000)
+    args.seed_events = args.seed_events or (1000 if args.quick else 10000)
     args.rebuild_events = args.rebuild_events or (2000 if args.quick else 20000)
     args.calls = args.calls or (200 if args.quick else 500)
     for name in ("events", "seed_events", "rebuild_events", "calls", "threads", "clients"):
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             "environment": {"python": platform.python_version(), "postgres": stack.server_version(),
                             "cpus": os.cpu_count(), "platform": platform.platform(),
                             "load_average_1m": round(os.getloadavg()[0], 2)},
-            "appends": appends.measure(stack, args.events, args.threads),
+            "appends": appends.measure_registry_process(args.events, args.threads),
             "replay": replay.measure(stack, args.seed_events, repeats=2 if args.quick else 3,
                                      follows=20 if args.quick else 100),
             "latency": latency.measure(stack, args.calls),

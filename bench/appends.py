@@ -3,22 +3,34 @@ ModelRegistered event each, answered once the read model has it) against raw psy
 single-row INSERT + COMMIT into a table shaped like the events table, with rows of
 the same size, same database; and CreateModel from 8 concurrent clients against one.
 
+The registry runs as its own process (`python -m registry_svc`, as `mlx-hub up` runs it) on a
+PostgreSQL and NATS of its own: in the bench's process it would share one GIL with the clients'
+threads, which no deployment does (8 client threads then hold the GIL as long as the server does).
+
 Targets: sequential CreateModel at least 0.25 of the raw floor, and 8 clients at
 least twice the sequential rate (their appends are committed together)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import statistics
+import tempfile
 import uuid
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
+import grpc
 import psycopg
 from psycopg import sql
 
-from bench.harness import EVENTS_TABLE, Stack
+from bench.harness import EVENTS_TABLE, backing, service_process
 from bench.timing import Stopwatch, per_second, ratio, run_together
-from mlxhub.v1 import registry_pb2
+from mlxhub.config import Settings
+from mlxhub.eventstore import connect
+from mlxhub.v1 import registry_pb2, registry_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +46,41 @@ RAW_DDL = (
 )
 
 
+class Registry(Protocol):
+    """What the figures need of the registry under test: its API and its database."""
+
+    stub: registry_pb2_grpc.RegistryServiceStub
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection: ...
+
+
+@dataclass
+class RegistryProcess:
+    settings: Settings
+    stub: registry_pb2_grpc.RegistryServiceStub
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection:
+        return connect(self.settings, **kwargs)
+
+
+@contextlib.contextmanager
+def registry_process() -> Iterator[RegistryProcess]:
+    """A registry as its own process, leading on a PostgreSQL and NATS of its own (stopped at exit)."""
+    with backing() as base, tempfile.TemporaryDirectory(prefix="appends-") as work, \
+            service_process(base, "registry_svc", Path(work) / "registry.log"):  # fmt: skip
+        channel = grpc.insecure_channel(base.settings.address("registry"))
+        try:
+            yield RegistryProcess(base.settings, registry_pb2_grpc.RegistryServiceStub(channel))
+        finally:
+            channel.close()
+
+
+def measure_registry_process(events: int, threads: int = 4, rounds: int = 9) -> dict[str, Any]:
+    """`measure` against a registry run as its own process (`registry_process`)."""
+    with registry_process() as registry:
+        return {**measure(registry, events, threads, rounds), "registry": "own process"}
+
+
 def _split(count: int, parts: int) -> list[range]:
     size, extra = divmod(count, parts)
     bounds, start = [], 0
@@ -44,17 +91,17 @@ def _split(count: int, parts: int) -> list[range]:
     return bounds
 
 
-def _event_count(stack: Stack) -> int:
+def _event_count(stack: Registry) -> int:
     with stack.connect() as conn:
         return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(EVENTS_TABLE))).fetchone()[0]
 
 
-def grpc_creates(stack: Stack, names: range, prefix: str) -> None:
+def grpc_creates(stack: Registry, names: range, prefix: str) -> None:
     for i in names:
         stack.stub.CreateModel(registry_pb2.CreateModelRequest(name=f"{prefix}-{i}", base_model="bench"))
 
 
-def _sample_row(stack: Stack) -> tuple[str, bytes]:
+def _sample_row(stack: Registry) -> tuple[str, bytes]:
     """Topic and a stored state of a real ModelRegistered event, to size the raw rows alike."""
     with stack.connect() as conn:
         topic, state = conn.execute(
@@ -87,7 +134,7 @@ def _round_ratios(rounds: list[dict[str, float]], sizes: list[int], over: str, u
     ]
 
 
-def measure(stack: Stack, events: int, threads: int = 4, rounds: int = 9) -> dict[str, Any]:
+def measure(stack: Registry, events: int, threads: int = 4, rounds: int = 9) -> dict[str, Any]:
     """The figures are taken in alternating rounds, so that drift in the machine's fsync latency
     (shared disks vary a lot) hits the API and its baseline alike; the ratios are the medians of
     each round's ratio, the rates those of all rounds together."""

@@ -61,7 +61,8 @@ def test_quick_bench_prints_one_json_document_with_positive_figures():
          result["throughput"]["grpc_calls_per_s"]),
     ):
         assert math.isclose(ratio, value / baseline, rel_tol=0.01), (ratio, value, baseline)
-    assert replay["events"] >= replay["seeded"] + 2 * appends["events"]
+    assert appends["registry"] == "own process"  # its appends went to its own database
+    assert replay["events"] >= replay["seeded"]
     assert latency["gateway_p99_ms"] >= latency["gateway_p50_ms"]
     assert latency["grpc_p99_ms"] >= latency["grpc_p50_ms"]
     assert latency["calls"] == 40
