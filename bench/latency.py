@@ -35,8 +35,8 @@ import uvicorn
 from bench import harness
 from bench.harness import Stack
 from bench.timing import clock, latency_ms, ratio
-from gateway.proto_json import message_to_dict
 from mlxhub.embedded import free_port
+from mlxhub.proto_json import message_to_dict
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,6 @@ from gateway.errors import GatewayError, error_response, status_from_exception, 
 from gateway.headers import first_header
 from gateway.health import deep_health
 from gateway.openapi import openapi_document
-from gateway.proto_json import message_to_dict
 from gateway.request_telemetry import RequestTelemetryMiddleware
 from gateway.routes import Binding, Packing, RouteError, RouteTable, load_bindings
 from gateway.static import api_prefixes, dashboard_app, under
@@ -45,6 +44,7 @@ from mlxhub.config import Settings
 from mlxhub.errors import HubError
 from mlxhub.health import check_async
 from mlxhub.memory import RELEASE_EVERY_S, release_free_memory
+from mlxhub.proto_json import message_to_dict
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from google.protobuf.message import Message
 
 from gateway.body import parse_json, require_object
 from gateway.errors import invalid_argument
-from gateway.proto_json import message_to_dict
 from gateway.routes import Binding
+from mlxhub.proto_json import message_to_dict
 
 _T = FieldDescriptor
 _INTEGER_TYPES = {

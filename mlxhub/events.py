@@ -14,8 +14,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from google.protobuf import json_format, struct_pb2
+import orjson
+from google.protobuf import struct_pb2
 
+from mlxhub.proto_json import message_to_dict
 from mlxhub.timestamps import rfc3339, to_timestamp
 from mlxhub.v1 import common_pb2
 
@@ -89,8 +91,9 @@ def subject_of(event: common_pb2.Event) -> str:
 
 
 def payload_of(event: common_pb2.Event) -> bytes:
-    """The NATS message body of an event: its protobuf JSON on one line."""
-    return json_format.MessageToJson(event, indent=None).encode()
+    """The NATS message body of an event: its protobuf JSON (`json_format.MessageToDict`'s, written by
+    `mlxhub.proto_json`'s plans, which cost a tenth as much per event) on one line, in UTF-8."""
+    return orjson.dumps(message_to_dict(event))
 
 
 def publication(event: common_pb2.Event) -> tuple[str, bytes]:

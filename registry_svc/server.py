@@ -20,9 +20,9 @@ from mlxhub.read_model import open_read_model
 from mlxhub.readiness import Readiness
 from mlxhub.serving import listen_and_serve, new_server, stop_serving
 from mlxhub.telemetry import watch_lag
-from mlxhub.v1 import registry_pb2, registry_pb2_grpc
+from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
-from registry_svc.event_log import NameBook, to_proto
+from registry_svc.event_log import NameBook, encode_event
 from registry_svc.read_model import RegistryProjection, RegistryReadModel
 from registry_svc.servicer import RegistryServicer
 
@@ -79,8 +79,8 @@ class RegistryServer(FollowedLog):
         names = self.names
 
         def describe(domain_event, position):
-            event = to_proto(domain_event, position, names)
-            return publication(event)
+            # The byte writer's Event, parsed: what `to_proto` builds, without filling its Struct in Python
+            return publication(common_pb2.Event.FromString(encode_event(domain_event, position, names)))
 
         return describe
 

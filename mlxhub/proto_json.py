@@ -4,7 +4,7 @@
 most of the gateway's time per streamed event. Here each message type gets a plan once (field ->
 JSON name and converter), and a message is converted by walking its set fields with that plan.
 Anything the plan does not cover (extensions, `Any`) goes to `json_format` itself, so the output
-never differs; tests/test_gateway_proto_json.py holds the two side by side.
+never differs; tests/test_proto_json.py holds the two side by side.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from google.protobuf import any_pb2, json_format, struct_pb2, timestamp_pb2, wra
 from google.protobuf.descriptor import FieldDescriptor
 from google.rpc import error_details_pb2, status_pb2
 
-from gateway.proto_json import message_to_dict
 from gateway.routes import load_bindings
+from mlxhub.proto_json import message_to_dict
 from mlxhub.v1 import registry_pb2
 
 F = FieldDescriptor
