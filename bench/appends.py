@@ -8,7 +8,9 @@ PostgreSQL and NATS of its own: in the bench's process it would share one GIL wi
 threads, which no deployment does (8 client threads then hold the GIL as long as the server does).
 
 Targets: sequential CreateModel at least 0.25 of the raw floor, and 8 clients at
-least twice the sequential rate (their appends are committed together)."""
+least twice the sequential rate (their appends are committed together). Beside them, a gRPC
+health check through the same server and interceptors, which does no work, against the same raw
+floor: what any call costs, and with one insert and commit added, the ceiling of the sequential ratio."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 
 import grpc
 import psycopg
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg import sql
 
 from bench.harness import EVENTS_TABLE, backing, service_process
@@ -47,9 +50,10 @@ RAW_DDL = (
 
 
 class Registry(Protocol):
-    """What the figures need of the registry under test: its API and its database."""
+    """What the figures need of the registry under test: its API, its health check and its database."""
 
     stub: registry_pb2_grpc.RegistryServiceStub
+    health: health_pb2_grpc.HealthStub
 
     def connect(self, **kwargs: Any) -> psycopg.Connection: ...
 
@@ -58,6 +62,7 @@ class Registry(Protocol):
 class RegistryProcess:
     settings: Settings
     stub: registry_pb2_grpc.RegistryServiceStub
+    health: health_pb2_grpc.HealthStub
 
     def connect(self, **kwargs: Any) -> psycopg.Connection:
         return connect(self.settings, **kwargs)
@@ -70,7 +75,8 @@ def registry_process() -> Iterator[RegistryProcess]:
             service_process(base, "registry_svc", Path(work) / "registry.log"):  # fmt: skip
         channel = grpc.insecure_channel(base.settings.address("registry"))
         try:
-            yield RegistryProcess(base.settings, registry_pb2_grpc.RegistryServiceStub(channel))
+            yield RegistryProcess(base.settings, registry_pb2_grpc.RegistryServiceStub(channel),
+                                  health_pb2_grpc.HealthStub(channel))
         finally:
             channel.close()
 
@@ -94,6 +100,14 @@ def _split(count: int, parts: int) -> list[range]:
 def _event_count(stack: Registry) -> int:
     with stack.connect() as conn:
         return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(EVENTS_TABLE))).fetchone()[0]
+
+
+def health_checks(stack: Registry, count: int) -> None:
+    """A call through the same channel, server and interceptors that does no work: the floor of any
+    call, which CreateModel pays before its append (itself at least one insert and commit)."""
+    request = health_pb2.HealthCheckRequest()
+    for _ in range(count):
+        stack.health.Check(request)
 
 
 def grpc_creates(stack: Registry, names: range, prefix: str) -> None:
@@ -144,7 +158,7 @@ def measure(stack: Registry, events: int, threads: int = 4, rounds: int = 9) -> 
         conn.execute(sql.SQL(RAW_DDL).format(table=sql.Identifier(RAW_TABLE)))
     conns = [stack.connect() for _ in range(threads)]  # opened up front, like the registry's pool
     before = _event_count(stack)
-    figures = ("grpc", "grpc_concurrent", "raw", "raw_concurrent", "grpc_clients")
+    figures = ("grpc", "grpc_concurrent", "raw", "raw_concurrent", "grpc_clients", "health_check")
     seconds = dict.fromkeys(figures, 0.0)
     per_round: list[dict[str, float]] = []
     chunks = _chunks(events, rounds)
@@ -159,6 +173,9 @@ def measure(stack: Registry, events: int, threads: int = 4, rounds: int = 9) -> 
         with Stopwatch() as watch:
             raw_inserts(conns[0], size, topic, state)
         seconds["raw"] += watch.seconds
+        with Stopwatch() as watch:
+            health_checks(stack, size)
+        seconds["health_check"] += watch.seconds
         parts = [part for part in _split(size, threads) if len(part)]
         seconds["grpc_concurrent"] += run_together(
             [lambda part=part, r=r: grpc_creates(stack, part, f"par{r}") for part in parts]
@@ -185,8 +202,12 @@ def measure(stack: Registry, events: int, threads: int = 4, rounds: int = 9) -> 
         "sequential": _round_ratios(per_round, chunks, "grpc", "raw"),
         "concurrent": _round_ratios(per_round, chunks, "grpc_concurrent", "raw_concurrent"),
         "clients_over_sequential": _round_ratios(per_round, chunks, "grpc_clients", "grpc"),
+        "health_check_over_raw": _round_ratios(per_round, chunks, "health_check", "raw"),
     }
-    sequential, concurrent, clients = (statistics.median(round_ratios[name]) for name in round_ratios)
+    sequential, concurrent, clients, health_check = (statistics.median(round_ratios[name]) for name in round_ratios)
+    # The most CreateModel could reach, as a ratio of the raw floor, if the call cost no more than a health
+    # check and the append no more than one raw insert and commit: 1 / (1/health_check + 1)
+    ceiling = 1 / (1 / health_check + 1)
     return {
         "events": events,
         "threads": threads,
@@ -201,6 +222,9 @@ def measure(stack: Registry, events: int, threads: int = 4, rounds: int = 9) -> 
         "clients": CLIENTS,
         "grpc_clients_events_per_s": round(rates["grpc_clients"], 2),
         "ratio_clients_over_sequential": round(clients, 5),
+        "grpc_health_check_per_s": round(rates["health_check"], 2),
+        "ratio_health_check_over_raw": round(health_check, 5),
+        "ratio_sequential_ceiling": round(ceiling, 5),
         "round_ratios": round_ratios,  # the ratios above are their medians
         "target_ratio_sequential": TARGET_RATIO_SEQUENTIAL,
         "target_ratio_clients_over_sequential": TARGET_CLIENTS_OVER_SEQUENTIAL,
