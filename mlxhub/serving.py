@@ -4,6 +4,7 @@ request size limit, then health and reflection, and SERVING only once it listens
 
 from __future__ import annotations
 
+import threading
 from concurrent import futures
 
 import grpc
@@ -65,13 +66,26 @@ def interceptors(service: str, settings: Settings, stream_limit: int) -> list[gr
     ]
 
 
+def started_pool(max_workers: int, thread_name_prefix: str, timeout: float = 30.0) -> futures.ThreadPoolExecutor:
+    """A thread pool whose threads are all started now. A pool starts a thread only when a call finds
+    none idle, so a server's pool grows for as long as bursts keep finding new highs, and with it the
+    service's memory (each thread's stack): started up front, the memory a service starts with is
+    the memory it serves with. Each thread takes one task that waits until all are running."""
+    pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+    all_running = threading.Barrier(max_workers + 1, timeout=timeout)
+    for _ in range(max_workers):
+        pool.submit(all_running.wait)
+    all_running.wait()
+    return pool
+
+
 def new_server(service: str, settings: Settings, max_workers: int, max_streams: int | None = None) -> grpc.Server:
     """An unstarted server for `service` ("registry", "trainer", "inference"); add its servicer next.
     `max_streams`: how many streaming calls it serves at once (default: all but UNARY_THREADS threads)."""
     limit = stream_limit(service, settings, max_workers, max_streams)
     limit_arenas()  # before the pool's threads exist; a service's main() had better call it first (mlxhub.memory)
     return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"{service}-rpc"),
+        started_pool(max_workers, f"{service}-rpc"),
         interceptors=interceptors(service, settings, limit),
         # so_reuseport 0: a second copy on the same port fails to bind instead of sharing it silently
         options=[("grpc.max_receive_message_length", settings.max_request_bytes), ("grpc.so_reuseport", 0)],

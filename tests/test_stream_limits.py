@@ -164,3 +164,23 @@ def test_a_stream_limit_must_leave_threads_for_unary_calls(settings):
     with pytest.raises(ConfigError, match="MLXHUB_TRAINER_MAX_STREAMS=20 .* use 1 to 16"):
         new_server("trainer", settings.model_copy(update={"max_streams": {"trainer": 20}}), max_workers=32)
     assert new_server("trainer", settings.model_copy(update={"max_streams": {"trainer": 16}}), max_workers=32)
+
+
+def test_a_servers_pool_starts_all_its_threads_before_the_first_call():
+    """The pool's threads exist from the start (mlxhub.serving.started_pool): a burst of calls finds them
+    waiting, and the service's memory does not step up each time a burst reaches a new high."""
+    import threading
+
+    from mlxhub.serving import started_pool
+
+    before = {thread.ident for thread in threading.enumerate()}
+    pool = started_pool(12, "pool-test")
+    try:
+        started = [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("pool-test")]
+        assert len(started) == 12 and all(t.is_alive() for t in started)
+        done = [pool.submit(time.sleep, 0.01) for _ in range(40)]
+        assert all(call.result(timeout=10) is None for call in done)
+        now = [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("pool-test")]
+        assert len(now) == 12  # the burst ran on them: no thread added, none lost
+    finally:
+        pool.shutdown(wait=True)
