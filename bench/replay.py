@@ -35,7 +35,7 @@ from mlxhub.stack import grpc_ready
 from mlxhub.stored_events import decode_states, read_rows
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc
 from registry_svc.domain import Model
-from registry_svc.event_log import NameBook, encode_stored
+from registry_svc.event_log import NameBook, encode_stored_events
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,7 @@ def in_process_decode(stack: Stack, names: NameBook) -> int:
     servicer keeps its own (a fresh one would cost each event a name lookup the server does not pay)."""
     app, position, count = stack.registry.app, 0, 0
     while batch := read_rows(app.recorder, position, PAGE):
-        for row, state in zip(batch, decode_states(app.mapper, batch), strict=True):
-            encode_stored(*row[:4], state, names)
-            count += 1
+        count += len(encode_stored_events(batch, decode_states(app.mapper, batch), names))
         position = batch[-1][0]
     return count
 

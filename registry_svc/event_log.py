@@ -18,6 +18,7 @@ from mlxhub.errors import InvalidArgument
 from mlxhub.events import ENVELOPE, aggregate_type_of, envelope, json_scalar
 from mlxhub.lru import LruMap
 from mlxhub.names import name_problem
+from mlxhub.stored_events import Row
 from mlxhub.timestamps import field_datetime, rfc3339
 from mlxhub.v1 import common_pb2, registry_pb2
 from registry_svc.domain import AGGREGATE_TYPES, aggregate_label, dataset_id, model_id
@@ -47,7 +48,10 @@ class NameBook:
     def __init__(self, app) -> None:
         self.app = app
         self.names: LruMap[UUID, str] = LruMap(NAME_BOOK_SIZE)
+        # The handles of the aggregates seen last, in two generations of half the book each: a full
+        # one becomes the older and is dropped at the next fill, so a bound costs no bookkeeping per event.
         self.handles: dict[str, bytes] = {}
+        self.older_handles: dict[str, bytes] = {}
 
     def name_of(self, domain_event: Any) -> str:
         return self._name(domain_event.originator_id, getattr(domain_event, "name", None))
@@ -63,13 +67,15 @@ class NameBook:
 
     def handle(self, originator_id: str, aggregate_type: str, name: str | None) -> bytes:
         """The encoded `aggregate` and `aggregate_id` fields of the aggregate with this id (text);
-        `name`: the event's own `name` attribute, if it has one (a creation event)."""
+        `name`: the name its creation event carries, if this is that event (nothing to look up)."""
         handle = self.handles.get(originator_id)
         if handle is None:
-            label = aggregate_label(aggregate_type, self._name(UUID(originator_id), name))
-            handle = _text(b"\x22", label) + _field(b"\x2a", originator_id.encode())
-            if len(self.handles) >= NAME_BOOK_SIZE:
-                self.handles.clear()
+            handle = self.older_handles.get(originator_id)
+            if handle is None:
+                label = aggregate_label(aggregate_type, name or self._name(UUID(originator_id), None))
+                handle = _text(b"\x22", label) + _field(b"\x2a", originator_id.encode())
+            if len(self.handles) >= NAME_BOOK_SIZE // 2:
+                self.older_handles, self.handles = self.handles, {}
             self.handles[originator_id] = handle
         return handle
 
@@ -162,61 +168,66 @@ def _value(value: Any) -> bytes:
     raise ValueError(f"cannot put a {type(value).__name__} in a Struct")
 
 
-def _struct(values: dict, skip: frozenset[str] | set[str] = frozenset()) -> bytes:
-    """A google.protobuf.Struct's fields (leaving out the keys in `skip`); string values, the
-    common case, are written inline, and entries of short ones that repeat are looked up."""
-    out = []
-    for key, value in values.items():
-        if key in skip:
-            continue
-        if type(value) is str and type(key) is str:
-            entry = _ENTRIES.get((key, value))
-            if entry is None:
-                key_field = _KEYS.get(key)
-                if key_field is None:
-                    key_field = _field(b"\x0a", key.encode()) + b"\x12"
-                    if len(_KEYS) < CACHED_ENTRIES:
-                        _KEYS[key] = key_field
-                data = value.encode()
-                size = len(data)
-                data = b"\x1a" + (_SMALL[size] if size < 16384 else _slow_varint(size)) + data
-                size = len(data)
-                entry = key_field + (_SMALL[size] if size < 16384 else _slow_varint(size)) + data
-                size = len(entry)
-                entry = b"\x0a" + (_SMALL[size] if size < 16384 else _slow_varint(size)) + entry
-                if len(value) <= CACHED_VALUE_LENGTH and len(_ENTRIES) < CACHED_ENTRIES:
-                    _ENTRIES[key, value] = entry
-            out.append(entry)
-            continue
-        data = _value(value)
-        size = len(data)
-        entry = _field(b"\x0a", str(key).encode()) + b"\x12" + (_SMALL[size] if size < 16384 else _slow_varint(size)) + data
-        size = len(entry)
-        out.append(b"\x0a" + (_SMALL[size] if size < 16384 else _slow_varint(size)) + entry)
-    return b"".join(out)
+_ONE_SECOND = timedelta(seconds=1)
+_LAST_SECOND = datetime.max.replace(microsecond=0, tzinfo=UTC)
+# The second the last events fell in (a log's events come many to a second): its start and end, and
+# its encoded `seconds` field. Read once and written once per page (a race costs only a miss).
+_last_second: tuple[datetime, datetime, bytes] = (_EPOCH, _EPOCH, b"")
+# The last events' `metadata` field, by their (principal, request id, trace id): the events of one call share it.
+_last_metadata: tuple[tuple[Any, Any, Any], bytes] = (("", "", ""), b"\x4a\x00")
 
 
-_last_second: tuple[int, bytes] = (0, b"")  # a log's events come many to a second: its field, kept
-
-
-def _timestamp(when: datetime) -> bytes:
-    global _last_second
+def _seconds(when: datetime) -> tuple[datetime, datetime, bytes]:
+    """The second `when` falls in (a UTC time: [start, end)) and its encoded `seconds` field."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     delta = when - _EPOCH
     seconds = delta.days * 86400 + delta.seconds
-    last = _last_second
-    if seconds == last[0]:
-        seconds_field = last[1]
-    else:
-        seconds_field = b"\x08" + _varint(seconds) if seconds else b""
-        _last_second = seconds, seconds_field
-    nanos = when.microsecond * 1000
-    return seconds_field + (b"\x10" + _varint(nanos) if nanos else b"")
+    start = when - timedelta(microseconds=when.microsecond)
+    end = start + _ONE_SECOND if start < _LAST_SECOND else start  # the last second there is: not kept
+    return start, end, b"\x08" + _varint(seconds) if seconds else b""
+
+
+def _metadata(caused_by: tuple[Any, Any, Any]) -> bytes:
+    principal, request_id, trace_id = caused_by
+    return _field(b"\x4a", (
+        (_field(b"\x0a", principal.encode()) if principal else b"")
+        + (_field(b"\x12", request_id.encode()) if request_id else b"")
+        + (_field(b"\x1a", trace_id.encode()) if trace_id else b"")
+    ))  # fmt: skip
+
+
+def _entry(key: Any, value: Any) -> bytes:
+    """A Struct's map entry (key and Value) framed as its `fields` field; string values of a few
+    dozen characters are kept by key and value (a log repeats them) while the cache has room."""
+    key_field = _KEYS.get(key)
+    if key_field is None:
+        key_field = _field(b"\x0a", str(key).encode()) + b"\x12"
+        if type(key) is str and len(_KEYS) < CACHED_ENTRIES:
+            _KEYS[key] = key_field
+    data = _value(value)
+    size = len(data)
+    entry = key_field + (_SMALL[size] if size < 16384 else _slow_varint(size)) + data
+    size = len(entry)
+    entry = b"\x0a" + (_SMALL[size] if size < 16384 else _slow_varint(size)) + entry
+    if type(value) is str and type(key) is str and len(value) <= CACHED_VALUE_LENGTH and len(_ENTRIES) < CACHED_ENTRIES:
+        _ENTRIES[key, value] = entry
+    return entry
+
+
+def _struct(values: dict, skip: frozenset[str] | set[str] = frozenset()) -> bytes:
+    """A google.protobuf.Struct's fields (leaving out the keys in `skip`)."""
+    get = _ENTRIES.get
+    return b"".join([
+        (get((key, value)) or _entry(key, value)) if type(value) is str else _entry(key, value)
+        for key, value in values.items()
+        if key not in skip
+    ])  # fmt: skip
 
 
 _TYPE_FIELDS: dict[type, tuple[str, bytes]] = {}  # event class -> (aggregate type, its type fields)
 _TOPIC_FIELDS: dict[str, tuple[str, bytes]] = {}  # the same by stored topic
+_TOPICS: dict[type, str] = {}  # event class -> its topic
 
 
 def _type_fields(cls: type) -> tuple[str, bytes]:
@@ -227,66 +238,93 @@ def _type_fields(cls: type) -> tuple[str, bytes]:
     return known
 
 
+def _topic_fields(topic: str) -> tuple[str, bytes]:
+    known = _TOPIC_FIELDS[topic] = _type_fields(resolve_topic(topic))
+    return known
+
+
 def encode_event(domain_event: Any, position: int, names: NameBook) -> bytes:
     """The serialized `mlxhub.v1.Event` of a stored event (what `to_proto(...).SerializeToString()`
     parses back to, built without the message objects; fields may come in another order)."""
-    aggregate_type, type_fields = _type_fields(type(domain_event))
-    label = aggregate_label(aggregate_type, names.name_of(domain_event))
-    handle = _text(b"\x22", label) + _field(b"\x2a", str(domain_event.originator_id).encode())
-    return _encode(type_fields, position, handle, domain_event.originator_version, vars(domain_event))
+    cls = type(domain_event)
+    topic = _TOPICS.get(cls) or _TOPICS.setdefault(cls, get_topic(cls))
+    row = (position, str(domain_event.originator_id), domain_event.originator_version, topic)
+    return encode_stored_events([row], [vars(domain_event)], names)[0]
 
 
 def encode_stored(position: int, originator_id: str, version: int, topic: str, state: dict[str, Any],
                   names: NameBook) -> bytes:
     """`encode_event` of the stored event at `position`, from what `mlxhub.stored_events.read_rows`
     and `decode_states` give (the id as text, the event's attributes), with no domain event built."""
-    known = _TOPIC_FIELDS.get(topic)
-    if known is None:
-        known = _TOPIC_FIELDS[topic] = _type_fields(resolve_topic(topic))
-    name = state.get("name")
-    return _encode(known[1], position, names.handle(originator_id, known[0], name), version, state)
+    return encode_stored_events([(position, originator_id, version, topic)], [state], names)[0]
 
 
-_last_metadata: tuple[tuple[Any, Any, Any], bytes] = (("", "", ""), b"\x4a\x00")  # the events of one call share it
-
-
-def _encode(type_fields: bytes, position: int, handle: bytes, version: int, attributes: dict[str, Any]) -> bytes:
-    """The Event's bytes: its type and aggregate fields given encoded, the rest from the attributes
-    (`timestamp`, `meta` as `mlxhub.events.caused_by` reads it, the others as `data`)."""
-    global _last_metadata
-    meta = attributes.get("meta") or {}
-    caused_by = meta.get("principal", ""), meta.get("request_id", ""), meta.get("trace_id", "")
-    last = _last_metadata
-    if caused_by == last[0]:
-        metadata = last[1]
-    else:
-        principal, request_id, trace_id = caused_by
-        metadata = (
-            (_field(b"\x0a", principal.encode()) if principal else b"")
-            + (_field(b"\x12", request_id.encode()) if request_id else b"")
-            + (_field(b"\x1a", trace_id.encode()) if trace_id else b"")
-        )
-        metadata = _field(b"\x4a", metadata)
-        _last_metadata = caused_by, metadata
-    time = _timestamp(attributes["timestamp"])
-    data = _struct(attributes, ENVELOPE)
-    size = len(data)
-    return b"".join((
-        type_fields,
-        b"\x08" + _varint(position) if position else b"",
-        b"\x12" + _SMALL[len(time)] + time,
-        handle,
-        b"\x30" + _varint(version) if version else b"",
-        b"\x42" + (_SMALL[size] if size < 16384 else _slow_varint(size)) + data,
-        metadata,
-    ))  # fmt: skip
+def encode_stored_events(
+    rows: Sequence[Sequence[Any]], states: Sequence[dict[str, Any]], names: NameBook
+) -> list[bytes]:
+    """`encode_stored` of each row (`read_rows`': position, id as text, version, topic, ...) with its
+    attributes (`decode_states`'): a ReadEvents page in one loop, each event's steps written inline
+    (its type and aggregate fields, `timestamp`, `meta` as `mlxhub.events.caused_by` reads it, the
+    other attributes as `data`), since a call per step cost as much as the steps."""
+    global _last_second, _last_metadata
+    topic_fields, handles, get_entry, small, low = _TOPIC_FIELDS, names.handles, _ENTRIES.get, _SMALL, _LOW
+    skip = ENVELOPE
+    second_start, second_end, seconds_field = _last_second
+    last_caused_by, metadata = _last_metadata
+    encoded = []
+    for row, attributes in zip(rows, states, strict=True):
+        position, originator_id, version, topic = row[0], row[1], row[2], row[3]
+        known = topic_fields.get(topic) or _topic_fields(topic)
+        handle = handles.get(originator_id)
+        if handle is None:  # a creation event (version 1) names its aggregate itself
+            handle = names.handle(originator_id, known[0], attributes.get("name") if version == 1 else None)
+        meta = attributes.get("meta") or {}
+        caused_by = meta.get("principal", ""), meta.get("request_id", ""), meta.get("trace_id", "")
+        if caused_by != last_caused_by:
+            last_caused_by, metadata = caused_by, _metadata(caused_by)
+        when = attributes["timestamp"]
+        if when.tzinfo is not UTC or not second_start <= when < second_end:
+            if when.tzinfo is UTC:
+                second_start, second_end, seconds_field = _seconds(when)
+                current = seconds_field
+            else:  # compared with a UTC second, another zone's time would need its offset: not kept
+                current = _seconds(when)[2]
+        else:
+            current = seconds_field
+        nanos = when.microsecond * 1000
+        if nanos:
+            time = current + b"\x10" + (
+                small[nanos] if nanos < 16384
+                else low[nanos & 16383] + small[nanos >> 14] if nanos < 268435456
+                else low[nanos & 16383] + low[nanos >> 14 & 16383] + small[nanos >> 28]
+            )  # fmt: skip
+        else:
+            time = current
+        data = b"".join([
+            (get_entry((key, value)) or _entry(key, value)) if type(value) is str else _entry(key, value)
+            for key, value in attributes.items()
+            if key not in skip
+        ])  # fmt: skip
+        size = len(data)
+        encoded.append(b"".join((
+            known[1],
+            (b"\x08" + (small[position] if position < 16384 else _varint(position))) if position else b"",
+            b"\x12", small[len(time)], time,
+            handle,
+            (b"\x30" + (small[version] if version < 16384 else _varint(version))) if version else b"",
+            b"\x42", small[size] if size < 16384 else _slow_varint(size), data,
+            metadata,
+        )))  # fmt: skip
+    _last_second = second_start, second_end, seconds_field
+    _last_metadata = last_caused_by, metadata
+    return encoded
 
 
 def encode_response(events: Sequence[bytes], batched: bool) -> bytes:
     """A serialized ReadEventsResponse: one event in `event`, or several in `events`."""
     if not batched:
         return _field(b"\x0a", events[0])
-    return b"".join(_field(b"\x12", event) for event in events)
+    return b"".join([b"\x12" + (_SMALL[len(e)] if len(e) < 16384 else _slow_varint(len(e))) + e for e in events])
 
 
 def preserialized(data: bytes) -> empty_pb2.Empty:
@@ -342,10 +380,29 @@ class EventFilter:
         # Filters that no event class satisfies (e.g. a Dataset event type with aggregate type Model)
         # match nothing; the store reads an empty topic list as "no filter", so say so explicitly.
         self.matches_nothing = narrowed and not classes
+        # Filters the query leaves to Python (each event's id, principal or time): without them, a page passes whole.
+        self.per_event = bool(self.aggregate_id is not None or self.principal or self.start_time or self.end_time)
 
     def ended(self, now: datetime) -> bool:
         """Whether `now` lies so far past end_time that no event still to come can match."""
         return self.end_time is not None and now >= self.end_time + END_TIME_SLACK
+
+    def kept(
+        self, rows: Sequence[Row], states: list[dict[str, Any]]
+    ) -> tuple[Sequence[Row], list[dict[str, Any]], bool]:
+        """The rows of a page (`read_rows`') and their attributes (`decode_states`') that pass the
+        filters, and whether the page reached a time so far past end_time that no later event can
+        match (then the rows after it are left out and the read ends)."""
+        if not self.per_event:
+            return rows, states, False
+        kept_rows, kept_states = [], []
+        for row, attributes in zip(rows, states, strict=True):
+            if self.ended(attributes["timestamp"]):
+                return kept_rows, kept_states, True
+            if self.matches(row[1], attributes):
+                kept_rows.append(row)
+                kept_states.append(attributes)
+        return kept_rows, kept_states, False
 
     def matches(self, originator_id: str, attributes: dict[str, Any]) -> bool:
         """Whether the event of this aggregate (id as text) with these attributes (`decode_states`')

@@ -24,7 +24,7 @@ from mlxhub.timestamps import parse_rfc3339, rfc3339, to_datetime, to_timestamp
 from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
-from registry_svc.event_log import EventFilter, NameBook, encode_response, encode_stored, preserialized
+from registry_svc.event_log import EventFilter, NameBook, encode_response, encode_stored_events, preserialized
 from registry_svc.preview import checked_path, read_preview
 from registry_svc.read_model import DATASET_ORDERS, MODEL_ORDERS, RegistryReadModel
 
@@ -412,26 +412,15 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         per_message = request.batch_size if batched else 1
         sent = 0
         for page in self._event_pages(request, selection, context):
-            encoded: list[bytes] = []
-            ended = False
-            for (position, originator_id, version, topic, _), attributes in zip(
-                page, decode_states(self.app.mapper, page), strict=True
-            ):
-                if selection.ended(attributes["timestamp"]):
-                    ended = True  # following past end_time: no later event can fall in the range
-                    break
-                if not selection.matches(originator_id, attributes):
-                    continue
-                encoded.append(encode_stored(position, originator_id, version, topic, attributes, self.event_names))
-                sent += 1
-                if sent == request.limit:
-                    break
-                if len(encoded) == per_message:
-                    yield preserialized(encode_response(encoded, batched))
-                    encoded = []
-            if encoded:  # what this page matched: a message never waits for more events
-                yield preserialized(encode_response(encoded, batched))
-            if ended or sent == request.limit:
+            rows, states, ended = selection.kept(page, decode_states(self.app.mapper, page))
+            if request.limit:
+                rows, states = rows[: request.limit - sent], states[: request.limit - sent]
+            encoded = encode_stored_events(rows, states, self.event_names)
+            sent += len(encoded)
+            # What this page matched, sent now: a message never waits for more events.
+            for start in range(0, len(encoded), per_message):
+                yield preserialized(encode_response(encoded[start : start + per_message], batched))
+            if ended or (request.limit and sent >= request.limit):
                 return
 
     def _event_pages(self, request, selection: EventFilter, context) -> Iterator[list[Any]]:

@@ -6,8 +6,9 @@ time. (How fast they are is measured by `python -m bench`, not here.)"""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
@@ -23,7 +24,7 @@ from mlxhub.v1 import common_pb2
 from mlxhub.v1 import registry_pb2 as pb
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import Dataset, Model
-from registry_svc.event_log import NameBook, encode_event, encode_stored, to_proto
+from registry_svc.event_log import NameBook, encode_event, encode_stored, encode_stored_events, to_proto
 from registry_svc.read_model import TABLES, RegistryProjection, RegistryReadModel
 
 KEYS = {
@@ -88,12 +89,56 @@ def test_events_encoded_on_the_wire_equal_the_messages_built_field_by_field(log_
         kinds.add(built.type)
         messages.append(built)
     assert kinds == {"ModelRegistered", "ModelUpdated", "ModelVersionCreated", "AliasMoved", "DatasetRegistered"}
+    page = encode_stored_events(rows, states, NameBook(app))  # a page at once, as ReadEvents writes it
+    assert [common_pb2.Event.FromString(data) for data in page] == messages
     backwards = NameBook(app)  # sees each aggregate's later events before its creation: asks the store for names
     for row, state, built in reversed(list(zip(rows, states, messages, strict=True))):
         assert common_pb2.Event.FromString(encode_stored(*row[:4], state, backwards)) == built
     versions = [e for e in decoded if type(e).__name__ == "ModelVersionCreated"]
     assert any(e.create_time.year == 1969 for e in versions)  # a time before 1970: negative seconds
     assert [type(e).__name__ for e in decoded[-2:]] == ["ModelRegistered", "ModelUpdated"]  # nested_model's
+
+
+def test_times_of_any_zone_and_precision_encode_as_the_messages_built_field_by_field(log_app):
+    """The byte writer keeps the `seconds` field of the last UTC second it wrote: times in that
+    second, just outside it, in other zones (the same instant or not), naive, or before 1970 each
+    come out as `to_proto` writes them, in any order."""
+    app, _ = log_app
+    app.save(Model(name="timed", base_model="b", description="", tags={}, idempotency_key="", meta={"principal": "p"}))
+    (row,) = read_rows(app.recorder, 0, 10)
+    (state,) = decode_states(app.mapper, [row])
+    utc = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    plus_two = timezone(timedelta(hours=2))
+    times = [
+        utc, utc.replace(microsecond=1), utc.replace(microsecond=16), utc.replace(microsecond=17),
+        utc.replace(microsecond=268_435), utc.replace(microsecond=999_999), utc + timedelta(seconds=1),
+        utc.replace(microsecond=5).astimezone(plus_two), (utc + timedelta(seconds=1)).astimezone(plus_two),
+        utc.replace(microsecond=6), utc.replace(tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+        utc.replace(tzinfo=None), utc.replace(tzinfo=ZoneInfo("Europe/Berlin")), utc - timedelta(microseconds=1),
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), utc,
+    ]  # fmt: skip
+    states = [{**state, "timestamp": when} for when in times]
+    cls = type(app.mapper.to_domain_event(_stored_event(app, row)))
+    names = NameBook(app)
+    expected = []
+    for position, attributes in enumerate(states, start=1):
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", {**attributes, "originator_id": UUID(row[1]), "originator_version": 1})
+        expected.append(to_proto(event, position, names))
+    rows = [(position, *row[1:]) for position in range(1, len(times) + 1)]
+    encoded = [common_pb2.Event.FromString(data) for data in encode_stored_events(rows, states, names)]
+    assert [e.time.ToDatetime(tzinfo=UTC) for e in encoded] == [
+        when.replace(tzinfo=when.tzinfo or UTC) for when in times
+    ]  # fmt: skip
+    assert encoded == expected
+    for when, event in zip(reversed(times), reversed(expected), strict=True):  # one at a time, backwards
+        assert common_pb2.Event.FromString(encode_stored(event.position, *row[1:4], {**state, "timestamp": when},
+                                                         names)) == event  # fmt: skip
+
+
+def _stored_event(app, row):
+    return app.recorder.select_events(UUID(row[1]))[0]
 
 
 def nested_model(app) -> None:
@@ -166,6 +211,21 @@ def test_pages_read_ahead_carry_every_event_once_in_order(registry, registry_stu
     ]
     updates = [e for e in one_each if e.type == "ModelUpdated"]
     assert updates and updates == [r.event for r in registry_stub.ReadEvents(pb.ReadEventsRequest(event_types=["ModelUpdated"]))]
+    # An aggregate whose events all lie past the first page: pages that match nothing do not end the read.
+    last = one_each[-1].aggregate
+    its_events = [e for e in one_each if e.aggregate == last]
+    assert min(e.position for e in its_events) > servicer.EVENT_PAGE
+    assert [r.event for r in registry_stub.ReadEvents(pb.ReadEventsRequest(aggregate=last))] == its_events
+    principal = pb.ReadEventsRequest(principal="nobody", batch_size=5)
+    assert list(registry_stub.ReadEvents(principal)) == []
+    following = registry_stub.ReadEvents(pb.ReadEventsRequest(aggregate=last, batch_size=2, follow=True), timeout=30)
+    received = []
+    for response in following:
+        received += response.events
+        if len(received) >= len(its_events):
+            break
+    following.cancel()
+    assert received == its_events
 
 
 def test_a_limited_read_reads_only_the_rows_it_needs(registry, registry_stub, monkeypatch):

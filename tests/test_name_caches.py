@@ -14,9 +14,11 @@ from bench import seeding
 from mlxhub.eventstore import postgres_env
 from mlxhub.lru import LruMap
 from mlxhub.read_model import open_read_model
+from mlxhub.stored_events import decode_states, read_rows
+from mlxhub.v1 import common_pb2
 from registry_svc import event_log, read_model
 from registry_svc.application import RegistryApplication
-from registry_svc.event_log import NAME_BOOK_SIZE, NameBook, to_proto
+from registry_svc.event_log import NAME_BOOK_SIZE, NameBook, encode_stored_events, to_proto
 from registry_svc.read_model import RegistryProjection, RegistryReadModel
 
 BUDGET_BYTES = 3 * 1024 * 1024  # what one cache may hold, however many aggregates it has seen
@@ -94,3 +96,32 @@ def test_names_the_caches_forgot_are_read_from_the_store(log_app):
     last = {names[event.originator_id]: str(event.originator_version) for event, _ in events}
     models = sorted(event.name for event, _ in events if type(event).__name__ == "ModelRegistered")
     assert [(row["name"], row["etag"]) for row in rows] == [(name, last[name]) for name in models]
+
+
+@pytest.mark.integration
+def test_the_byte_writer_names_aggregates_from_creation_events_and_reads_only_forgotten_names(log_app, monkeypatch):
+    """ReadEvents' writer takes a name from its creation event (no read), keeps the handles of the
+    last aggregates it wrote (here two), and reads a forgotten aggregate's name from the store."""
+    app, _ = log_app
+    seeding.seed(app, 6 * seeding.EVENTS_PER_MODEL)
+    rows = read_rows(app.recorder, 0, 1000)
+    states = decode_states(app.mapper, rows)
+    reference = NameBook(app)
+    expected = [to_proto(app.mapper.to_domain_event(n), n.id, reference) for n in app.recorder.select_notifications(0, 1000)]
+    reads: list[uuid.UUID] = []
+    read = app.repository.get
+    monkeypatch.setattr(app.repository, "get", lambda aggregate_id, **kw: reads.append(aggregate_id) or read(aggregate_id, **kw))
+
+    book = NameBook(app)  # the log in order: each aggregate's events follow its creation
+    assert [common_pb2.Event.FromString(data) for data in encode_stored_events(rows, states, book)] == expected
+    assert reads == []
+    assert len(book.handles) + len(book.older_handles) <= event_log.NAME_BOOK_SIZE == 2
+
+    # Every model's first events, then every model's second, ...: each later event names an aggregate
+    # the book has forgotten since, so its name is read (once per aggregate and round, no more).
+    order = sorted(range(len(rows)), key=lambda i: (rows[i][2], rows[i][0]))
+    book = NameBook(app)
+    encoded = encode_stored_events([rows[i] for i in order], [states[i] for i in order], book)
+    assert [common_pb2.Event.FromString(data) for data in encoded] == [expected[i] for i in order]
+    assert 0 < len(reads) <= len(rows) - len({row[1] for row in rows})
+    assert len(book.handles) + len(book.older_handles) <= event_log.NAME_BOOK_SIZE
