@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import event
+from eventsourcing.domain import Snapshot, event
 
 from mlxhub.audit import HubAggregate, Meta
 
@@ -31,8 +31,29 @@ def dataset_id(name: str) -> UUID:
     return uuid5(NAMESPACE, f"dataset/{name}")
 
 
+def numbered(versions: dict[Any, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """`versions` keyed by number again: a snapshot is stored as JSON, whose keys are text."""
+    return {int(number): version for number, version in versions.items()}
+
+
 class Model(HubAggregate):
-    """A registered model: its description, its numbered versions and its aliases."""
+    """A registered model: its description, its numbered versions and its aliases.
+
+    Snapshots (every 50 events, `RegistryApplication`) store its state as JSON, which turns the
+    version numbers keying `versions` into text; a model read from one gets them back as numbers
+    (without this, every model past 50 events lost its versions to lookups by number)."""
+
+    class_version = 2  # snapshots taken before Model.Snapshot (the library's own class) are upcast
+
+    class Snapshot(Snapshot):
+        def mutate(self, _: None) -> Model:
+            model = super().mutate(_)
+            model.versions = numbered(model.versions)
+            return model
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["versions"] = numbered(state["versions"])
 
     @staticmethod
     def create_id(name: str) -> UUID:
