@@ -32,10 +32,10 @@ from bench.harness import EVENTS_TABLE, Stack, service_process
 from bench.timing import Stopwatch, clock, latency_ms, per_second, ratio
 from mlxhub.embedded import free_port
 from mlxhub.stack import grpc_ready
-from mlxhub.stored_events import decode_states, read_rows
+from mlxhub.stored_events import read_rows
 from mlxhub.v1 import registry_pb2, registry_pb2_grpc
 from registry_svc.domain import Model
-from registry_svc.event_log import NameBook, encode_stored_events
+from registry_svc.event_log import EventFilter, NameBook, encode_page
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,9 @@ def in_process_decode(stack: Stack, names: NameBook) -> int:
     """Read, decode and encode the log as ReadEvents does, with a NameBook kept across rounds as the
     servicer keeps its own (a fresh one would cost each event a name lookup the server does not pay)."""
     app, position, count = stack.registry.app, 0, 0
+    everything = EventFilter(registry_pb2.ReadEventsRequest())
     while batch := read_rows(app.recorder, position, PAGE):
-        count += len(encode_stored_events(batch, decode_states(app.mapper, batch), names))
+        count += len(encode_page(app.mapper, batch, everything, names)[0])
         position = batch[-1][0]
     return count
 

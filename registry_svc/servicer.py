@@ -19,12 +19,12 @@ from mlxhub.auth import principal_of
 from mlxhub.commit_signal import listening_for_commits
 from mlxhub.errors import InvalidArgument, NotFound, handlers
 from mlxhub.names import version_name
-from mlxhub.stored_events import decode_states, read_rows
+from mlxhub.stored_events import read_rows
 from mlxhub.timestamps import parse_rfc3339, rfc3339, to_datetime, to_timestamp
 from mlxhub.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from registry_svc.application import RegistryApplication
 from registry_svc.domain import UPDATABLE_MODEL_FIELDS, Dataset, Model
-from registry_svc.event_log import EventFilter, NameBook, encode_response, encode_stored_events, preserialized
+from registry_svc.event_log import EventFilter, NameBook, encode_page, encode_response, preserialized
 from registry_svc.preview import checked_path, read_preview
 from registry_svc.read_model import DATASET_ORDERS, MODEL_ORDERS, RegistryReadModel
 
@@ -412,10 +412,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         per_message = request.batch_size if batched else 1
         sent = 0
         for page in self._event_pages(request, selection, context):
-            rows, states, ended = selection.kept(page, decode_states(self.app.mapper, page))
-            if request.limit:
-                rows, states = rows[: request.limit - sent], states[: request.limit - sent]
-            encoded = encode_stored_events(rows, states, self.event_names)
+            most = request.limit - sent if request.limit else 0
+            encoded, ended = encode_page(self.app.mapper, page, selection, self.event_names, most)
             sent += len(encoded)
             # What this page matched, sent now: a message never waits for more events.
             for start in range(0, len(encoded), per_message):

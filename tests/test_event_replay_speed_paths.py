@@ -190,10 +190,12 @@ def test_several_events_per_message_carry_the_same_stream(registry_stub):
 
 def test_pages_read_ahead_carry_every_event_once_in_order(registry, registry_stub, monkeypatch):
     """Pages of 3: each full page has the next read while it is written (mlxhub's read-ahead), a
-    short page ends the catch-up; filters and limits apply across pages as within one."""
-    from registry_svc import servicer
+    short page ends the catch-up; filters and limits apply across pages, and across the chunks
+    (here of 2) each page is decoded and encoded in, as within one."""
+    from registry_svc import event_log, servicer
 
     monkeypatch.setattr(servicer, "EVENT_PAGE", 3)
+    monkeypatch.setattr(event_log, "CHUNK", 2)
     app = registry.app
     seeding.seed(app, 2 * seeding.EVENTS_PER_MODEL + 5)
     stored = [(n.id, str(n.originator_id)) for n in app.recorder.select_notifications(0, 10_000, inclusive_of_start=False)]
