@@ -5,6 +5,7 @@ request size limit, then health and reflection, and SERVING only once it listens
 from __future__ import annotations
 
 import threading
+import weakref
 from concurrent import futures
 
 import grpc
@@ -22,6 +23,8 @@ from mlxhub.memory import limit_arenas
 
 # Threads of every pool that streams can never take: unary calls and health checks run on them.
 UNARY_THREADS = 16
+# Each server's thread pool, shut down with it (grpc leaves its executor to the caller)
+_pools: weakref.WeakKeyDictionary[grpc.Server, futures.ThreadPoolExecutor] = weakref.WeakKeyDictionary()
 
 
 class ReflectionPool:
@@ -84,12 +87,15 @@ def new_server(service: str, settings: Settings, max_workers: int, max_streams: 
     `max_streams`: how many streaming calls it serves at once (default: all but UNARY_THREADS threads)."""
     limit = stream_limit(service, settings, max_workers, max_streams)
     limit_arenas()  # before the pool's threads exist; a service's main() had better call it first (mlxhub.memory)
-    return grpc.server(
-        started_pool(max_workers, f"{service}-rpc"),
+    pool = started_pool(max_workers, f"{service}-rpc")
+    server = grpc.server(
+        pool,
         interceptors=interceptors(service, settings, limit),
         # so_reuseport 0: a second copy on the same port fails to bind instead of sharing it silently
         options=[("grpc.max_receive_message_length", settings.max_request_bytes), ("grpc.so_reuseport", 0)],
     )
+    _pools[server] = pool
+    return server
 
 
 def listen_and_serve(server: grpc.Server, health_servicer: health.HealthServicer, service: str, full_name: str,
@@ -112,3 +118,6 @@ def stop_serving(server: grpc.Server | None, health_servicer: health.HealthServi
     health_servicer.enter_graceful_shutdown()
     if server is not None:
         server.stop(grace).wait()
+        pool = _pools.pop(server, None)
+        if pool is not None:
+            pool.shutdown(wait=False)  # its idle threads end now, not when the pool is collected

@@ -184,3 +184,24 @@ def test_a_servers_pool_starts_all_its_threads_before_the_first_call():
         assert len(now) == 12  # the burst ran on them: no thread added, none lost
     finally:
         pool.shutdown(wait=True)
+
+
+def test_a_stopped_server_ends_its_pools_threads(settings):
+    import threading
+
+    from grpc_health.v1 import health
+
+    from mlxhub.serving import new_server, stop_serving
+
+    def pool_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("pool-stop-rpc")]
+
+    server = new_server("pool-stop", settings, max_workers=20, max_streams=4)
+    server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    assert len(pool_threads()) == 20
+    stop_serving(server, health.HealthServicer(), grace=None)
+    deadline = time.monotonic() + 10
+    while pool_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pool_threads() == []  # ended with the server, though `server` is still referenced here
