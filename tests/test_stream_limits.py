@@ -173,15 +173,16 @@ def test_a_servers_pool_starts_all_its_threads_before_the_first_call():
 
     from mlxhub.serving import started_pool
 
-    before = {thread.ident for thread in threading.enumerate()}
+    def pool_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("pool-test")]
+
     pool = started_pool(12, "pool-test")
     try:
-        started = [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("pool-test")]
+        started = pool_threads()
         assert len(started) == 12 and all(t.is_alive() for t in started)
         done = [pool.submit(time.sleep, 0.01) for _ in range(40)]
         assert all(call.result(timeout=10) is None for call in done)
-        now = [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("pool-test")]
-        assert len(now) == 12  # the burst ran on them: no thread added, none lost
+        assert pool_threads() == started  # the burst ran on them: no thread added, none lost
     finally:
         pool.shutdown(wait=True)
 
