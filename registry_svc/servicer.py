@@ -433,20 +433,24 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         position = request.after_position
         # A read with a limit starts with a page of that many events (growing only while filters pass
         # events over) and reads no page ahead: a look at 20 events reads 20 rows, not two pages of 1,000.
-        size = min(request.limit, EVENT_PAGE) if request.limit else EVENT_PAGE
-        ahead: Future | None = None  # the next page, being read
+        # One without starts with an eighth of a page and doubles it: its first events are written while
+        # the next page, twice as large, is read (a first page of 1,000 was waited for whole).
+        size = min(request.limit, EVENT_PAGE) if request.limit else max(EVENT_PAGE // 8, 1)
+        growth = PAGE_GROWTH if request.limit else 2
+        ahead: tuple[int, Future] | None = None  # the next page's size and the read of it
         with contextlib.ExitStack() as listening:
             wait_for_commit = None
             while context.is_active():
                 if ahead is None:
-                    batch = read_rows(self.app.recorder, position, size, selection.topics)
+                    asked, batch = size, read_rows(self.app.recorder, position, size, selection.topics)
                 else:
-                    batch, ahead = ahead.result(), None
+                    (asked, reading), ahead = ahead, None
+                    batch = reading.result()
                 if batch:
                     position = batch[-1][0]
-                    if len(batch) == size and not request.limit:  # more follow: read them while this page is written
-                        ahead = self.read_ahead.submit(read_rows, self.app.recorder, position, size, selection.topics)
-                    size = min(size * PAGE_GROWTH, EVENT_PAGE)
+                    size = min(size * growth, EVENT_PAGE)
+                    if len(batch) == asked and not request.limit:  # more follow: read them while this page is written
+                        ahead = size, self.read_ahead.submit(read_rows, self.app.recorder, position, size, selection.topics)
                     yield batch
                     continue
                 if not request.follow or selection.ended(datetime.now(UTC)):
