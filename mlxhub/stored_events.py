@@ -14,7 +14,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import resolve_topic, retry
 from psycopg import InterfaceError, OperationalError
 from psycopg.rows import namedtuple_row, tuple_row
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Identifier
 
 TRANSCODED = b'"_type_"'
 Row = tuple[int, str, int, str, bytes]  # read_rows': position, originator id (text), version, topic, state
@@ -35,26 +35,37 @@ def read_page(recorder: Any, after: int, limit: int, topics: Sequence[str] = ())
     """Stored events after a position, in order, as rows with the attributes of the library's
     notifications (id, originator_id, originator_version, topic, state): its own query, but rows
     built as named tuples instead of dicts and then objects, which costs as much as the read."""
-    return _select(recorder, READ_PAGE, after, limit, topics, namedtuple_row)
+    return _select(recorder, "page", after, limit, topics, namedtuple_row)
 
 
 @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 def read_rows(recorder: Any, after: int, limit: int, topics: Sequence[str] = ()) -> list[Row]:
     """`read_page`'s stored events as plain tuples (position, originator id as text, version, topic,
     state), for `decode_states`: a third cheaper to read than named tuples with id objects."""
-    return _select(recorder, READ_ROWS, after, limit, topics, tuple_row)
+    return _select(recorder, "rows", after, limit, topics, tuple_row)
 
 
-def _select(recorder: Any, query: SQL, after: int, limit: int, topics: Sequence[str], row_factory: Any) -> list[Any]:
+_QUERIES = {"page": READ_PAGE, "rows": READ_ROWS}
+# Each query as sent, by (query, schema, table, whether it names topics): composed once, not per page.
+_STATEMENTS: dict[tuple[str, str, str, bool], bytes] = {}
+
+
+def _select(recorder: Any, query: str, after: int, limit: int, topics: Sequence[str], row_factory: Any) -> list[Any]:
     datastore = recorder.datastore
-    statement: Composable = query.format(
-        Identifier(datastore.schema), Identifier(recorder.events_table_name), SQL(" AND topic = ANY(%s)" if topics else "")
-    )
     params = (after, list(topics), limit) if topics else (after, limit)
-    # Binary results: the state as its bytes, not hex text that PostgreSQL writes and psycopg decodes.
-    with datastore.get_connection() as conn, conn.cursor(row_factory=row_factory, binary=True) as curs:
-        curs.execute(statement, params, prepare=True)
-        return curs.fetchall()
+    with datastore.get_connection() as conn:
+        key = (query, datastore.schema, recorder.events_table_name, bool(topics))
+        statement = _STATEMENTS.get(key)
+        if statement is None:
+            composed = _QUERIES[query].format(
+                Identifier(datastore.schema), Identifier(recorder.events_table_name),
+                SQL(" AND topic = ANY(%s)" if topics else ""),
+            )  # fmt: skip
+            statement = _STATEMENTS[key] = composed.as_bytes(conn)
+        # Binary results: the state as its bytes, not hex text that PostgreSQL writes and psycopg decodes.
+        with conn.cursor(row_factory=row_factory, binary=True) as curs:
+            curs.execute(statement, params, prepare=True)
+            return curs.fetchall()
 
 
 @lru_cache(maxsize=256)
