@@ -7,7 +7,6 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +35,6 @@ LINEAGE_OUTPUT_ONLY = tuple(f.name for f in common_pb2.Lineage.DESCRIPTOR.fields
 MAX_PAGE_SIZE = 1000
 EVENT_PAGE = 1000  # stored events read per query by ReadEvents
 PAGE_GROWTH = 8  # a limited ReadEvents' next page, over its last, while its filters pass events over
-READ_AHEAD_THREADS = 8  # pages read ahead at once, by all ReadEvents together (the rest wait their turn)
 FOLLOW_CHECK_S = 0.25  # how often a quiet following ReadEvents checks that its client is still there
 DEFAULT_PREVIEW_RECORDS = 20
 
@@ -187,9 +185,6 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self.api_keys = api_keys
         # Shared by every ReadEvents (names never change), and with the publisher where the server gives it
         self.event_names = event_names or NameBook(app)
-        # ReadEvents reads a log's next page while it writes the current one (the database's work
-        # and the wait for it overlap the encoding); one thread per page in flight, up to this many.
-        self.read_ahead = ThreadPoolExecutor(READ_AHEAD_THREADS, thread_name_prefix="registry-read-ahead")
 
     # ----- models -------------------------------------------------------------------------
 
