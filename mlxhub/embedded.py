@@ -3,6 +3,7 @@ local stack and for tests (no Docker, no system packages)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import secrets
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +25,25 @@ log = logging.getLogger(__name__)
 # NATS) before the service it was given to binds it.
 LISTEN_PORTS = range(20000, 32768)
 
+# The ports this process handed out lately: a port is free until its service binds it, so two
+# calls before that (a stack's four services) could otherwise be handed the same one.
+_handed_out: collections.deque[int] = collections.deque(maxlen=2048)
+_handed_out_lock = threading.Lock()
+
 
 def free_port() -> int:
-    """A port nothing listens on now, for a service to bind shortly."""
-    for _ in range(100):
-        port = LISTEN_PORTS[secrets.randbelow(len(LISTEN_PORTS))]
-        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
+    """A port nothing listens on now and not handed out lately, for a service to bind shortly."""
+    with _handed_out_lock:
+        for _ in range(100):
+            port = LISTEN_PORTS[secrets.randbelow(len(LISTEN_PORTS))]
+            if port in _handed_out:
                 continue
+            with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.append(port)
             return port
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
