@@ -14,7 +14,8 @@ SECTIONS = {
     "appends": [
         "grpc_sequential_events_per_s", "grpc_concurrent_events_per_s", "raw_insert_commit_per_s",
         "raw_concurrent_insert_commit_per_s", "ratio_sequential", "ratio_concurrent", "grpc_health_check_per_s",
-        "ratio_health_check_over_raw", "ratio_sequential_ceiling",
+        "ratio_health_check_over_raw", "ratio_sequential_ceiling", "append_alone_per_s", "ratio_append_alone_over_raw",
+        "ratio_sequential_ceiling_with_append",
     ],
     "replay": ["grpc_read_events_per_s", "raw_select_rows_per_s", "ratio", "in_process_decode_events_per_s",
                "gateway_ndjson_events_per_s", "grpc_batched_events_per_s", "ratio_batched", "target_ratio_batched",
@@ -47,7 +48,7 @@ def test_quick_bench_prints_one_json_document_with_positive_figures():
             assert isinstance(value, (int, float)) and value > 0 and math.isfinite(value), (section, key, value)
     appends, replay, latency, rebuild = result["appends"], result["replay"], result["latency"], result["rebuild"]
     # The append ratios are medians of each alternating round's ratio (a stall in one round does not decide them)
-    for name in ("sequential", "concurrent", "clients_over_sequential", "health_check_over_raw"):
+    for name in ("sequential", "concurrent", "clients_over_sequential", "health_check_over_raw", "append_alone_over_raw"):
         rounds = appends["round_ratios"][name]
         assert len(rounds) == appends["rounds"] and all(value > 0 for value in rounds), (name, rounds)
         assert math.isclose(appends[f"ratio_{name}"], statistics.median(rounds), rel_tol=1e-4), (name, rounds)
@@ -64,6 +65,8 @@ def test_quick_bench_prints_one_json_document_with_positive_figures():
         assert math.isclose(ratio, value / baseline, rel_tol=0.01), (ratio, value, baseline)
     health_check = appends["ratio_health_check_over_raw"]
     assert math.isclose(appends["ratio_sequential_ceiling"], 1 / (1 / health_check + 1), rel_tol=1e-3)
+    alone = appends["ratio_append_alone_over_raw"]
+    assert math.isclose(appends["ratio_sequential_ceiling_with_append"], 1 / (1 / health_check + 1 / alone), rel_tol=1e-3)
     assert appends["registry"] == "own process"  # its appends went to its own database
     assert replay["events"] >= replay["seeded"]
     assert latency["gateway_p99_ms"] >= latency["gateway_p50_ms"]
